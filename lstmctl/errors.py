@@ -1,0 +1,28 @@
+"""The one error type lstmctl lets escape, with the exit code the CLI uses for it.
+
+Exit codes: 0 ok, 1 a check failed, 2 usage, 3 invalid, unsupported or unsafe input.
+"""
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INVALID = 3
+
+
+class LstmctlError(Exception):
+    """A problem with the user's files or arguments; the message is one line for stderr."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(LstmctlError):
+    exit_code = EXIT_USAGE
+
+
+class CheckFailed(LstmctlError):
+    exit_code = EXIT_CHECK_FAILED

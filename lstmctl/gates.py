@@ -1,0 +1,175 @@
+"""Recurrent cells: the fused Keras matrices, their named gate slices, and legacy layouts.
+
+Keras fuses the gates column-wise: kernel W (input_dim, k·units), recurrent_kernel U
+(units, k·units), bias b (k·units,); slice j covers columns j·units … (j+1)·units.
+LSTM k=4 in order i, f, c, o; GRU k=3 in order z, r, h; SimpleRNN k=1.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from .errors import LstmctlError
+
+GATES = {"lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h"), "simple_rnn": ()}
+GATE_NAMES = {
+    "i": "input gate",
+    "f": "forget gate",
+    "c": "cell candidate (c̃)",
+    "o": "output gate",
+    "z": "update gate",
+    "r": "reset gate",
+    "h": "candidate (h̃)",
+}
+
+
+def n_gates(kind: str) -> int:
+    return max(len(GATES[kind]), 1)
+
+
+@dataclass
+class Cell:
+    """One direction of one recurrent layer, with Keras's fused weights."""
+
+    kind: str  # lstm | gru | simple_rnn
+    units: int
+    W: np.ndarray  # kernel (input_dim, k·units)
+    U: np.ndarray  # recurrent_kernel (units, k·units)
+    bias: np.ndarray | None  # (k·units,), or (2, 3·units) for GRU reset_after
+    activation_name: str
+    recurrent_activation_name: str | None
+    keras_major: int
+    reset_after: bool = False
+
+    def __post_init__(self):
+        self.activation = kernels.activation(self.activation_name, self.keras_major)
+        if self.kind != "simple_rnn":
+            self.recurrent_activation = kernels.activation(self.recurrent_activation_name, self.keras_major)
+
+    @property
+    def input_dim(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def input_bias(self):
+        if self.bias is None:
+            return None
+        return self.bias[0] if self.bias.ndim == 2 else self.bias
+
+    @property
+    def recurrent_bias(self):
+        if self.bias is None or self.bias.ndim == 1:
+            return None
+        return self.bias[1]
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return ("h", "c") if self.kind == "lstm" else ("h",)
+
+    def astype(self, dtype) -> "Cell":
+        return Cell(
+            self.kind,
+            self.units,
+            self.W.astype(dtype, copy=False),
+            self.U.astype(dtype, copy=False),
+            None if self.bias is None else self.bias.astype(dtype, copy=False),
+            self.activation_name,
+            self.recurrent_activation_name,
+            self.keras_major,
+            self.reset_after,
+        )
+
+    def split(self) -> dict[str, np.ndarray]:
+        """Named matrices: W_<g>, U_<g>, b_<g> (and rb_<g> for GRU reset_after); W, U, b for SimpleRNN."""
+        u = self.units
+        if self.kind == "simple_rnn":
+            out = {"W": self.W, "U": self.U}
+            if self.bias is not None:
+                out["b"] = self.bias
+            return out
+        out = {}
+        for j, g in enumerate(GATES[self.kind]):
+            cols = slice(j * u, (j + 1) * u)
+            out[f"W_{g}"] = self.W[:, cols]
+            out[f"U_{g}"] = self.U[:, cols]
+            if self.input_bias is not None:
+                out[f"b_{g}"] = self.input_bias[cols]
+            if self.recurrent_bias is not None:
+                out[f"rb_{g}"] = self.recurrent_bias[cols]
+        return out
+
+
+def make_cell(kind, units, weights, *, where, activation, recurrent_activation, use_bias, reset_after, keras_major) -> Cell:
+    """Check Keras-layout weights against the config and build a Cell."""
+    k = n_gates(kind)
+    expected = 3 if use_bias else 2
+    if len(weights) != expected:
+        raise LstmctlError(f"{where}: expected {expected} weight arrays (kernel, recurrent_kernel{', bias' if use_bias else ''}), found {len(weights)}")
+    W, U = weights[0], weights[1]
+    if W.ndim != 2 or W.shape[1] != k * units:
+        raise LstmctlError(f"{where}: kernel has shape {W.shape}, but units={units} needs (input_dim, {k * units})")
+    if U.shape != (units, k * units):
+        raise LstmctlError(f"{where}: recurrent_kernel has shape {U.shape}, but units={units} needs {(units, k * units)}")
+    bias = None
+    if use_bias:
+        bias = weights[2]
+        want = (2, k * units) if (kind == "gru" and reset_after) else (k * units,)
+        if bias.shape != want:
+            raise LstmctlError(f"{where}: bias has shape {bias.shape}, but the config needs {want}")
+    return Cell(kind, units, W, U, bias, activation, recurrent_activation, keras_major, reset_after)
+
+
+# --- legacy layouts ---------------------------------------------------------------------------
+
+
+def from_keras1(kind: str, weights: list) -> list:
+    """Keras 1 stored separate per-gate arrays: LSTM 12 in i, c, f, o order; GRU 9 in z, r, h."""
+    if kind == "lstm" and len(weights) == 12:
+        # [W_i, U_i, b_i, W_c, U_c, b_c, W_f, U_f, b_f, W_o, U_o, b_o] -> i, f, c, o
+        order = (0, 6, 3, 9)
+        return [np.concatenate([weights[g + part] for g in order], axis=-1) for part in range(3)]
+    if kind == "gru" and len(weights) == 9:
+        return [np.concatenate([weights[g + part] for g in (0, 3, 6)], axis=-1) for part in range(3)]
+    return weights
+
+
+def _per_gate(matrix, func, k):
+    return np.hstack([func(m) for m in np.hsplit(matrix, k)])
+
+
+def _from_cudnn_input(kernel):
+    # cuDNN keeps each gate's input kernel in Fortran layout (as tf_keras's converter undoes it).
+    return kernel.T.reshape(kernel.shape, order="F")
+
+
+def from_cudnn(kind: str, weights: list) -> list:
+    """CuDNNLSTM (bias 8u) / CuDNNGRU (bias 6u) to plain LSTM / GRU(reset_after=True) weights."""
+    k = n_gates(kind)
+    W = _per_gate(weights[0], _from_cudnn_input, k)
+    U = _per_gate(weights[1], lambda m: m.T, k)
+    if kind == "lstm":
+        b = np.sum(np.split(weights[2], 2, axis=0), axis=0)
+    else:
+        b = np.asarray(weights[2]).reshape((2, -1))
+    return [W, U, b]
+
+
+def is_cudnn_layout(kind: str, weights: list) -> bool:
+    if len(weights) != 3 or weights[1].ndim != 2:
+        return False
+    units = weights[1].shape[0]
+    return weights[2].shape == (2 * n_gates(kind) * units,)
+
+
+def stats(a: np.ndarray) -> dict:
+    a64 = np.asarray(a, dtype=np.float64)
+    if a64.size == 0:
+        return {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0, "norm": 0.0}
+    return {
+        "mean": float(a64.mean()),
+        "std": float(a64.std()),
+        "min": float(a64.min()),
+        "max": float(a64.max()),
+        "norm": float(np.linalg.norm(a64)),
+    }

@@ -1,0 +1,171 @@
+"""The recurrent math in NumPy, written the way Keras's layers/rnn/*.py write it.
+
+Each cell is a step function over one time step; `scan` walks the steps, applying Keras's
+masking rule (a masked step carries the states and repeats the previous output) and
+go_backwards (steps taken last to first; outputs in the order they were produced).
+"""
+
+import math
+
+import numpy as np
+
+from .errors import LstmctlError
+
+# --- activations ---------------------------------------------------------------------------
+
+
+def sigmoid(x):
+    # tanh form: no overflow warning for large negative x, unlike 1 / (1 + exp(-x)).
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def hard_sigmoid_keras2(x):
+    return np.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def hard_sigmoid_keras3(x):
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def _elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _gelu(x):
+    return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(x.dtype)
+
+
+def _softplus(x):
+    return np.logaddexp(np.zeros((), x.dtype), x)
+
+
+def softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+_ACTIVATIONS = {
+    "tanh": np.tanh,
+    "sigmoid": sigmoid,
+    "relu": lambda x: np.maximum(x, 0),
+    "linear": lambda x: x,
+    "elu": _elu,
+    "selu": lambda x: _SELU_SCALE * _elu(x, _SELU_ALPHA),
+    "softsign": lambda x: x / (1 + np.abs(x)),
+    "softplus": _softplus,
+    "exponential": np.exp,
+    "swish": lambda x: x * sigmoid(x),
+    "silu": lambda x: x * sigmoid(x),
+    "gelu": _gelu,
+    "relu6": lambda x: np.clip(x, 0, 6),
+    "mish": lambda x: x * np.tanh(_softplus(x)),
+    "log_sigmoid": lambda x: -_softplus(-x),
+    "hard_tanh": lambda x: np.clip(x, -1, 1),
+    "softmax": softmax,
+}
+ACTIVATION_NAMES = sorted([*_ACTIVATIONS, "hard_sigmoid", "hard_silu", "hard_swish"])
+
+
+def activation(name, keras_major: int):
+    """The activation function Keras means by `name`, for files saved by Keras `keras_major`.
+
+    hard_sigmoid (and hard_silu built on it) changed in Keras 3: 0.2x + 0.5 before, x/6 + 0.5 after.
+    """
+    if name is None:
+        name = "linear"
+    if not isinstance(name, str):
+        raise LstmctlError(f"activation {name!r} is not a built-in Keras activation")
+    hard = hard_sigmoid_keras2 if keras_major < 3 else hard_sigmoid_keras3
+    if name == "hard_sigmoid":
+        return hard
+    if name in ("hard_silu", "hard_swish"):
+        return lambda x: x * hard(x)
+    if name not in _ACTIVATIONS:
+        raise LstmctlError(f"activation '{name}' is not supported")
+    return _ACTIVATIONS[name]
+
+
+# --- cells: one time step each ---------------------------------------------------------------
+
+
+def lstm_step(cell, xw_t, states):
+    """xw_t = x_t·W + b, already projected. Gate order i, f, c, o."""
+    h, c = states
+    z = xw_t + h @ cell.U
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    i = cell.recurrent_activation(z_i)
+    f = cell.recurrent_activation(z_f)
+    c_new = f * c + i * cell.activation(z_c)
+    o = cell.recurrent_activation(z_o)
+    h_new = o * cell.activation(c_new)
+    return h_new, (h_new, c_new)
+
+
+def gru_step(cell, xw_t, states):
+    """Gate order z, r, h. reset_after applies r to (h·U_h + rb_h), before: to h."""
+    (h,) = states
+    x_z, x_r, x_h = np.split(xw_t, 3, axis=-1)
+    u = cell.units
+    if cell.reset_after:
+        rec = h @ cell.U
+        if cell.recurrent_bias is not None:
+            rec = rec + cell.recurrent_bias
+        r_z, r_r, r_h = np.split(rec, 3, axis=-1)
+        z = cell.recurrent_activation(x_z + r_z)
+        r = cell.recurrent_activation(x_r + r_r)
+        hh = cell.activation(x_h + r * r_h)
+    else:
+        rec = h @ cell.U[:, : 2 * u]
+        z = cell.recurrent_activation(x_z + rec[:, :u])
+        r = cell.recurrent_activation(x_r + rec[:, u:])
+        hh = cell.activation(x_h + (r * h) @ cell.U[:, 2 * u :])
+    h_new = z * h + (1 - z) * hh
+    return h_new, (h_new,)
+
+
+def simple_rnn_step(cell, xw_t, states):
+    (h,) = states
+    h_new = cell.activation(xw_t + h @ cell.U)
+    return h_new, (h_new,)
+
+
+STEPS = {"lstm": lstm_step, "gru": gru_step, "simple_rnn": simple_rnn_step}
+
+
+def project_inputs(cell, x):
+    """x·W + b for every time step at once: one matrix product instead of T."""
+    xw = x @ cell.W
+    if cell.input_bias is not None:
+        xw = xw + cell.input_bias
+    return xw
+
+
+def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False):
+    """Run `cell` over x (batch, time, features) from `states`.
+
+    Returns (outputs (batch, time, units) in the order produced, final states tuple).
+    """
+    step = STEPS[cell.kind]
+    xw = project_inputs(cell, x)
+    steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
+    outputs = []
+    previous = None
+    for t in steps:
+        out, new_states = step(cell, xw[:, t], states)
+        if mask is not None:
+            keep = mask[:, t, None]
+            new_states = tuple(np.where(keep, n, s) for n, s in zip(new_states, states))
+            if zero_output_for_mask or previous is None:
+                previous = np.zeros_like(out)
+            out = np.where(keep, out, previous)
+        states = new_states
+        previous = out
+        outputs.append(out)
+    if not outputs:
+        return np.zeros((x.shape[0], 0, cell.units), x.dtype), states
+    return np.stack(outputs, axis=1), states

@@ -1,0 +1,577 @@
+"""The layer model: a saved Keras model as plain Python objects, built from config data.
+
+Layer classes are matched against an allow-list; anything else is kept as an opaque layer
+(listed, its weights counted, its config never interpreted). Weights are attached the way
+Keras itself assigns them: by position under class-named groups in Keras 3 files, by
+`layer_names` / `weight_names` in legacy HDF5 files.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import gates as gates_mod
+from .errors import LstmctlError
+from .readers import KerasV3Store, LegacyStore, Saved
+from .safejson import positive_int
+
+RECURRENT = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn", "CuDNNLSTM": "lstm", "CuDNNGRU": "gru"}
+MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+PLAIN = {
+    "InputLayer", "Dense", "Embedding", "Masking", "Dropout", "SpatialDropout1D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "Activation", "Flatten", "Reshape", "RepeatVector",
+    "Concatenate", "Add", "Average", "Multiply",
+}  # fmt: skip
+ALLOWED = set(RECURRENT) | MODEL_CLASSES | PLAIN | {"Bidirectional", "TimeDistributed"}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Output `index` of call `node` of layer `layer` (Keras's keras_history triple)."""
+
+    layer: str
+    node: int
+    index: int
+
+
+@dataclass
+class Call:
+    inputs: list  # list[Ref]
+    initial_state: list  # list[Ref]
+
+
+@dataclass
+class InputSpec:
+    name: str
+    shape: tuple  # without batch; None where variable
+    dtype: str
+
+
+@dataclass
+class Layer:
+    name: str
+    class_name: str
+    config: dict
+    weights: list = field(default_factory=list)
+    calls: list = field(default_factory=list)
+    known: bool = True
+    cell: "gates_mod.Cell | None" = None
+    forward: "Layer | None" = None  # Bidirectional
+    backward: "Layer | None" = None
+    inner: "Layer | None" = None  # TimeDistributed
+    model: "Model | None" = None  # nested model
+    notes: list = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        if self.class_name in RECURRENT:
+            return "recurrent"
+        if self.class_name == "Bidirectional":
+            return "bidirectional"
+        if self.class_name in MODEL_CLASSES:
+            return "model"
+        return "layer" if self.known else "opaque"
+
+    @property
+    def is_recurrent(self) -> bool:
+        return self.kind in ("recurrent", "bidirectional")
+
+    def flag(self, key: str, default=False) -> bool:
+        value = self.config.get(key, default)
+        if not isinstance(value, bool):
+            raise LstmctlError(f"layer '{self.name}': config '{key}' must be true or false, got {value!r}")
+        return value
+
+    @property
+    def param_count(self) -> int:
+        own = sum(int(w.size) for w in self.weights)
+        if self.model is not None:
+            own += sum(layer.param_count for layer in self.model.layers)
+        return own
+
+
+@dataclass
+class Model:
+    path: str
+    format: str
+    keras_version: str | None
+    backend: str | None
+    class_name: str
+    name: str
+    layers: list
+    inputs: list  # list[InputSpec]
+    input_refs: list  # list[Ref]
+    outputs: list  # list[Ref]
+    inferred: bool = False
+    notes: list = field(default_factory=list)
+
+    @property
+    def keras_major(self) -> int:
+        return keras_major(self.keras_version, self.format)
+
+    def walk(self):
+        """Every layer, nested models' layers after the model that holds them."""
+        for layer in self.layers:
+            yield layer
+            if layer.model is not None:
+                yield from layer.model.walk()
+
+    def recurrent_layers(self) -> list:
+        return [layer for layer in self.walk() if layer.is_recurrent]
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.walk():
+            if layer.name == name:
+                return layer
+        names = ", ".join(layer.name for layer in self.walk() if layer.class_name != "InputLayer")
+        raise LstmctlError(f"{self.path}: no layer named '{name}' (layers: {names})")
+
+    def run(self, inputs=None, initial_state=None, layer=None, dtype=None):
+        """Forward pass; returns the npz contract mapping (see lstmctl.runner.run)."""
+        from .runner import run
+
+        return run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype)
+
+    def gates(self, layer=None) -> dict:
+        """Named gate matrices under the `gates` npz contract."""
+        from .describe import gate_arrays
+
+        return gate_arrays(self, layer)
+
+
+def keras_major(version: str | None, fmt: str) -> int:
+    if version:
+        match = re.match(r"\s*(\d+)", version)
+        if match:
+            return int(match.group(1))
+    return 3 if fmt in ("keras-zip", "keras-weights") else 2
+
+
+def snake_case(name: str) -> str:
+    """Keras's naming.to_snake_case: how Keras 3 names a layer's weight group."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+# ---------------------------------------------------------------------------------------------
+# Config normalisation (Keras 1, 2 and 3 write the same facts differently)
+
+
+def _entry_config(entry, where) -> dict:
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise LstmctlError(f"{where}: a layer entry has no class_name")
+    config = entry.get("config", {})
+    if not isinstance(config, dict):
+        raise LstmctlError(f"{where}: layer config of {entry['class_name']} is not an object")
+    return config
+
+
+def _entry_name(entry, where) -> str:
+    config = _entry_config(entry, where)
+    name = config.get("name", entry.get("name"))
+    if not isinstance(name, str) or not name:
+        raise LstmctlError(f"{where}: a {entry['class_name']} layer has no name")
+    return name
+
+
+def _units(config, where) -> int:
+    # Keras 1 called it output_dim.
+    return positive_int(config.get("units", config.get("output_dim")), f"{where}: units")
+
+
+def _recurrent_activation(config):
+    if "recurrent_activation" in config:
+        return config["recurrent_activation"]
+    return config.get("inner_activation", "hard_sigmoid" if "inner_activation" in config else "sigmoid")
+
+
+def _use_bias(config) -> bool:
+    value = config.get("use_bias", config.get("bias", True))
+    if not isinstance(value, bool):
+        raise LstmctlError(f"config 'use_bias' must be true or false, got {value!r}")
+    return value
+
+
+def _shape(value, where):
+    if not isinstance(value, list) or not value:
+        raise LstmctlError(f"{where}: input shape {value!r} is not a list")
+    out = []
+    for dim in value[1:]:
+        if dim is None:
+            out.append(None)
+        else:
+            out.append(positive_int(dim, f"{where}: input dimension"))
+    return tuple(out)
+
+
+def dtype_name(value, where="") -> str:
+    """A layer's dtype: a string (Keras 2) or a DTypePolicy dict (Keras 3)."""
+    if value is None:
+        return "float32"
+    if isinstance(value, dict):
+        value = (value.get("config") or {}).get("name")
+    if not isinstance(value, str):
+        raise LstmctlError(f"{where}: dtype {value!r} is not understood")
+    if value.startswith("mixed_"):
+        value = value[len("mixed_") :]
+    return value
+
+
+def _tensor_refs(obj, where) -> list:
+    """Refs from a Keras 3 call argument: a __keras_tensor__ dict, or lists of them."""
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "__keras_tensor__":
+            history = (obj.get("config") or {}).get("keras_history")
+            return [_ref(history, where)]
+        return []
+    if isinstance(obj, (list, tuple)):
+        out = []
+        for item in obj:
+            out.extend(_tensor_refs(item, where))
+        return out
+    return []
+
+
+def _ref(triple, where) -> Ref:
+    if not isinstance(triple, (list, tuple)) or len(triple) < 3 or not isinstance(triple[0], str):
+        raise LstmctlError(f"{where}: malformed tensor reference {triple!r}")
+    node, index = triple[1], triple[2]
+    for v in (node, index):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise LstmctlError(f"{where}: malformed tensor reference {triple!r}")
+    return Ref(triple[0], node, index)
+
+
+def _calls(entry, is_rnn: bool, where) -> list:
+    """A Functional layer entry's inbound nodes as Calls (Keras 2 lists or Keras 3 args/kwargs)."""
+    nodes = entry.get("inbound_nodes", [])
+    if not isinstance(nodes, list):
+        raise LstmctlError(f"{where}: inbound_nodes is not a list")
+    calls = []
+    for node in nodes:
+        if isinstance(node, dict):  # Keras 3
+            inputs = _tensor_refs(node.get("args", []), where)
+            kwargs = node.get("kwargs") or {}
+            states = _tensor_refs(kwargs.get("initial_state"), where) if isinstance(kwargs, dict) else []
+        elif isinstance(node, list):  # Keras 1/2: [[name, node, index, kwargs], ...]
+            inputs, states = [], []
+            for item in node:
+                inputs.append(_ref(item, where))
+                if isinstance(item, list) and len(item) > 3 and isinstance(item[3], dict):
+                    states.extend(_tensor_refs_k2(item[3].get("initial_state"), where))
+            if is_rnn and len(inputs) > 1 and not states:
+                # Keras 2 RNNs receive [inputs, *initial_state] as one list.
+                inputs, states = inputs[:1], inputs[1:]
+        else:
+            raise LstmctlError(f"{where}: malformed inbound node")
+        calls.append(Call(inputs, states))
+    return calls
+
+
+def _tensor_refs_k2(obj, where) -> list:
+    if obj is None:
+        return []
+    if isinstance(obj, list) and obj and isinstance(obj[0], str):
+        return [_ref(obj, where)]
+    if isinstance(obj, list):
+        out = []
+        for item in obj:
+            out.extend(_tensor_refs_k2(item, where))
+        return out
+    return _tensor_refs(obj, where)
+
+
+def _io_refs(value, where) -> list:
+    """input_layers / output_layers: one triple, or lists / dicts of them, nested."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list) or not value:
+        raise LstmctlError(f"{where}: model inputs/outputs are missing")
+    if isinstance(value[0], str):
+        return [_ref(value, where)]
+    return [ref for item in value for ref in _io_refs(item, where)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight locations
+
+
+def _expected_count(entry, where) -> int | None:
+    """How many arrays a layer keeps in a legacy file; None for layers not interpreted."""
+    cls = entry["class_name"]
+    config = _entry_config(entry, where)
+    if cls in RECURRENT:
+        return 3 if _use_bias(config) else 2
+    if cls == "Bidirectional" or cls == "TimeDistributed":
+        inner = config.get("layer")
+        n = _expected_count(inner, where) if isinstance(inner, dict) else None
+        if n is None:
+            return None
+        return 2 * n if cls == "Bidirectional" else n
+    if cls == "Dense":
+        return 2 if _use_bias(config) else 1
+    if cls == "Embedding":
+        return 1
+    if cls in MODEL_CLASSES:
+        total = 0
+        for inner in _model_layer_entries(config, where):
+            n = _expected_count(inner, where)
+            if n is None:
+                return None
+            total += n
+        return total
+    if cls in PLAIN:
+        return 0
+    return None
+
+
+def _model_layer_entries(config, where) -> list:
+    layers = config if isinstance(config, list) else config.get("layers")
+    if not isinstance(layers, list):
+        raise LstmctlError(f"{where}: model config has no layers list")
+    return layers
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+
+class Builder:
+    def __init__(self, saved: Saved):
+        self.saved = saved
+        self.where = saved.path
+        self.major = keras_major(saved.keras_version, saved.format)
+
+    # --- weights -------------------------------------------------------------------------
+
+    def _v3_layer_weights(self, cls, config, path) -> list:
+        store = self.saved.store
+        if cls in RECURRENT:
+            return store.vars(f"{path}/cell") or []
+        if cls in ("Dense", "Embedding"):
+            return store.vars(path) or []
+        return store.all_arrays(path)
+
+    def _split_legacy(self, name, arrays, entries_counts):
+        out, pos = [], 0
+        for n in entries_counts:
+            out.append(arrays[pos : pos + n])
+            pos += n
+        if pos != len(arrays):
+            raise LstmctlError(f"{self.where}: layer '{name}' holds {len(arrays)} weight arrays, the config needs {pos}")
+        return out
+
+    # --- layers --------------------------------------------------------------------------
+
+    def layer(self, entry, weights, v3_path, where) -> Layer:
+        """Build one layer. `weights` is a list (legacy) or None with `v3_path` (Keras 3 store)."""
+        cls = entry["class_name"]
+        config = _entry_config(entry, where)
+        name = _entry_name(entry, where)
+        where = f"{self.where}: layer '{name}'"
+        if cls not in ALLOWED:
+            arrays = weights if weights is not None else (self.saved.store.all_arrays(v3_path) if v3_path else [])
+            return Layer(name, cls, {}, arrays, known=False, notes=[f"{cls} is not on lstmctl's allow-list; shown as opaque"])
+        if cls in MODEL_CLASSES:
+            sub = self.model(entry, weights, f"{v3_path}" if v3_path else None, where)
+            return Layer(name, cls, config, [], model=sub)
+        if cls == "Bidirectional":
+            return self._bidirectional(name, config, weights, v3_path, where)
+        if cls == "TimeDistributed":
+            inner_entry = config.get("layer")
+            if not isinstance(inner_entry, dict):
+                raise LstmctlError(f"{where}: TimeDistributed has no inner layer")
+            inner = self.layer(inner_entry, weights, f"{v3_path}/layer" if v3_path else None, where)
+            return Layer(name, cls, config, inner.weights, inner=inner, known=inner.known)
+        if weights is None:
+            weights = self._v3_layer_weights(cls, config, v3_path) if v3_path else []
+        layer = Layer(name, cls, config, list(weights))
+        if cls in RECURRENT:
+            layer.cell = self.cell(cls, config, layer.weights, where, layer.notes)
+        else:
+            self._check_plain(layer, where)
+        return layer
+
+    def cell(self, cls, config, weights, where, notes):
+        kind = RECURRENT[cls]
+        units = _units(config, where)
+        if cls.startswith("CuDNN"):
+            if not gates_mod.is_cudnn_layout(kind, weights):
+                raise LstmctlError(f"{where}: {cls} weights do not have cuDNN's {2 * gates_mod.n_gates(kind)}·units bias")
+            weights = gates_mod.from_cudnn(kind, weights)
+            notes.append(f"{cls} weights converted to {'LSTM' if kind == 'lstm' else 'GRU(reset_after=True)'} (biases {'summed' if kind == 'lstm' else 'split into input and recurrent'}, as Keras converts them)")
+            return gates_mod.make_cell(kind, units, weights, where=where, activation="tanh", recurrent_activation="sigmoid", use_bias=True, reset_after=(kind == "gru"), keras_major=self.major)
+        if len(weights) in (9, 12) and self.major == 1:
+            weights = gates_mod.from_keras1(kind, weights)
+            notes.append("Keras 1 per-gate arrays (i, c, f, o order) fused into Keras's i, f, c, o layout")
+        elif kind == "lstm" and gates_mod.is_cudnn_layout(kind, weights):
+            raise LstmctlError(f"{where}: LSTM bias has cuDNN's 8·units layout; re-save the model from Keras to convert it")
+        reset_after = False
+        if kind == "gru":
+            # Every Keras version whose default is True writes the key; older ones meant False.
+            reset_after = config.get("reset_after", False)
+            if not isinstance(reset_after, bool):
+                raise LstmctlError(f"{where}: config 'reset_after' must be true or false")
+        return gates_mod.make_cell(
+            kind, units, weights, where=where,
+            activation=config.get("activation", "tanh"),
+            recurrent_activation=_recurrent_activation(config) if kind != "simple_rnn" else None,
+            use_bias=_use_bias(config), reset_after=reset_after, keras_major=self.major,
+        )  # fmt: skip
+
+    def _bidirectional(self, name, config, weights, v3_path, where) -> Layer:
+        inner_entry = config.get("layer")
+        if not isinstance(inner_entry, dict) or inner_entry.get("class_name") not in RECURRENT:
+            cls = inner_entry.get("class_name") if isinstance(inner_entry, dict) else None
+            raise LstmctlError(f"{where}: Bidirectional wraps {cls!r}, not a recurrent layer lstmctl knows")
+        backward_entry = config.get("backward_layer") or inner_entry
+        halves = [None, None]
+        if weights is not None:
+            if len(weights) % 2:
+                raise LstmctlError(f"{where}: Bidirectional holds an odd number ({len(weights)}) of weight arrays")
+            half = len(weights) // 2
+            halves = [weights[:half], weights[half:]]
+        directions = []
+        for direction, entry, arrays in (("forward", inner_entry, halves[0]), ("backward", backward_entry, halves[1])):
+            inner_config = dict(_entry_config(entry, where))
+            if arrays is None and v3_path:
+                arrays = self.saved.store.vars(f"{v3_path}/{direction}_layer/cell") or []
+            inner_name = f"{name}/{direction}"
+            cell = self.cell(entry["class_name"], inner_config, arrays or [], f"{where} ({direction})", [])
+            if direction == "backward" and "backward_layer" not in config:
+                inner_config["go_backwards"] = not inner_config.get("go_backwards", False)
+            directions.append(Layer(inner_name, entry["class_name"], inner_config, list(arrays or []), cell=cell))
+        merge_mode = config.get("merge_mode", "concat")
+        if merge_mode not in ("concat", "sum", "mul", "ave", None):
+            raise LstmctlError(f"{where}: unknown merge_mode {merge_mode!r}")
+        merged = dict(config)
+        merged["merge_mode"] = merge_mode
+        for key in ("return_sequences", "return_state", "go_backwards", "stateful"):
+            merged.setdefault(key, inner_entry.get("config", {}).get(key, False))
+        weights_all = directions[0].weights + directions[1].weights
+        return Layer(name, "Bidirectional", merged, weights_all, forward=directions[0], backward=directions[1])
+
+    def _check_plain(self, layer, where):
+        cls, config, w = layer.class_name, layer.config, layer.weights
+        if cls == "Dense":
+            units = _units(config, where)
+            want = 2 if _use_bias(config) else 1
+            if len(w) != want or w[0].ndim != 2 or w[0].shape[1] != units or (want == 2 and w[1].shape != (units,)):
+                raise LstmctlError(f"{where}: Dense weights {[a.shape for a in w]} do not fit units={units}")
+        elif cls == "Embedding":
+            if len(w) != 1 or w[0].ndim != 2:
+                raise LstmctlError(f"{where}: Embedding weights {[a.shape for a in w]} are not one matrix")
+        elif w:
+            raise LstmctlError(f"{where}: {cls} should hold no weights, found {len(w)}")
+
+    # --- models --------------------------------------------------------------------------
+
+    def model(self, top, weights, v3_path, where) -> Model:
+        if isinstance(top, list):  # Keras 1 Sequential: a bare list of layers
+            cls, config = "Sequential", {"layers": top}
+        else:
+            cls = top.get("class_name")
+            config = top.get("config")
+            if cls == "Sequential" and isinstance(config, list):
+                config = {"layers": config}
+        if cls not in MODEL_CLASSES or not isinstance(config, dict):
+            raise LstmctlError(f"{where}: model class {cls!r} is not Sequential or Functional")
+        name = config.get("name") if isinstance(config.get("name"), str) else cls.lower()
+        entries = _model_layer_entries(config, where)
+        if not all(isinstance(e, dict) for e in entries):
+            raise LstmctlError(f"{where}: a layer entry is not an object")
+        legacy = self._legacy_weights(entries, weights, where)
+        used = {}
+        layers = []
+        for i, entry in enumerate(entries):
+            _entry_config(entry, where)
+            path = None
+            if v3_path is not None:
+                key = snake_case(entry["class_name"] if entry["class_name"] != "Model" else "Functional")
+                n = used.get(key)
+                used[key] = 0 if n is None else n + 1
+                path = f"{v3_path}/layers/{key}" + (f"_{used[key]}" if n is not None else "")
+            layers.append(self.layer(entry, legacy[i], path, where))
+        names = [layer.name for layer in layers]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise LstmctlError(f"{where}: duplicate layer names {sorted(dupes)}")
+        if cls == "Sequential":
+            return self._sequential(name, config, entries, layers, where)
+        by_name = {layer.name: layer for layer in layers}
+        for entry, layer in zip(entries, layers):
+            if layer.class_name != "InputLayer":
+                layer.calls = _calls(entry, layer.is_recurrent, where)
+        input_refs = _io_refs(config.get("input_layers"), where)
+        outputs = _io_refs(config.get("output_layers"), where)
+        inputs = []
+        for ref in input_refs:
+            layer = by_name.get(ref.layer)
+            if layer is None or layer.class_name != "InputLayer":
+                raise LstmctlError(f"{where}: model input '{ref.layer}' is not an InputLayer")
+            inputs.append(self._input_spec(layer, where))
+        for ref in outputs:
+            if ref.layer not in by_name:
+                raise LstmctlError(f"{where}: model output names unknown layer '{ref.layer}'")
+        return Model(self.where, self.saved.format, self.saved.keras_version, self.saved.backend, "Functional", name, layers, inputs, input_refs, outputs)
+
+    def _legacy_weights(self, entries, weights, where) -> list:
+        """Per-entry weight lists for legacy files (None entries for Keras 3 stores)."""
+        store = self.saved.store
+        if not isinstance(store, LegacyStore):
+            return [None] * len(entries)
+        if weights is None:  # top level: one HDF5 group per layer
+            groups = set(store.layer_names())
+            out = []
+            for entry in entries:
+                name = _entry_name(entry, where)
+                out.append(store.layer_weights(name) if name in groups else [])
+            return out
+        counts = [_expected_count(e, where) for e in entries]
+        if None in counts:
+            raise LstmctlError(f"{where}: a nested model holds a layer lstmctl does not interpret; its weights cannot be assigned")
+        return self._split_legacy(where, weights, counts)
+
+    def _input_spec(self, layer, where) -> InputSpec:
+        config = layer.config
+        shape = config.get("batch_shape", config.get("batch_input_shape"))
+        if shape is None and "shape" in config:
+            shape = [None, *config["shape"]] if isinstance(config["shape"], list) else None
+        return InputSpec(layer.name, _shape(shape, f"{where}: input '{layer.name}'"), dtype_name(config.get("dtype"), where))
+
+    def _sequential(self, name, config, entries, layers, where) -> Model:
+        if layers and layers[0].class_name == "InputLayer":
+            input_layer, rest = layers[0], layers[1:]
+        else:
+            first = entries[0] if entries else {}
+            first_config = _entry_config(first, where) if entries else {}
+            shape = first_config.get("batch_input_shape", first_config.get("batch_shape"))
+            if shape is None and first_config.get("input_dim") is not None:  # Keras 1
+                shape = [None, first_config.get("input_length"), first_config["input_dim"]]
+            if shape is None:
+                build = config.get("build_input_shape")
+                shape = build if isinstance(build, list) else None
+            if shape is None:
+                raise LstmctlError(f"{where}: Sequential model declares no input shape")
+            input_name = f"{layers[0].name}_input" if layers else "input"
+            input_layer = Layer(input_name, "InputLayer", {"batch_shape": shape, "dtype": first_config.get("dtype")})
+            rest = layers
+        previous = Ref(input_layer.name, 0, 0)
+        for layer in rest:
+            layer.calls = [Call([previous], [])]
+            previous = Ref(layer.name, 0, 0)
+        spec = self._input_spec(input_layer, where)
+        return Model(self.where, self.saved.format, self.saved.keras_version, self.saved.backend, "Sequential", name, [input_layer, *rest], [spec], [Ref(input_layer.name, 0, 0)], [previous])
+
+
+def build(saved: Saved) -> Model:
+    if saved.config is None:
+        from .infer import infer_model
+
+        return infer_model(saved)
+    v3 = "" if isinstance(saved.store, KerasV3Store) else None
+    model = Builder(saved).model(saved.config, None, v3, saved.path)
+    model.notes.extend(saved.notes)
+    return model

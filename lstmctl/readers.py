@@ -1,0 +1,250 @@
+"""Reading saved Keras files: format by magic bytes, the .keras zip, legacy and weights-only HDF5.
+
+A reader returns a `Saved`: the format, the saving Keras version and backend, the model config
+as plain JSON data (or None for weights-only files), and a weight store that hands out each
+layer's arrays in Keras's `get_weights()` order. Nothing from the file is imported or evaluated.
+"""
+
+import io
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import safejson
+from .errors import LstmctlError
+from .hdf5 import H5
+
+MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
+MAGIC_ZIP = b"PK\x03\x04"
+MAGIC_NPY = b"\x93NUMPY"
+
+MAX_MEMBER_BYTES = 2 << 30  # model.weights.h5 inside a .keras zip
+MAX_CONFIG_BYTES = safejson.MAX_JSON_BYTES
+MAX_ZIP_RATIO = 200  # uncompressed / compressed, for members over 1 MiB
+_CHUNK = 1 << 20
+
+
+def sniff(path: str) -> str:
+    """'hdf5', 'zip' or 'npy' from the file's first bytes; errors for anything else."""
+    if os.path.isdir(path):
+        raise LstmctlError(f"{path}: is a directory, not a model file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except FileNotFoundError:
+        raise LstmctlError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise LstmctlError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not head:
+        raise LstmctlError(f"{path}: file is empty")
+    if head.startswith(MAGIC_HDF5):
+        return "hdf5"
+    if head.startswith(MAGIC_ZIP):
+        return "zip"
+    if head.startswith(MAGIC_NPY):
+        return "npy"
+    raise LstmctlError(f"{path}: not a Keras model file (neither HDF5 nor a .keras zip)")
+
+
+@dataclass
+class Saved:
+    path: str
+    format: str  # keras-zip | hdf5-model | hdf5-weights | keras-weights
+    keras_version: str | None
+    backend: str | None
+    config: dict | None
+    store: "WeightStore"
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# .keras zip
+
+
+def _zip_member(zf: zipfile.ZipFile, name: str, cap: int, where: str) -> bytes:
+    info = zf.getinfo(name)
+    if info.file_size > cap:
+        raise LstmctlError(f"{where}: member '{name}' declares {info.file_size} bytes, over the cap")
+    if info.file_size > _CHUNK and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
+        raise LstmctlError(f"{where}: member '{name}' expands {info.file_size // max(info.compress_size, 1)}x; refused as a zip bomb")
+    out = bytearray()
+    try:
+        with zf.open(info) as fh:
+            while True:
+                chunk = fh.read(_CHUNK)
+                if not chunk:
+                    break
+                out += chunk
+                if len(out) > info.file_size or len(out) > cap:
+                    raise LstmctlError(f"{where}: member '{name}' holds more data than its header declares; refused")
+    except LstmctlError:
+        raise
+    except Exception:
+        raise LstmctlError(f"{where}: member '{name}' is corrupt") from None
+    return bytes(out)
+
+
+def _check_names(zf: zipfile.ZipFile, where: str):
+    for name in zf.namelist():
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
+            raise LstmctlError(f"{where}: zip member name '{name}' escapes the archive; refused")
+
+
+def read_keras_zip(path: str) -> Saved:
+    try:
+        zf = zipfile.ZipFile(path)
+    except Exception:
+        raise LstmctlError(f"{path}: not a readable zip archive (truncated or corrupt)") from None
+    with zf:
+        _check_names(zf, path)
+        names = set(zf.namelist())
+        if "config.json" not in names:
+            raise LstmctlError(f"{path}: zip has no config.json; not a .keras model")
+        config = safejson.loads(_zip_member(zf, "config.json", MAX_CONFIG_BYTES, path), f"{path}: config.json")
+        metadata = {}
+        if "metadata.json" in names:
+            metadata = safejson.loads(_zip_member(zf, "metadata.json", 1 << 20, path), f"{path}: metadata.json")
+        if "model.weights.h5" in names:
+            blob = _zip_member(zf, "model.weights.h5", MAX_MEMBER_BYTES, path)
+            h5 = H5(io.BytesIO(blob), f"{path}: model.weights.h5")
+        elif "model.weights.npz" in names:
+            raise LstmctlError(f"{path}: weights stored as model.weights.npz are not supported")
+        else:
+            h5 = None
+    if not isinstance(config, dict):
+        raise LstmctlError(f"{path}: config.json is not a JSON object")
+    version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+    store = KerasV3Store(h5, path) if h5 is not None else EmptyStore(path)
+    return Saved(path, "keras-zip", _str_or_none(version), None, config, store)
+
+
+# ---------------------------------------------------------------------------------------------
+# HDF5: full legacy model, Keras 2 save_weights, Keras 3 .weights.h5
+
+
+def read_hdf5(path: str) -> Saved:
+    h5 = H5(path, path)
+    root = h5.file
+    version = _str_or_none(h5.attr(root, "keras_version"))
+    backend = _str_or_none(h5.attr(root, "backend"))
+    model_config = h5.attr(root, "model_config")
+    if model_config is not None:
+        config = safejson.loads(model_config, f"{path}: model_config")
+        group = h5.get("model_weights")
+        if group is None:
+            raise LstmctlError(f"{path}: has a model_config but no model_weights group")
+        version = version or _str_or_none(h5.attr(group, "keras_version"))
+        backend = backend or _str_or_none(h5.attr(group, "backend"))
+        return Saved(path, "hdf5-model", version, backend, config, LegacyStore(h5, "model_weights", path))
+    if h5.attr(root, "layer_names") is not None:
+        return Saved(path, "hdf5-weights", version, backend, None, LegacyStore(h5, "", path))
+    if h5.get("layers") is not None or h5.get("vars") is not None:
+        return Saved(path, "keras-weights", version, backend, None, KerasV3Store(h5, path))
+    raise LstmctlError(f"{path}: HDF5 file holds no Keras model or weights")
+
+
+def read(path: str) -> Saved:
+    kind = sniff(path)
+    if kind == "zip":
+        return read_keras_zip(path)
+    if kind == "hdf5":
+        return read_hdf5(path)
+    raise LstmctlError(f"{path}: is a NumPy array file, not a model")
+
+
+def _str_or_none(value):
+    if value is None:
+        return None
+    if isinstance(value, (bytes, np.bytes_)):
+        value = value.decode("utf-8", "replace")
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight stores
+
+
+class WeightStore:
+    """Hands out arrays by location; the model builder decides which location a layer has."""
+
+    where: str
+
+
+class EmptyStore(WeightStore):
+    def __init__(self, where):
+        self.where = where
+
+
+class KerasV3Store(WeightStore):
+    """Keras 3 layout: groups named after snake_cased class names; arrays under `vars/0..n`."""
+
+    def __init__(self, h5: H5, where: str):
+        self.h5 = h5
+        self.where = where
+
+    def vars(self, path: str) -> list[np.ndarray] | None:
+        """The arrays under `<path>/vars`, in index order; None when the group is absent."""
+        group = self.h5.get(f"{path}/vars")
+        if group is None:
+            return None
+        keys = self.h5.members(group)
+        try:
+            indices = sorted(int(k) for k in keys)
+        except ValueError:
+            raise LstmctlError(f"{self.where}: '{path}/vars' holds non-numbered members") from None
+        if indices != list(range(len(indices))):
+            raise LstmctlError(f"{self.where}: '{path}/vars' is not numbered 0..{len(indices) - 1}")
+        return [self.h5.read(f"{path}/vars/{i}") for i in indices]
+
+    def children(self, path: str) -> list[str]:
+        group = self.h5.get(path)
+        if group is None or not hasattr(group, "keys"):
+            return []
+        return self.h5.members(group)
+
+    def all_arrays(self, path: str) -> list[np.ndarray]:
+        """Every array below a group (depth first, names sorted): for layers not interpreted."""
+        out = []
+        stack = [path]
+        while stack:
+            current = stack.pop()
+            obj = self.h5.get(current)
+            if obj is None:
+                continue
+            if hasattr(obj, "keys"):
+                stack.extend(f"{current}/{name}" for name in sorted(self.h5.members(obj), reverse=True))
+            else:
+                out.append(self.h5.read_dataset(obj, current))
+        return out
+
+
+class LegacyStore(WeightStore):
+    """Keras 1/2 `save_weights` / legacy `model.save` layout: `<layer>/<weight_names…>`."""
+
+    def __init__(self, h5: H5, root: str, where: str):
+        self.h5 = h5
+        self.root = root
+        self.where = where
+
+    def _group_path(self, name: str) -> str:
+        return f"{self.root}/{name}" if self.root else name
+
+    def layer_names(self) -> list[str]:
+        group = self.h5.get(self.root) if self.root else self.h5.file
+        names = self.h5.attr(group, "layer_names")
+        if names is None:
+            return []
+        return [str(n) for n in names]
+
+    def weight_names(self, layer: str) -> list[str]:
+        group = self.h5.get(self._group_path(layer))
+        if group is None:
+            return []
+        names = self.h5.attr(group, "weight_names", [])
+        return [str(n) for n in (names if isinstance(names, list) else [])]
+
+    def layer_weights(self, layer: str) -> list[np.ndarray]:
+        return [self.h5.read(f"{self._group_path(layer)}/{w}") for w in self.weight_names(layer)]

@@ -1,0 +1,404 @@
+"""Running a model graph on NumPy arrays, and the npz contract it returns.
+
+Contract: `output` (or `output_0`, `output_1`, … in the model's output order); for every
+recurrent layer L: `L/sequence` (batch, time, units), `L/h`, `L/c` (LSTM); Bidirectional also
+`L/forward/…` and `L/backward/…` (h, c and the time-aligned sequence). With masking, states are
+those after each sample's last unmasked step, as Keras returns them.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from .errors import LstmctlError
+from .model import RECURRENT, Layer, Model, dtype_name
+from .safejson import positive_int
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+IDENTITY = {"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout"}
+
+
+@dataclass
+class Tensor:
+    value: np.ndarray
+    mask: np.ndarray | None = None  # (batch, time) bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _check_array(name, array, spec_shape, dtype, where):
+    if not isinstance(array, np.ndarray):
+        array = np.asarray(array)
+    if array.dtype.kind not in "fiu" or array.dtype.fields is not None:
+        raise LstmctlError(f"{where} '{name}': dtype {array.dtype} is not numeric")
+    if array.size == 0:
+        raise LstmctlError(f"{where} '{name}': array is empty (shape {array.shape})")
+    want = (None, *spec_shape)
+    if array.ndim != len(want):
+        raise LstmctlError(f"{where} '{name}': expected rank {len(want)} {_fmt_shape(want)}, got shape {array.shape}")
+    for got, exp in zip(array.shape, want):
+        if exp is not None and got != exp:
+            raise LstmctlError(f"{where} '{name}': expected shape {_fmt_shape(want)}, got {array.shape}")
+    if dtype.startswith(("int", "uint")):
+        if array.dtype.kind == "f":
+            raise LstmctlError(f"{where} '{name}': the model expects integer token ids ({dtype}), got {array.dtype}")
+    else:
+        if array.dtype.kind != "f":
+            raise LstmctlError(f"{where} '{name}': the model expects floats ({dtype}), got {array.dtype}")
+        bad = ~np.isfinite(array)
+        if bad.any():
+            pos = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise LstmctlError(f"{where} '{name}': {int(bad.sum())} non-finite value(s), first {array[pos]} at index {pos}")
+    return array
+
+
+def _fmt_shape(shape):
+    return "(" + ", ".join("batch" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(shape)) + ")"
+
+
+def normalize_inputs(model: Model, inputs) -> dict:
+    """Map user inputs (array, list, or dict by input name) to the model's inputs, checked."""
+    specs = model.inputs
+    if isinstance(inputs, dict):
+        unknown = sorted(set(inputs) - {s.name for s in specs})
+        if unknown:
+            raise LstmctlError(f"unknown input name(s) {unknown}; the model's inputs are {[s.name for s in specs]}")
+        missing = [s.name for s in specs if s.name not in inputs]
+        if missing:
+            raise LstmctlError(f"missing input(s) {missing}")
+        arrays = [inputs[s.name] for s in specs]
+    elif isinstance(inputs, (list, tuple)):
+        if len(inputs) != len(specs):
+            raise LstmctlError(f"the model has {len(specs)} input(s), {len(inputs)} given")
+        arrays = list(inputs)
+    else:
+        if len(specs) != 1:
+            raise LstmctlError(f"the model has {len(specs)} inputs {[s.name for s in specs]}; name each one")
+        arrays = [inputs]
+    out = {}
+    for spec, array in zip(specs, arrays):
+        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input")
+    batches = {a.shape[0] for a in out.values()}
+    if len(batches) > 1:
+        raise LstmctlError(f"inputs disagree on batch size: {sorted(batches)}")
+    return out
+
+
+def random_inputs(model: Model, seed=0, batch=1, timesteps=None) -> dict:
+    """A deterministic input of the model's shape: standard normal floats, or token ids."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for spec in model.inputs:
+        shape = [batch]
+        for i, d in enumerate(spec.shape):
+            if d is None:
+                if timesteps is None:
+                    timesteps = 10
+                d = timesteps if i == 0 else 1
+            shape.append(d)
+        if spec.dtype.startswith(("int", "uint")):
+            high = _embedding_size(model, spec.name) or 10
+            out[spec.name] = rng.integers(0, high, size=shape).astype(spec.dtype)
+        else:
+            out[spec.name] = rng.standard_normal(shape).astype(spec.dtype if spec.dtype in FLOAT_DTYPES else "float32")
+    return out
+
+
+def _embedding_size(model, input_name):
+    for layer in model.walk():
+        if layer.class_name == "Embedding" and any(ref.layer == input_name for call in layer.calls for ref in call.inputs):
+            return layer.config.get("input_dim")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Recurrent layers
+
+
+def _layer_dtype(layer: Layer, forced):
+    if forced:
+        return forced
+    name = dtype_name(layer.config.get("dtype"), layer.name)
+    if name not in FLOAT_DTYPES:
+        raise LstmctlError(f"layer '{layer.name}': compute dtype {name} is not supported")
+    return name
+
+
+def _zero_states(cell, batch, dtype):
+    return tuple(np.zeros((batch, cell.units), dtype) for _ in cell.state_names)
+
+
+def _given_states(layer, cell, states, batch, dtype):
+    if not states:
+        return _zero_states(cell, batch, dtype)
+    if len(states) != len(cell.state_names):
+        raise LstmctlError(f"layer '{layer.name}': initial_state needs {len(cell.state_names)} arrays ({', '.join(cell.state_names)}), got {len(states)}")
+    out = []
+    for name, s in zip(cell.state_names, states):
+        s = np.asarray(s)
+        if s.shape != (batch, cell.units):
+            raise LstmctlError(f"layer '{layer.name}': initial state {name} must have shape ({batch}, {cell.units}), got {s.shape}")
+        if s.dtype.kind != "f" or not np.isfinite(s).all():
+            raise LstmctlError(f"layer '{layer.name}': initial state {name} must hold finite floats")
+        out.append(s.astype(dtype))
+    return tuple(out)
+
+
+def run_direction(layer: Layer, x, states, mask, dtype, zero_output):
+    """One recurrent layer (one direction): (sequence as Keras orders it, final states)."""
+    cell = layer.cell.astype(dtype)
+    if x.ndim != 3 or x.shape[2] != cell.input_dim:
+        raise LstmctlError(f"layer '{layer.name}': expects input (batch, time, {cell.input_dim}), got {x.shape}")
+    init = _given_states(layer, cell, states, x.shape[0], dtype)
+    go_backwards = layer.flag("go_backwards")
+    return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output)
+
+
+def _recurrent(layer: Layer, x: Tensor, states, dtype, record: dict):
+    seq, final = run_direction(layer, x.value, states, x.mask, dtype, layer.flag("zero_output_for_mask"))
+    record[f"{layer.name}/sequence"] = seq
+    for name, value in zip(layer.cell.state_names, final):
+        record[f"{layer.name}/{name}"] = value
+    main = seq if layer.flag("return_sequences") else seq[:, -1]
+    outs = [Tensor(main, x.mask if layer.flag("return_sequences") else None)]
+    if layer.flag("return_state"):
+        outs += [Tensor(s) for s in final]
+    return outs
+
+
+def _merge(mode, a, b):
+    if mode == "concat":
+        return np.concatenate([a, b], axis=-1)
+    if mode == "sum":
+        return a + b
+    if mode == "mul":
+        return a * b
+    return (a + b) / 2  # ave
+
+
+def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict):
+    fwd, bwd = layer.forward, layer.backward
+    n = len(fwd.cell.state_names)
+    if states and len(states) != 2 * n:
+        raise LstmctlError(f"layer '{layer.name}': initial_state needs {2 * n} arrays (forward then backward), got {len(states)}")
+    return_sequences = layer.flag("return_sequences")
+    # Keras forces zero outputs at masked steps inside a Bidirectional that returns sequences.
+    f_seq, f_states = run_direction(fwd, x.value, states[:n], x.mask, dtype, return_sequences)
+    b_seq, b_states = run_direction(bwd, x.value, states[n:], x.mask, dtype, return_sequences)
+    b_aligned = b_seq[:, ::-1] if bwd.flag("go_backwards") else b_seq
+    f_aligned = f_seq[:, ::-1] if fwd.flag("go_backwards") else f_seq
+    mode = layer.config.get("merge_mode")
+    L = layer.name
+    record[f"{L}/forward/sequence"] = f_aligned
+    record[f"{L}/backward/sequence"] = b_aligned
+    if mode is not None:
+        record[f"{L}/sequence"] = _merge(mode, f_aligned, b_aligned)
+    for direction, final in (("forward", f_states), ("backward", b_states)):
+        for name, value in zip(fwd.cell.state_names, final):
+            record[f"{L}/{direction}/{name}"] = value
+    record[f"{L}/h"] = np.concatenate([f_states[0], b_states[0]], axis=-1)
+    if len(f_states) > 1:
+        record[f"{L}/c"] = np.concatenate([f_states[1], b_states[1]], axis=-1)
+    if return_sequences:
+        y, y_rev = f_aligned, b_aligned
+    else:
+        y, y_rev = f_seq[:, -1], b_seq[:, -1]
+    out_mask = x.mask if return_sequences else None
+    outs = [Tensor(y, out_mask), Tensor(y_rev, out_mask)] if mode is None else [Tensor(_merge(mode, y, y_rev), out_mask)]
+    if layer.flag("return_state"):
+        outs += [Tensor(s) for s in (*f_states, *b_states)]
+    return outs
+
+
+# ---------------------------------------------------------------------------------------------
+# Other layers
+
+
+def _dense(layer: Layer, x: Tensor, dtype, major) -> Tensor:
+    w = layer.weights
+    y = x.value.astype(dtype, copy=False) @ w[0].astype(dtype, copy=False)
+    if len(w) > 1:
+        y = y + w[1].astype(dtype, copy=False)
+    return Tensor(kernels.activation(layer.config.get("activation", "linear"), major)(y), x.mask)
+
+
+def _single(layer: Layer, args: list, dtype, major) -> Tensor:
+    cls, config = layer.class_name, layer.config
+    if cls in ("Concatenate", "Add", "Average", "Multiply"):
+        if len(args) < 2:
+            raise LstmctlError(f"layer '{layer.name}': {cls} needs at least two inputs")
+        if any(a.mask is not None for a in args):
+            raise LstmctlError(f"layer '{layer.name}': masked inputs to {cls} are not supported")
+        values = [a.value for a in args]
+        try:
+            if cls == "Concatenate":
+                return Tensor(np.concatenate(values, axis=config.get("axis", -1)))
+            if cls == "Add":
+                return Tensor(sum(values[1:], values[0]))
+            if cls == "Multiply":
+                out = values[0]
+                for v in values[1:]:
+                    out = out * v
+                return Tensor(out)
+            return Tensor(sum(values[1:], values[0]) / len(values))
+        except ValueError:
+            raise LstmctlError(f"layer '{layer.name}': {cls} inputs have shapes {[v.shape for v in values]} that do not combine") from None
+    (x,) = args
+    if cls in IDENTITY:
+        return x
+    if cls == "Dense":
+        return _dense(layer, x, dtype, major)
+    if cls == "TimeDistributed":
+        if layer.inner is None or layer.inner.class_name not in ("Dense", *IDENTITY, "Activation"):
+            inner = layer.inner.class_name if layer.inner else "?"
+            raise LstmctlError(f"layer '{layer.name}': TimeDistributed({inner}) is not supported by run")
+        return _single(layer.inner, [x], dtype, major)
+    if cls == "Activation":
+        return Tensor(kernels.activation(config.get("activation"), major)(x.value), x.mask)
+    if cls == "Embedding":
+        table = layer.weights[0]
+        tokens = x.value
+        if tokens.dtype.kind == "f":
+            if not np.all(np.isfinite(tokens)) or np.any(tokens != np.round(tokens)):
+                raise LstmctlError(f"layer '{layer.name}': Embedding needs integer token ids, got non-integral floats")
+            tokens = tokens.astype(np.int64)
+        if tokens.min() < 0 or tokens.max() >= table.shape[0]:
+            raise LstmctlError(f"layer '{layer.name}': token ids must lie in [0, {table.shape[0]}), got {tokens.min()}..{tokens.max()}")
+        mask = tokens != 0 if config.get("mask_zero") else None
+        return Tensor(table[tokens].astype(dtype, copy=False), mask)
+    if cls == "Masking":
+        value = config.get("mask_value", 0.0)
+        mask = np.any(x.value != value, axis=-1)
+        return Tensor(x.value * mask[..., None].astype(x.value.dtype), mask)
+    if cls == "Flatten":
+        return Tensor(x.value.reshape(x.value.shape[0], -1))
+    if cls == "Reshape":
+        target = config.get("target_shape")
+        if not isinstance(target, list) or any(isinstance(d, bool) or not isinstance(d, int) for d in target):
+            raise LstmctlError(f"layer '{layer.name}': target_shape {target!r} is not a list of integers")
+        try:
+            return Tensor(x.value.reshape(x.value.shape[0], *target))
+        except ValueError:
+            raise LstmctlError(f"layer '{layer.name}': cannot reshape {x.value.shape[1:]} to {tuple(target)}") from None
+    if cls == "RepeatVector":
+        n = positive_int(config.get("n"), f"layer '{layer.name}': n")
+        if x.value.ndim != 2:
+            raise LstmctlError(f"layer '{layer.name}': RepeatVector expects (batch, features), got {x.value.shape}")
+        return Tensor(np.repeat(x.value[:, None, :], n, axis=1))
+    raise LstmctlError(f"layer '{layer.name}': {cls} is not supported by run")
+
+
+# ---------------------------------------------------------------------------------------------
+# Graph
+
+
+def _execute(model: Model, feeds: dict, record: dict, dtype, overrides: dict) -> list:
+    """Evaluate the graph; feeds maps input layer name -> Tensor. Returns output Tensors."""
+    values = {}  # (layer, node) -> list[Tensor]
+    for name, tensor in feeds.items():
+        values[(name, 0)] = [tensor]
+    pending = [(layer, n, call) for layer in model.layers if layer.class_name != "InputLayer" for n, call in enumerate(layer.calls)]
+    major = model.keras_major
+
+    def get(ref):
+        outs = values.get((ref.layer, ref.node))
+        if outs is None:
+            return None
+        if ref.index >= len(outs):
+            raise LstmctlError(f"{model.path}: layer '{ref.layer}' has no output {ref.index}")
+        return outs[ref.index]
+
+    while pending:
+        progressed = []
+        for item in pending:
+            layer, n, call = item
+            args = [get(r) for r in call.inputs]
+            states = [get(r) for r in call.initial_state]
+            if any(a is None for a in args + states):
+                continue
+            progressed.append(item)
+            values[(layer.name, n)] = _call(layer, n, args, [s.value for s in states], dtype, record, overrides, major)
+        if not progressed:
+            stuck = ", ".join(sorted({layer.name for layer, _, _ in pending}))
+            raise LstmctlError(f"{model.path}: layers {stuck} are not reachable from the model's inputs")
+        pending = [p for p in pending if p not in progressed]
+    outs = []
+    for ref in model.outputs:
+        t = get(ref)
+        if t is None:
+            raise LstmctlError(f"{model.path}: output '{ref.layer}' was never computed")
+        outs.append(t)
+    return outs
+
+
+def _call(layer: Layer, n, args, states, dtype, record, overrides, major) -> list:
+    if not layer.known:
+        raise LstmctlError(f"layer '{layer.name}' ({layer.class_name}) is not supported by run; inspect shows it as opaque")
+    suffix = f"@{n}" if n else ""
+    if layer.model is not None:
+        sub = layer.model
+        if len(args) != len(sub.inputs):
+            raise LstmctlError(f"nested model '{layer.name}' takes {len(sub.inputs)} inputs, called with {len(args)}")
+        feeds = {spec.name: t for spec, t in zip(sub.inputs, args)}
+        return _execute(sub, feeds, record, dtype, overrides)
+    if layer.is_recurrent:
+        if len(args) != 1:
+            raise LstmctlError(f"layer '{layer.name}': expected one input tensor, got {len(args)}")
+        states = overrides.get(layer.name, states)
+        x = args[0]
+        ldtype = _layer_dtype(layer, dtype)
+        rec = {}
+        outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, x, states, ldtype, rec)
+        for key, value in rec.items():
+            head, _, tail = key.partition("/")
+            record[f"{head}{suffix}/{tail}"] = value
+        return outs
+    return [_single(layer, args, _layer_dtype(layer, dtype), major)]
+
+
+def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None) -> dict:
+    """Run the whole model. Returns the contract mapping (see module docstring).
+
+    `initial_state`: arrays ([h, c] for LSTM, [h] otherwise; forward then backward for a
+    Bidirectional) that replace the initial state of `layer`. `dtype`: force float32/float64.
+    """
+    if dtype is not None and dtype not in FLOAT_DTYPES:
+        raise LstmctlError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
+    arrays = normalize_inputs(model, inputs if inputs is not None else random_inputs(model))
+    overrides = {}
+    if initial_state is not None:
+        if layer is None:
+            raise LstmctlError("initial_state needs the layer it is for")
+        target = model.layer(layer)
+        if not target.is_recurrent:
+            raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
+        overrides[target.name] = list(initial_state)
+    feeds = {name: Tensor(a) for name, a in arrays.items()}
+    record = {}
+    outs = _execute(model, feeds, record, dtype, overrides)
+    result = {}
+    if len(outs) == 1:
+        result["output"] = outs[0].value
+    else:
+        for i, t in enumerate(outs):
+            result[f"output_{i}"] = t.value
+    result.update(record)
+    return result
+
+
+def run_layer(model: Model, name: str, x, initial_state=None, dtype=None) -> dict:
+    """Feed `x` straight to one recurrent layer (for models whose other layers cannot run)."""
+    layer = model.layer(name)
+    if not layer.is_recurrent:
+        raise LstmctlError(f"layer '{name}' is not recurrent")
+    cell = (layer.forward or layer).cell
+    x = _check_array("input", x, (None, cell.input_dim), "float32", "input")
+    ldtype = _layer_dtype(layer, dtype)
+    record = {}
+    outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, Tensor(x), list(initial_state or []), ldtype, record)
+    result = {"output": outs[0].value} if len(outs) == 1 else {f"output_{i}": t.value for i, t in enumerate(outs)}
+    result.update(record)
+    return result
