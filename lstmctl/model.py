@@ -62,6 +62,7 @@ class Layer:
     inner: "Layer | None" = None  # TimeDistributed
     model: "Model | None" = None  # nested model
     notes: list = field(default_factory=list)
+    node_offset: int = 0  # Keras 2 numbers a nested model's calls from 1 (node 0 is its own build)
 
     @property
     def kind(self) -> str:
@@ -375,8 +376,8 @@ class Builder:
             arrays = weights if weights is not None else (self.saved.store.all_arrays(v3_path) if v3_path else [])
             return Layer(name, cls, {}, arrays, known=False, notes=[f"{cls} is not on lstmctl's allow-list; shown as opaque"])
         if cls in MODEL_CLASSES:
-            sub = self.model(entry, weights, f"{v3_path}" if v3_path else None, where)
-            return Layer(name, cls, config, [], model=sub)
+            sub = self.model(entry, weights, v3_path, where)
+            return Layer(name, cls, config, [], model=sub, node_offset=1 if self.major < 3 else 0)
         if cls == "Bidirectional":
             return self._bidirectional(name, config, weights, v3_path, where)
         if cls == "TimeDistributed":
@@ -561,7 +562,7 @@ class Builder:
         previous = Ref(input_layer.name, 0, 0)
         for layer in rest:
             layer.calls = [Call([previous], [])]
-            previous = Ref(layer.name, 0, 0)
+            previous = Ref(layer.name, layer.node_offset, 0)
         spec = self._input_spec(input_layer, where)
         return Model(self.where, self.saved.format, self.saved.keras_version, self.saved.backend, "Sequential", name, [input_layer, *rest], [spec], [Ref(input_layer.name, 0, 0)], [previous])
 

@@ -169,6 +169,19 @@ def _recurrent(layer: Layer, x: Tensor, states, dtype, record: dict):
     return outs
 
 
+def _last_output(layer: Layer, seq, mask):
+    """The output Keras returns without return_sequences: the latest unmasked step's (zeros if none).
+
+    `seq` is in processing order with masked steps zeroed."""
+    if mask is None:
+        return seq[:, -1]
+    processed = mask[:, ::-1] if layer.flag("go_backwards") else mask
+    steps = processed.shape[1]
+    last = steps - 1 - np.argmax(processed[:, ::-1], axis=1)
+    out = seq[np.arange(seq.shape[0]), last]
+    return np.where(processed.any(axis=1)[:, None], out, np.zeros_like(out))
+
+
 def _merge(mode, a, b):
     if mode == "concat":
         return np.concatenate([a, b], axis=-1)
@@ -185,9 +198,10 @@ def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict):
     if states and len(states) != 2 * n:
         raise LstmctlError(f"layer '{layer.name}': initial_state needs {2 * n} arrays (forward then backward), got {len(states)}")
     return_sequences = layer.flag("return_sequences")
-    # Keras forces zero outputs at masked steps inside a Bidirectional that returns sequences.
-    f_seq, f_states = run_direction(fwd, x.value, states[:n], x.mask, dtype, return_sequences)
-    b_seq, b_states = run_direction(bwd, x.value, states[n:], x.mask, dtype, return_sequences)
+    # L/sequence is what the layer returns with return_sequences=True, and then Keras zeroes
+    # the outputs of masked steps inside a Bidirectional.
+    f_seq, f_states = run_direction(fwd, x.value, states[:n], x.mask, dtype, True)
+    b_seq, b_states = run_direction(bwd, x.value, states[n:], x.mask, dtype, True)
     b_aligned = b_seq[:, ::-1] if bwd.flag("go_backwards") else b_seq
     f_aligned = f_seq[:, ::-1] if fwd.flag("go_backwards") else f_seq
     mode = layer.config.get("merge_mode")
@@ -205,7 +219,7 @@ def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict):
     if return_sequences:
         y, y_rev = f_aligned, b_aligned
     else:
-        y, y_rev = f_seq[:, -1], b_seq[:, -1]
+        y, y_rev = _last_output(fwd, f_seq, x.mask), _last_output(bwd, b_seq, x.mask)
     out_mask = x.mask if return_sequences else None
     outs = [Tensor(y, out_mask), Tensor(y_rev, out_mask)] if mode is None else [Tensor(_merge(mode, y, y_rev), out_mask)]
     if layer.flag("return_state"):
@@ -295,13 +309,21 @@ def _single(layer: Layer, args: list, dtype, major) -> Tensor:
 # Graph
 
 
-def _execute(model: Model, feeds: dict, record: dict, dtype, overrides: dict) -> list:
+@dataclass
+class _Run:
+    record: dict  # contract keys -> arrays
+    dtype: str | None  # forced compute dtype
+    overrides: dict  # layer name -> initial state arrays
+    shapes: dict | None = None  # (layer, node) -> (input shapes, output shapes, masked); for inspect
+    probe: bool = False  # inspect's shape probe: skip what cannot run instead of failing
+
+
+def _execute(model: Model, feeds: dict, ctx: _Run) -> list:
     """Evaluate the graph; feeds maps input layer name -> Tensor. Returns output Tensors."""
     values = {}  # (layer, node) -> list[Tensor]
     for name, tensor in feeds.items():
         values[(name, 0)] = [tensor]
     pending = [(layer, n, call) for layer in model.layers if layer.class_name != "InputLayer" for n, call in enumerate(layer.calls)]
-    major = model.keras_major
 
     def get(ref):
         outs = values.get((ref.layer, ref.node))
@@ -312,51 +334,59 @@ def _execute(model: Model, feeds: dict, record: dict, dtype, overrides: dict) ->
         return outs[ref.index]
 
     while pending:
-        progressed = []
+        done = []
         for item in pending:
             layer, n, call = item
             args = [get(r) for r in call.inputs]
             states = [get(r) for r in call.initial_state]
             if any(a is None for a in args + states):
                 continue
-            progressed.append(item)
-            values[(layer.name, n)] = _call(layer, n, args, [s.value for s in states], dtype, record, overrides, major)
-        if not progressed:
+            done.append(item)
+            try:
+                outs = _call(model, layer, n, args, [s.value for s in states], ctx)
+            except LstmctlError:
+                if ctx.probe:
+                    continue
+                raise
+            values[(layer.name, n + layer.node_offset)] = outs
+            if ctx.shapes is not None:
+                ctx.shapes[(layer.name, n)] = ([a.value.shape for a in args], [o.value.shape for o in outs], args[0].mask is not None)
+        if not done:
+            if ctx.probe:
+                return []
             stuck = ", ".join(sorted({layer.name for layer, _, _ in pending}))
             raise LstmctlError(f"{model.path}: layers {stuck} are not reachable from the model's inputs")
-        pending = [p for p in pending if p not in progressed]
-    outs = []
-    for ref in model.outputs:
-        t = get(ref)
-        if t is None:
-            raise LstmctlError(f"{model.path}: output '{ref.layer}' was never computed")
-        outs.append(t)
+        pending = [p for p in pending if p not in done]
+    outs = [get(ref) for ref in model.outputs]
+    if any(t is None for t in outs) and not ctx.probe:
+        raise LstmctlError(f"{model.path}: an output of the model was never computed")
     return outs
 
 
-def _call(layer: Layer, n, args, states, dtype, record, overrides, major) -> list:
+def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:
     if not layer.known:
-        raise LstmctlError(f"layer '{layer.name}' ({layer.class_name}) is not supported by run; inspect shows it as opaque")
-    suffix = f"@{n}" if n else ""
+        raise LstmctlError(
+            f"layer '{layer.name}' ({layer.class_name}) is not supported by run; "
+            "to run one recurrent layer on an input of its own, use --layer NAME --direct"
+        )
     if layer.model is not None:
         sub = layer.model
         if len(args) != len(sub.inputs):
             raise LstmctlError(f"nested model '{layer.name}' takes {len(sub.inputs)} inputs, called with {len(args)}")
-        feeds = {spec.name: t for spec, t in zip(sub.inputs, args)}
-        return _execute(sub, feeds, record, dtype, overrides)
-    if layer.is_recurrent:
-        if len(args) != 1:
-            raise LstmctlError(f"layer '{layer.name}': expected one input tensor, got {len(args)}")
-        states = overrides.get(layer.name, states)
-        x = args[0]
-        ldtype = _layer_dtype(layer, dtype)
-        rec = {}
-        outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, x, states, ldtype, rec)
-        for key, value in rec.items():
-            head, _, tail = key.partition("/")
-            record[f"{head}{suffix}/{tail}"] = value
-        return outs
-    return [_single(layer, args, _layer_dtype(layer, dtype), major)]
+        return _execute(sub, {spec.name: t for spec, t in zip(sub.inputs, args)}, ctx)
+    dtype = _layer_dtype(layer, ctx.dtype)
+    if not layer.is_recurrent:
+        return [_single(layer, args, dtype, model.keras_major)]
+    if len(args) != 1:
+        raise LstmctlError(f"layer '{layer.name}': expected one input tensor, got {len(args)}")
+    rec = {}
+    states = ctx.overrides.get(layer.name, states)
+    outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, args[0], states, dtype, rec)
+    suffix = f"@{n}" if n else ""  # a shared layer's later calls
+    for key, value in rec.items():
+        head, _, tail = key.partition("/")
+        ctx.record[f"{head}{suffix}/{tail}"] = value
+    return outs
 
 
 def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None) -> dict:
@@ -377,16 +407,36 @@ def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None) -
             raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
         overrides[target.name] = list(initial_state)
     feeds = {name: Tensor(a) for name, a in arrays.items()}
-    record = {}
-    outs = _execute(model, feeds, record, dtype, overrides)
+    ctx = _Run({}, dtype, overrides)
+    outs = _execute(model, feeds, ctx)
     result = {}
     if len(outs) == 1:
         result["output"] = outs[0].value
     else:
         for i, t in enumerate(outs):
             result[f"output_{i}"] = t.value
-    result.update(record)
+    result.update(ctx.record)
     return result
+
+
+def probe_shapes(model: Model) -> dict:
+    """(layer, node) -> (input shapes, output shapes, masked) with None for the batch and for
+    dimensions that follow a variable time axis: the graph run twice on tiny inputs."""
+    logs = []
+    for timesteps in (2, 3):
+        ctx = _Run({}, None, {}, shapes={}, probe=True)
+        arrays = random_inputs(model, seed=0, batch=1, timesteps=timesteps)
+        _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx)
+        logs.append(ctx.shapes)
+
+    def merge(a, b):
+        return tuple(None if i == 0 or x != y else x for i, (x, y) in enumerate(zip(a, b)))
+
+    out = {}
+    for key, (ins, outs, masked) in logs[0].items():
+        ins2, outs2, _ = logs[1].get(key, (ins, outs, masked))
+        out[key] = ([merge(a, b) for a, b in zip(ins, ins2)], [merge(a, b) for a, b in zip(outs, outs2)], masked)
+    return out
 
 
 def run_layer(model: Model, name: str, x, initial_state=None, dtype=None) -> dict:

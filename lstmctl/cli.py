@@ -1,0 +1,180 @@
+"""The command line: a few lines of option parsing over the Python API per command."""
+
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import EXIT_INVALID, LstmctlError
+
+FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
+
+
+class _Group(click.Group):
+    """Turns lstmctl's errors into one line on stderr and its exit code; never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LstmctlError as exc:
+            click.echo(f"lstmctl: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("lstmctl: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # a bug in lstmctl: still one line, never a traceback
+            if os.environ.get("LSTMCTL_DEBUG"):
+                raise
+            click.echo(f"lstmctl: error: unexpected {type(exc).__name__}: {exc} (set LSTMCTL_DEBUG=1 for details)", err=True)
+            ctx.exit(EXIT_INVALID)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lstmctl")
+def main():
+    """Show what is inside the recurrent layers of a saved Keras model, without TensorFlow.
+
+    Exit codes: 0 ok, 1 a check failed, 2 usage, 3 invalid, unsupported or unsafe input.
+    """
+
+
+MODEL = click.argument("model", envvar="LSTMCTL_MODEL", type=click.Path(dir_okay=True))
+
+
+@main.command()
+@MODEL
+@click.option("--layer", help="Show only this layer.")
+@click.option("--gate", help="Also print this gate's W, U and b in full (i f c o, z r h; 'all' for SimpleRNN).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def inspect(model, layer, gate, fmt):
+    """File format, layer graph, and each recurrent layer's gates and returns."""
+    import json
+
+    import lstmctl
+    from .describe import inspect_facts
+
+    m = lstmctl.load(model)
+    facts = inspect_facts(m, layer)
+    arrays = _gate_subset(m, layer, gate) if gate else None
+    if fmt == "json":
+        if arrays:
+            facts["gate_arrays"] = {k: v.tolist() for k, v in arrays.items()}
+        click.echo(json.dumps(facts, indent=2))
+        return
+    from .render import console, render_inspect
+
+    render_inspect(facts, console(), arrays)
+
+
+def _gate_subset(m, layer, gate):
+    arrays = m.gates(layer)
+    if gate == "all":
+        return arrays
+    picked = {k: v for k, v in arrays.items() if k.rsplit("/", 1)[1].split("_", 1)[-1] == gate}
+    if not picked:
+        raise LstmctlError(f"no gate named '{gate}' (LSTM: i f c o; GRU: z r h; SimpleRNN: all)")
+    return picked
+
+
+@main.command()
+@MODEL
+@click.option("--layer", help="Only this layer (default: every recurrent layer).")
+@click.option("--gate", help="Only this gate (i f c o / z r h).")
+@click.option("--part", type=click.Choice(["W", "U", "b", "rb"]), help="Only this matrix of the gate.")
+@click.option("--format", "fmt", type=click.Choice(["npz", "npy", "json"]), default="npz", show_default=True)
+@click.option("--output", "-o", help="File to write (default: stdout).")
+def gates(model, layer, gate, part, fmt, output):
+    """Write the named gate matrices: <layer>/W_<g>, <layer>/U_<g>, <layer>/b_<g>."""
+    import lstmctl
+    from .writers import to_bytes, write
+
+    arrays = lstmctl.load(model).gates(layer)
+    if gate or part:
+        def keep(key):
+            leaf = key.rsplit("/", 1)[1]
+            p, _, g = leaf.partition("_")
+            return (gate is None or g == gate) and (part is None or p == part)
+
+        arrays = {k: v for k, v in arrays.items() if keep(k)}
+        if not arrays:
+            raise LstmctlError("no matrix matches --gate/--part")
+    write(to_bytes(arrays, fmt), output, binary=fmt != "json")
+
+
+@main.command()
+@MODEL
+@click.option("--input", "-i", "inputs", multiple=True, help="X.npy, X.npz, X.csv, X.json, '-' (stdin), or NAME=PATH (repeat).")
+@click.option("--layer", help="The recurrent layer whose states to show (and whose --initial-state to set).")
+@click.option("--return-sequences", is_flag=True, help="Show the whole-sequence output h_1..h_T (Keras's whole_seq_output).")
+@click.option("--return-state", is_flag=True, help="Show the final states h_T and c_T (final_memory_state, final_carry_state).")
+@click.option("--initial-state", "initial_state", multiple=True, help=".npz with h (and c), or .npy files h then c, for --layer.")
+@click.option("--direct", is_flag=True, help="Feed the input straight to --layer instead of running the whole model.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), help="Compute in this dtype (default: the model's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input used when --input is not given.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch size of the random input.")
+@click.option("--timesteps", type=click.IntRange(1), help="Time steps of the random input, for variable-length models.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS_RUN), default="table", show_default=True)
+@click.option("--key", "keys", multiple=True, help="Only these result keys (e.g. lstm/h) in the output.")
+@click.option("--output", "-o", help="File to write (npz/npy/json/csv); default stdout.")
+@click.option("--full", is_flag=True, help="Print every value instead of a summary.")
+def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full):
+    """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c."""
+    import lstmctl
+    from .describe import run_selection
+    from .inputs import parse_input_options
+    from .runner import random_inputs, run_layer
+    from .writers import to_bytes, write
+
+    m = lstmctl.load(model)
+    notes = []
+    x = parse_input_options(inputs)
+    states = _initial_state(initial_state) if initial_state else None
+    if direct:
+        if not layer or x is None:
+            raise click.UsageError("--direct needs --layer and --input")
+        result = run_layer(m, layer, x, initial_state=states, dtype=dtype)
+    else:
+        if x is None:
+            if not m.inputs:
+                raise LstmctlError(f"{model}: a weights-only file has no input layer; use --layer NAME --direct --input X")
+            x = random_inputs(m, seed=seed, batch=batch, timesteps=timesteps)
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in x.items())
+            notes.append(f"no --input given: using a random standard-normal input (seed {seed}): {shapes}")
+        result = m.run(x, initial_state=states, layer=layer, dtype=dtype)
+    if keys:
+        missing = [k for k in keys if k not in result]
+        if missing:
+            raise LstmctlError(f"no result key {missing[0]!r}; keys are: {', '.join(result)}")
+        selected = [(k, "") for k in keys]
+    else:
+        selected = run_selection(m, result, layer, return_sequences, return_state)
+    if fmt == "table":
+        from .render import console, render_arrays
+
+        render_arrays([(k, label, result[k]) for k, label in selected], console(), full=full, notes=notes)
+        return
+    for note in notes:
+        click.echo(f"lstmctl: {note}", err=True)
+    chosen = result if fmt in ("npz", "json") and not keys else {k: result[k] for k, _ in selected}
+    write(to_bytes(chosen, fmt), output, binary=fmt in ("npz", "npy"))
+
+
+def _initial_state(paths):
+    from .inputs import load_arrays
+
+    if len(paths) == 1:
+        loaded = load_arrays(paths[0])
+        if isinstance(loaded, dict):
+            order = [k for k in ("h", "c", "forward/h", "forward/c", "backward/h", "backward/c") if k in loaded]
+            if not order:
+                raise LstmctlError(f"{paths[0]}: initial state .npz needs keys h (and c for an LSTM)")
+            return [loaded[k] for k in order]
+        return [loaded]
+    return [load_arrays(p) for p in paths]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""What `inspect` and `gates` report: plain facts as JSON-able dicts, and named gate arrays.
+
+Rendering (rich tables) lives in render.py; both it and `--format json` read these facts.
+"""
+
+from . import gates as gates_mod
+from .errors import LstmctlError
+from .model import Layer, Model
+from .runner import probe_shapes
+
+HARD_SIGMOID = {2: "clip(0.2·x + 0.5, 0, 1) (Keras 1/2 form)", 3: "clip(x/6 + 0.5, 0, 1) (Keras 3 form)"}
+FORMATS = {
+    "keras-zip": "Keras native .keras (zip: config.json, metadata.json, model.weights.h5)",
+    "hdf5-model": "legacy HDF5 full model (model_config + model_weights)",
+    "hdf5-weights": "Keras 1/2 save_weights() HDF5 (weights only, no config)",
+    "keras-weights": "Keras 3 .weights.h5 (weights only, no config)",
+}
+
+
+def _shape(shape):
+    return None if shape is None else [d for d in shape]
+
+
+def returns(layer: Layer, in_shape, units: int) -> list:
+    """What calling the layer returns, in Keras's words and the math's."""
+    cell = (layer.forward or layer).cell
+    batch_time = (in_shape or (None, None))[:2]
+    width = units
+    mode = layer.config.get("merge_mode") if layer.kind == "bidirectional" else None
+    if layer.kind == "bidirectional" and mode == "concat":
+        width = 2 * units
+    seq = layer.flag("return_sequences")
+    if seq:
+        first = {"keras": "whole_seq_output", "math": "h_1..h_T" + (" (in reversed time order: go_backwards)" if layer.flag("go_backwards") else ""), "shape": [batch_time[0], batch_time[1], width]}
+    else:
+        first = {"keras": "output", "math": "h_T (the last hidden state)", "shape": [batch_time[0], width]}
+    if layer.kind == "bidirectional":
+        first["math"] += f"; forward and backward merged by '{mode}'" if mode else "; merge_mode=None returns forward and backward separately"
+    out = [first] if mode is not None or layer.kind != "bidirectional" else [dict(first, keras=first["keras"] + " (forward)"), dict(first, keras=first["keras"] + " (backward)")]
+    if layer.flag("return_state"):
+        directions = ("forward", "backward") if layer.kind == "bidirectional" else ("",)
+        for d in directions:
+            prefix = f"{d} " if d else ""
+            out.append({"keras": f"{prefix}final_memory_state", "math": "h_T", "shape": [batch_time[0], units]})
+            if cell.kind == "lstm":
+                out.append({"keras": f"{prefix}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], units]})
+    return out
+
+
+def _gate_rows(cell) -> list:
+    parts = cell.split()
+    rows = []
+    names = gates_mod.GATES[cell.kind] or ("",)
+    for g in names:
+        suffix = f"_{g}" if g else ""
+        row = {"gate": g or "-", "name": gates_mod.GATE_NAMES.get(g, "SimpleRNN (no gates)")}
+        for part in ("W", "U", "b", "rb"):
+            key = f"{part}{suffix}"
+            if key in parts:
+                row[part] = {"shape": list(parts[key].shape), **gates_mod.stats(parts[key])}
+        rows.append(row)
+    return rows
+
+
+def _cell_facts(layer: Layer, major: int) -> dict:
+    cell = layer.cell
+    facts = {
+        "units": cell.units,
+        "input_dim": cell.input_dim,
+        "activation": cell.activation_name,
+        "recurrent_activation": cell.recurrent_activation_name,
+        "use_bias": cell.bias is not None,
+        "go_backwards": layer.flag("go_backwards"),
+        "kernel_shape": list(cell.W.shape),
+        "recurrent_kernel_shape": list(cell.U.shape),
+        "bias_shape": None if cell.bias is None else list(cell.bias.shape),
+        "gates": _gate_rows(cell),
+    }
+    if cell.kind == "gru":
+        facts["reset_after"] = cell.reset_after
+    if "hard_sigmoid" in (cell.activation_name, cell.recurrent_activation_name):
+        facts["hard_sigmoid"] = HARD_SIGMOID[3 if major >= 3 else 2]
+    if cell.kind == "lstm" and cell.bias is not None:
+        b_f = cell.split()["b_f"]
+        facts["forget_bias"] = {
+            **gates_mod.stats(b_f),
+            "note": "the saved forget bias already includes training; unit_forget_bias only set its initial value to 1.0",
+        }
+    return facts
+
+
+def _layer_facts(model: Model, layer: Layer, shapes: dict, depth: int) -> dict:
+    facts = {
+        "name": layer.name,
+        "class_name": layer.class_name,
+        "kind": layer.kind,
+        "depth": depth,
+        "params": layer.param_count,
+        "inbound": list(dict.fromkeys(r.layer for c in layer.calls for r in c.inputs)),
+        "initial_state_from": [f"{r.layer}[{r.index}]" for c in layer.calls for r in c.initial_state],
+        "notes": list(layer.notes),
+    }
+    probed = shapes.get((layer.name, 0))
+    facts["input_shapes"] = [_shape(s) for s in probed[0]] if probed else None
+    facts["output_shapes"] = [_shape(s) for s in probed[1]] if probed else None
+    if layer.class_name == "InputLayer":
+        spec = next((s for s in model.inputs if s.name == layer.name), None)
+        if spec:
+            facts["output_shapes"] = [[None, *spec.shape]]
+    if layer.is_recurrent:
+        major = model.keras_major
+        rec = {
+            "return_sequences": layer.flag("return_sequences"),
+            "return_state": layer.flag("return_state"),
+            "go_backwards": layer.flag("go_backwards"),
+            "stateful": layer.flag("stateful"),
+            "masked_input": bool(probed[2]) if probed else None,
+        }
+        if layer.kind == "bidirectional":
+            rec["merge_mode"] = layer.config.get("merge_mode")
+            rec["directions"] = {d.name.rsplit("/", 1)[1]: _cell_facts(d, major) for d in (layer.forward, layer.backward)}
+            units = layer.forward.cell.units
+        else:
+            rec.update(_cell_facts(layer, major))
+            units = layer.cell.units
+        if not model.inferred:
+            rec["returns"] = returns(layer, probed[0][0] if probed else None, units)
+        facts["recurrent"] = rec
+    return facts
+
+
+def inspect_facts(model: Model, layer: str | None = None) -> dict:
+    shapes = probe_shapes(model) if model.inputs else {}
+    layers = []
+
+    def visit(m: Model, depth: int):
+        for item in m.layers:
+            layers.append(_layer_facts(m, item, shapes, depth))
+            if item.model is not None:
+                visit(item.model, depth + 1)
+
+    visit(model, 0)
+    if layer is not None:
+        model.layer(layer)  # raises with the list of names
+        layers = [f for f in layers if f["name"] == layer]
+    return {
+        "file": model.path,
+        "format": model.format,
+        "format_description": FORMATS[model.format],
+        "keras_version": model.keras_version,
+        "backend": model.backend,
+        "hard_sigmoid": HARD_SIGMOID[3 if model.keras_major >= 3 else 2],
+        "model": {
+            "class_name": model.class_name,
+            "name": model.name,
+            "inputs": [{"name": s.name, "shape": [None, *s.shape], "dtype": s.dtype} for s in model.inputs],
+            "outputs": [f"{r.layer}[{r.index}]" for r in model.outputs],
+        },
+        "inferred": model.inferred,
+        "notes": list(model.notes),
+        "layers": layers,
+        "params": sum(item.param_count for item in model.layers),
+    }
+
+
+def gate_arrays(model: Model, layer: str | None = None) -> dict:
+    """`<layer>/W_<g>`, `<layer>/U_<g>`, `<layer>/b_<g>` (…`/forward`, `/backward` for Bidirectional)."""
+    targets = [model.layer(layer)] if layer else model.recurrent_layers()
+    if not targets:
+        raise LstmctlError(f"{model.path}: no recurrent layers")
+    out = {}
+    for target in targets:
+        if not target.is_recurrent:
+            raise LstmctlError(f"layer '{target.name}' is {target.class_name}, not a recurrent layer")
+        cells = [(target.name, target.cell)] if target.kind == "recurrent" else [(d.name, d.cell) for d in (target.forward, target.backward)]
+        for prefix, cell in cells:
+            for key, value in cell.split().items():
+                out[f"{prefix}/{key}"] = value
+    return out
+
+
+_LABELS = {
+    "sequence": "whole_seq_output (h_1..h_T)",
+    "h": "final_memory_state (h_T)",
+    "c": "final_carry_state (c_T)",
+}
+
+
+def run_selection(model: Model, result: dict, layer=None, return_sequences=False, return_state=False) -> list:
+    """(key, label) pairs to show for `run`: the model outputs by default, or, with the Keras-named
+    flags, each selected recurrent layer's whole sequence and/or final states in Keras's order."""
+    if not (return_sequences or return_state):
+        if layer is None:
+            return [(k, "model output") for k in result if k == "output" or k.startswith("output_")]
+        return_sequences = return_state = True
+    targets = [model.layer(layer)] if layer else model.recurrent_layers()
+    if layer and not targets[0].is_recurrent:
+        raise LstmctlError(f"layer '{layer}' is {targets[0].class_name}, not a recurrent layer")
+    parts = (["sequence"] if return_sequences else []) + (["h", "c"] if return_state else [])
+    out = []
+    for target in targets:
+        prefixes = [""] if target.kind == "recurrent" else ["", "forward/", "backward/"]
+        for part in parts:
+            for prefix in prefixes:
+                key = f"{target.name}/{prefix}{part}"
+                if key in result:
+                    label = (prefix.replace("/", " ") + _LABELS[part]).strip()
+                    if prefix == "" and target.kind == "bidirectional" and part != "sequence":
+                        label += ", forward and backward concatenated"
+                    out.append((key, label))
+    return out

@@ -1,0 +1,157 @@
+"""Bad files and bad inputs: one line on stderr, the documented exit code, no traceback, no partial file."""
+
+import json
+from pathlib import Path
+import shutil
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lstmctl.cli import main
+from conftest import expected, keras_inputs, sample
+
+LSTM = "k3_lstm_dense.keras"
+
+
+def fails(*args, code=3, contains=(), **kw):
+    result = CliRunner().invoke(main, [str(a) for a in args], **kw)
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(("lstmctl: error:", "Error:", "Usage:")) or code == 2, result.stderr
+    for text in contains:
+        assert text in result.stderr, result.stderr
+    return result
+
+
+def test_not_a_model(tmp_path):
+    p = tmp_path / "notes.h5"
+    p.write_text("hello")
+    fails("inspect", p, contains=[str(p), "not a Keras model file"])
+
+
+def test_empty_file_and_directory(tmp_path):
+    p = tmp_path / "empty.keras"
+    p.write_bytes(b"")
+    fails("inspect", p, contains=["empty"])
+    fails("inspect", tmp_path, contains=["directory"])
+    fails("inspect", tmp_path / "missing.keras", contains=["no such file"])
+
+
+@pytest.mark.parametrize("name", [LSTM, "k2_lstm_dense.h5"])
+def test_truncated_files(tmp_path, name):
+    data = Path(sample(name)).read_bytes()
+    p = tmp_path / name
+    p.write_bytes(data[: len(data) // 2])
+    fails("inspect", p, contains=[str(p)])
+
+
+def test_extension_lies_format_by_magic(tmp_path):
+    p = tmp_path / "model.h5"
+    shutil.copy(sample(LSTM), p)  # a .keras zip named .h5
+    result = CliRunner().invoke(main, ["inspect", str(p), "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.output)["format"] == "keras-zip"
+
+
+def test_unknown_layer_run_names_it():
+    fails("run", sample("k3_conv.keras"), contains=["conv1d", "Conv1D", "--direct"])
+
+
+def _rewrite_config(src, dst, edit):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            zout.writestr(item, data)
+
+
+def test_units_contradicting_weights(tmp_path):
+    p = tmp_path / "bad.keras"
+
+    def edit(config):
+        config["config"]["layers"][1]["config"]["units"] = 7
+
+    _rewrite_config(sample(LSTM), p, edit)
+    fails("inspect", p, contains=["layer 'lstm'", "units=7"])
+
+
+@pytest.mark.parametrize("value", [True, -3, 2.5, "5"])
+def test_units_must_be_positive_integers(tmp_path, value):
+    p = tmp_path / "bad.keras"
+
+    def edit(config):
+        config["config"]["layers"][1]["config"]["units"] = value
+
+    _rewrite_config(sample(LSTM), p, edit)
+    fails("inspect", p, contains=["units must be a positive integer"])
+
+
+def test_missing_weights_in_legacy_h5(tmp_path):
+    p = tmp_path / "bad.h5"
+    shutil.copy(sample("k2_lstm_dense.h5"), p)
+    with h5py.File(p, "r+") as f:
+        g = f["model_weights/lstm"]
+        g.attrs["weight_names"] = g.attrs["weight_names"][:2]
+    fails("inspect", p, contains=["layer 'lstm'", "expected 3 weight arrays"])
+
+
+@pytest.fixture
+def x():
+    return keras_inputs(expected(LSTM))["input_layer"]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda x: x[0], "expected rank 3"),
+        (lambda x: x[..., :3], "expected shape (batch, 6, 4)"),
+        (lambda x: x.astype(np.int32), "expects floats"),
+        (lambda x: np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x).astype(np.float32), "non-finite"),
+        (lambda x: x[:0], "empty"),
+        (lambda x: x.astype(np.complex64), "not a plain numeric array"),
+    ],
+)
+def test_bad_input_arrays(tmp_path, x, make, message):
+    p = tmp_path / "x.npy"
+    np.save(p, make(x))
+    out = tmp_path / "out.npz"
+    fails("run", sample(LSTM), "--input", p, "--format", "npz", "-o", out, contains=[message])
+    assert not out.exists() and not list(tmp_path.glob(".lstmctl-*"))
+
+
+def test_floats_into_embedding(tmp_path):
+    tokens = keras_inputs(expected("k3_embed.keras"))
+    (name, array), = tokens.items()
+    p = tmp_path / "t.npy"
+    np.save(p, array.astype(np.float32) + 0.5)
+    fails("run", sample("k3_embed.keras"), "--input", p, contains=["integer token ids"])
+
+
+def test_unknown_input_name_and_bad_initial_state(tmp_path, x):
+    p = tmp_path / "x.npy"
+    np.save(p, x)
+    fails("run", sample(LSTM), "--input", f"nope={p}", contains=["unknown input name", "input_layer"])
+    np.savez(tmp_path / "s.npz", h=np.zeros((x.shape[0], 4), np.float32), c=np.zeros((x.shape[0], 4), np.float32))
+    fails("run", sample(LSTM), "--input", p, "--layer", "lstm", "--initial-state", tmp_path / "s.npz", contains=["initial state h must have shape"])
+
+
+def test_pickled_npy_refused(tmp_path):
+    p = tmp_path / "x.npy"
+    np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    fails("run", sample(LSTM), "--input", p, contains=["not a plain numeric array"])
+
+
+def test_usage_errors_exit_2(tmp_path):
+    fails("run", sample(LSTM), "--format", "xml", code=2)
+    fails("run", sample(LSTM), "--return-state", "--format", "npy", code=2, contains=["holds one array"])
+    fails("inspect", code=2)  # no MODEL and no LSTMCTL_MODEL
+
+
+def test_unknown_layer_name_lists_layers():
+    fails("inspect", sample(LSTM), "--layer", "nope", contains=["no layer named 'nope'", "lstm, dense"])
