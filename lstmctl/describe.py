@@ -51,9 +51,13 @@ def _gate_rows(cell) -> list:
     parts = cell.split()
     rows = []
     names = gates_mod.GATES[cell.kind] or ("",)
-    for g in names:
+    for j, g in enumerate(names):
         suffix = f"_{g}" if g else ""
-        row = {"gate": g or "-", "name": gates_mod.GATE_NAMES.get(g, "SimpleRNN (no gates)")}
+        row = {
+            "gate": g or "-",
+            "name": gates_mod.GATE_NAMES.get(g, "SimpleRNN (no gates)"),
+            "columns": [j * cell.units, (j + 1) * cell.units],  # the slice of the fused kernel/bias
+        }
         for part in ("W", "U", "b", "rb"):
             key = f"{part}{suffix}"
             if key in parts:

@@ -77,8 +77,8 @@ def _graph(facts) -> Table:
 
 def _gate_table(cell) -> Table:
     table = Table(box=None, pad_edge=False)
-    for col in ("gate", "", "shape", "mean", "std", "min", "max", "‖·‖"):
-        table.add_column(col, justify="left" if col in ("gate", "") else "right")
+    for col in ("gate", "fused columns", "", "shape", "mean", "std", "min", "max", "‖·‖"):
+        table.add_column(col, justify="left" if col in ("gate", "fused columns", "") else "right")
     for row in cell["gates"]:
         first = True
         for part in ("W", "U", "b", "rb"):
@@ -86,7 +86,8 @@ def _gate_table(cell) -> Table:
                 continue
             s = row[part]
             label = f"{row['gate']}  {row['name']}" if first else ""
-            table.add_row(label, part, _shape(s["shape"]), _num(s["mean"]), _num(s["std"]), _num(s["min"]), _num(s["max"]), _num(s["norm"]))
+            lo, hi = row["columns"]
+            table.add_row(label, f"[..., {lo}:{hi}]" if first else "", part, _shape(s["shape"]), _num(s["mean"]), _num(s["std"]), _num(s["min"]), _num(s["max"]), _num(s["norm"]))
             first = False
     return table
 

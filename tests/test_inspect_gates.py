@@ -40,6 +40,7 @@ def test_inspect_json_lstm_gates_are_keras_slices():
     assert list(gates) == ["i", "f", "c", "o"]
     for j, g in enumerate("ifco"):
         cols = slice(5 * j, 5 * (j + 1))
+        assert gates[g]["columns"] == [5 * j, 5 * (j + 1)]
         assert gates[g]["W"]["shape"] == [4, 5] and gates[g]["U"]["shape"] == [5, 5] and gates[g]["b"]["shape"] == [5]
         assert gates[g]["W"]["mean"] == pytest.approx(float(kernel[:, cols].astype(np.float64).mean()), abs=1e-9)
         assert gates[g]["U"]["max"] == pytest.approx(float(recurrent[:, cols].max()), abs=1e-9)
