@@ -26,3 +26,7 @@ class UsageError(LstmctlError):
 
 class CheckFailed(LstmctlError):
     exit_code = EXIT_CHECK_FAILED
+
+
+class Unsupported(LstmctlError):
+    """Valid Keras that lstmctl does not execute (an opaque layer, a masked merge…)."""

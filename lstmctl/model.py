@@ -353,6 +353,8 @@ class Builder:
             return store.vars(f"{path}/cell") or []
         if cls in ("Dense", "Embedding"):
             return store.vars(path) or []
+        if cls in PLAIN:
+            return []  # weightless layers; Keras 3 may keep e.g. a seed generator's state here
         return store.all_arrays(path)
 
     def _split_legacy(self, name, arrays, entries_counts):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .errors import LstmctlError
+from .errors import LstmctlError, Unsupported
 from .model import RECURRENT, Layer, Model, dtype_name
 from .safejson import positive_int
 
@@ -151,7 +151,8 @@ def run_direction(layer: Layer, x, states, mask, dtype, zero_output):
     """One recurrent layer (one direction): (sequence as Keras orders it, final states)."""
     cell = layer.cell.astype(dtype)
     if x.ndim != 3 or x.shape[2] != cell.input_dim:
-        raise LstmctlError(f"layer '{layer.name}': expects input (batch, time, {cell.input_dim}), got {x.shape}")
+        got = "(batch, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
+        raise LstmctlError(f"layer '{layer.name}': its kernel expects input (batch, time, {cell.input_dim}), got {got}")
     init = _given_states(layer, cell, states, x.shape[0], dtype)
     go_backwards = layer.flag("go_backwards")
     return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output)
@@ -245,7 +246,7 @@ def _single(layer: Layer, args: list, dtype, major) -> Tensor:
         if len(args) < 2:
             raise LstmctlError(f"layer '{layer.name}': {cls} needs at least two inputs")
         if any(a.mask is not None for a in args):
-            raise LstmctlError(f"layer '{layer.name}': masked inputs to {cls} are not supported")
+            raise Unsupported(f"layer '{layer.name}': masked inputs to {cls} are not supported (Keras 2 and 3 merge masks differently)")
         values = [a.value for a in args]
         try:
             if cls == "Concatenate":
@@ -268,7 +269,7 @@ def _single(layer: Layer, args: list, dtype, major) -> Tensor:
     if cls == "TimeDistributed":
         if layer.inner is None or layer.inner.class_name not in ("Dense", *IDENTITY, "Activation"):
             inner = layer.inner.class_name if layer.inner else "?"
-            raise LstmctlError(f"layer '{layer.name}': TimeDistributed({inner}) is not supported by run")
+            raise Unsupported(f"layer '{layer.name}': TimeDistributed({inner}) is not supported by run")
         return _single(layer.inner, [x], dtype, major)
     if cls == "Activation":
         return Tensor(kernels.activation(config.get("activation"), major)(x.value), x.mask)
@@ -302,7 +303,7 @@ def _single(layer: Layer, args: list, dtype, major) -> Tensor:
         if x.value.ndim != 2:
             raise LstmctlError(f"layer '{layer.name}': RepeatVector expects (batch, features), got {x.value.shape}")
         return Tensor(np.repeat(x.value[:, None, :], n, axis=1))
-    raise LstmctlError(f"layer '{layer.name}': {cls} is not supported by run")
+    raise Unsupported(f"layer '{layer.name}': {cls} is not supported by run")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,8 +345,8 @@ def _execute(model: Model, feeds: dict, ctx: _Run) -> list:
             done.append(item)
             try:
                 outs = _call(model, layer, n, args, [s.value for s in states], ctx)
-            except LstmctlError:
-                if ctx.probe:
+            except Unsupported:
+                if ctx.probe:  # inspect still shows what follows an opaque layer, shapes unknown
                     continue
                 raise
             values[(layer.name, n + layer.node_offset)] = outs
@@ -365,7 +366,7 @@ def _execute(model: Model, feeds: dict, ctx: _Run) -> list:
 
 def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:
     if not layer.known:
-        raise LstmctlError(
+        raise Unsupported(
             f"layer '{layer.name}' ({layer.class_name}) is not supported by run; "
             "to run one recurrent layer on an input of its own, use --layer NAME --direct"
         )

@@ -81,6 +81,16 @@ def test_units_contradicting_weights(tmp_path):
     fails("inspect", p, contains=["layer 'lstm'", "units=7"])
 
 
+def test_kernel_contradicting_input_size(tmp_path):
+    p = tmp_path / "bad.keras"
+
+    def edit(config):
+        config["config"]["layers"][0]["config"]["batch_shape"] = [None, 6, 5]
+
+    _rewrite_config(sample(LSTM), p, edit)
+    fails("inspect", p, contains=["layer 'lstm'", "expects input (batch, time, 4), got (batch, 6, 5)"])
+
+
 @pytest.mark.parametrize("value", [True, -3, 2.5, "5"])
 def test_units_must_be_positive_integers(tmp_path, value):
     p = tmp_path / "bad.keras"

@@ -1,0 +1,433 @@
+"""Live parity tier: random recurrent models built and saved by real Keras, run by lstmctl.
+
+Every case is drawn from an RNG seeded by (flavour, case id), so `k3-0007` is the same model on
+every run. The expected numbers come only from Keras:
+
+* the model outputs from `model(x)`;
+* for every recurrent layer L, a *probe*: an intermediate model yields L's input (and its
+  initial-state tensors), a clone of L built from its config with return_sequences=True and
+  return_state=True (for Bidirectional: a fresh Bidirectional around a clone of the wrapped
+  layer, so Keras itself applies its zero-outputs-for-masked-steps rule) gets L's weights and
+  the mask Keras propagates (`np.any(x != 0, -1)` for Masking(0.0)) and is called on them.
+  Before it is trusted, the probe is checked against L's own outputs inside the model (1e-6):
+  a mismatch there means the probe is wrong, and the test fails saying so.
+
+Keras runs under ignored warnings and `np.errstate(all="ignore")`; lstmctl runs outside that,
+under the suite's warnings-as-errors and errstate(all="raise").
+
+LSTMCTL_LIVE_CASES (default 24) sets the number of random cases per Keras flavour.
+"""
+
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    tf = pytest.importorskip("tensorflow")
+
+import lstmctl  # noqa: E402
+
+pytestmark = pytest.mark.live
+
+N_CASES = int(os.environ.get("LSTMCTL_LIVE_CASES", "24"))
+FLAVOURS = {"k3": "keras", "k2": "tf_keras"}  # Keras 3, Keras 2 (tf_keras)
+
+KINDS = ["lstm", "gru", "gru_v1", "simple_rnn"]  # gru: reset_after=True, gru_v1: reset_after=False
+ACTIVATIONS = ["tanh", "relu", "sigmoid", "hard_sigmoid", "linear", "elu", "softsign", "selu", "swish", "softplus"]
+RECURRENT_ACTIVATIONS = ["sigmoid", "hard_sigmoid", "tanh"]
+MERGE_MODES = ["concat", "sum", "mul", "ave", None]
+FAMILIES = ["stack", "bidir", "stack", "bidir", "encdec", "bidir"]
+SELF_CHECK_ATOL = 1e-6
+
+# tf_keras's public vector 1 (LSTM(1), constant 0.1 kernels, hard_sigmoid, unit_forget_bias)
+VECTOR1_X = np.array([0.1, 0.2, 0.3, 0.1, 0.2, 0.3], dtype=np.float32).reshape(1, 3, 2)
+VECTOR1_K2_SEQUENCE = [0.00767819, 0.01597687, 0.02480672]
+VECTOR1_K2_C = 0.04864851
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras, quietly
+
+
+@contextmanager
+def quiet_keras():
+    """Keras may warn or trip NumPy's error state internally; that is not under test."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def keras_module(flavour):
+    with quiet_keras():
+        return pytest.importorskip(FLAVOURS[flavour])
+
+
+def to_numpy(t):
+    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+
+
+def as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+# ---------------------------------------------------------------------------------------------
+# Random configurations (plain data, so the failing case can be printed)
+
+
+def rnn_spec(rng, kind=None, return_sequences=None):
+    kind = kind or KINDS[rng.integers(len(KINDS))]
+    spec = {
+        "kind": kind,
+        "units": int(rng.integers(1, 9)),
+        "activation": ACTIVATIONS[rng.integers(len(ACTIVATIONS))],
+        "use_bias": bool(rng.random() < 0.75),
+        "go_backwards": bool(rng.random() < 0.4),
+        "return_sequences": bool(rng.random() < 0.5) if return_sequences is None else return_sequences,
+    }
+    if kind != "simple_rnn":
+        spec["recurrent_activation"] = RECURRENT_ACTIVATIONS[rng.integers(len(RECURRENT_ACTIVATIONS))]
+    return spec
+
+
+def case_spec(flavour, case):
+    rng = np.random.default_rng([list(FLAVOURS).index(flavour), case])
+    family = FAMILIES[case % len(FAMILIES)]
+    nth = sum(1 for i in range(case) if FAMILIES[i % len(FAMILIES)] == family)  # index within family
+    spec = {
+        "family": family,
+        "batch": int(rng.integers(1, 4)),
+        "dtype": "float64" if rng.random() < 0.2 else "float32",
+        "input_style": ["array", "list", "dict"][rng.integers(3)],
+    }
+    if flavour == "k3":
+        spec["format"] = ["keras", "h5"][(case // 2) % 2]
+    else:
+        spec["format"] = "keras" if (case // 2) % 3 == 2 else "h5"
+    if family == "stack":
+        depth = int(rng.integers(1, 4))
+        layers = [rnn_spec(rng, KINDS[nth % 4] if i == 0 else None, True) for i in range(depth)]
+        layers[-1]["return_sequences"] = bool(rng.random() < 0.5)
+        spec.update(
+            features=int(rng.integers(1, 6)), timesteps=int(rng.integers(1, 10)),
+            variable_time=bool(rng.random() < 0.3), masked=(nth // 4) % 2 == 0, layers=layers,
+            dense=int(rng.integers(1, 4)) if rng.random() < 0.4 else None,
+        )  # fmt: skip
+    elif family == "bidir":
+        mode = MERGE_MODES[nth % len(MERGE_MODES)]
+        inner = rnn_spec(rng, KINDS[(nth // 2) % 4])
+        spec.update(
+            features=int(rng.integers(1, 6)), timesteps=int(rng.integers(1, 10)),
+            variable_time=bool(rng.random() < 0.3), masked=nth % 2 == 0, merge_mode=mode, inner=inner,
+            # a None merge needs a Concatenate or both halves as model outputs
+            concat_halves=bool(rng.random() < 0.5) if mode is None else False,
+            before=rnn_spec(rng, return_sequences=True) if rng.random() < 0.3 else None,
+            after=rnn_spec(rng) if (mode is not None and inner["return_sequences"] and rng.random() < 0.4) else None,
+        )  # fmt: skip
+    else:
+        enc_kind = KINDS[nth % 4]
+        # the decoder takes the encoder's states: same number of them ([h, c] or [h])
+        dec_kinds = ["lstm"] if enc_kind == "lstm" else ["gru", "gru_v1", "simple_rnn"]
+        encoder = rnn_spec(rng, enc_kind)
+        decoder = rnn_spec(rng, dec_kinds[rng.integers(len(dec_kinds))])
+        decoder["units"] = encoder["units"]
+        spec.update(
+            enc_features=int(rng.integers(1, 6)), enc_timesteps=int(rng.integers(1, 10)),
+            dec_features=int(rng.integers(1, 6)), dec_timesteps=int(rng.integers(1, 10)),
+            enc_masked=bool(rng.random() < 0.5), dec_masked=bool(rng.random() < 0.5),
+            encoder=encoder, decoder=decoder, dense=int(rng.integers(1, 4)) if rng.random() < 0.5 else None,
+            extra_output=["none", "h", "sequence"][rng.integers(3)],
+        )  # fmt: skip
+    return spec, rng
+
+
+def random_input(rng, batch, timesteps, features, masked, dtype):
+    """Standard normal; with masking some all-zero steps, a leading one in the first sample and a
+    trailing one in the last (Masking(0.0) masks exactly those)."""
+    x = rng.standard_normal((batch, timesteps, features))
+    if masked:
+        drop = rng.random((batch, timesteps)) < 0.25
+        drop[0, 0] = True
+        if timesteps > 1:
+            drop[-1, -1] = True
+        x[drop] = 0.0
+    return x.astype(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the Keras model; every recurrent call is remembered for its probe
+
+
+def make_rnn(K, s, name, dtype, **extra):
+    cls = {"lstm": K.layers.LSTM, "gru": K.layers.GRU, "gru_v1": K.layers.GRU, "simple_rnn": K.layers.SimpleRNN}[s["kind"]]
+    kwargs = {k: s[k] for k in ("units", "activation", "use_bias", "go_backwards", "return_sequences")}
+    if "recurrent_activation" in s:
+        kwargs["recurrent_activation"] = s["recurrent_activation"]
+    if s["kind"].startswith("gru"):
+        kwargs["reset_after"] = s["kind"] == "gru"
+    return cls(name=name, dtype=dtype, **kwargs, **extra)
+
+
+class Builder:
+    def __init__(self, K, dtype):
+        self.K, self.dtype = K, dtype
+        self.inputs, self.arrays = [], []
+        self.probes = []  # dicts: name, layer, x, states, outs, mask_input, bidirectional
+
+    def input(self, name, timesteps, features, array, masked):
+        K = self.K
+        t = K.Input(shape=(timesteps, features), name=name, dtype=self.dtype)
+        self.inputs.append(t)
+        self.arrays.append(array)
+        index = len(self.inputs) - 1
+        if masked:
+            return K.layers.Masking(0.0, dtype=self.dtype)(t), index
+        return t, None
+
+    def rnn(self, layer, x, mask_input, initial_state=None, bidirectional=False):
+        outs = layer(x, initial_state=initial_state) if initial_state is not None else layer(x)
+        self.probes.append(dict(
+            name=layer.name, layer=layer, x=x, states=list(initial_state or []), outs=as_list(outs),
+            mask_input=mask_input, bidirectional=bidirectional,
+        ))  # fmt: skip
+        return outs
+
+
+def build(K, spec, rng):
+    dtype = spec["dtype"]
+    b = Builder(K, dtype)
+    family, batch = spec["family"], spec["batch"]
+    if family in ("stack", "bidir"):
+        T = spec["timesteps"]
+        arr = random_input(rng, batch, T, spec["features"], spec["masked"], dtype)
+        y, mask = b.input("x", None if spec["variable_time"] else T, spec["features"], arr, spec["masked"])
+    if family == "stack":
+        for i, s in enumerate(spec["layers"]):
+            y = b.rnn(make_rnn(K, s, f"rnn{i}", dtype), y, mask)
+        outputs = [y]
+    elif family == "bidir":
+        if spec["before"]:
+            y = b.rnn(make_rnn(K, spec["before"], "before", dtype), y, mask)
+        bidir = K.layers.Bidirectional(make_rnn(K, spec["inner"], "inner", dtype), merge_mode=spec["merge_mode"], name="bidir", dtype=dtype)
+        y = b.rnn(bidir, y, mask, bidirectional=True)
+        if spec["merge_mode"] is None:
+            outputs = [K.layers.Concatenate(name="halves", dtype=dtype)(y)] if spec["concat_halves"] else list(y)
+        elif spec["after"]:
+            outputs = [b.rnn(make_rnn(K, spec["after"], "after", dtype), y, mask)]
+        else:
+            outputs = [y]
+    else:
+        enc_arr = random_input(rng, batch, spec["enc_timesteps"], spec["enc_features"], spec["enc_masked"], dtype)
+        dec_arr = random_input(rng, batch, spec["dec_timesteps"], spec["dec_features"], spec["dec_masked"], dtype)
+        e, e_mask = b.input("enc_in", spec["enc_timesteps"], spec["enc_features"], enc_arr, spec["enc_masked"])
+        d, d_mask = b.input("dec_in", spec["dec_timesteps"], spec["dec_features"], dec_arr, spec["dec_masked"])
+        enc_out, *states = b.rnn(make_rnn(K, spec["encoder"], "encoder", dtype, return_state=True), e, e_mask)
+        y = b.rnn(make_rnn(K, spec["decoder"], "decoder", dtype), d, d_mask, initial_state=states)
+        outputs = [y]
+        if spec["extra_output"] == "h":
+            outputs.append(states[0])
+        elif spec["extra_output"] == "sequence":
+            outputs.append(enc_out)
+    if spec.get("dense"):
+        outputs[0] = K.layers.Dense(spec["dense"], activation="tanh", name="head", dtype=dtype)(outputs[0])
+    model = K.Model(b.inputs if len(b.inputs) > 1 else b.inputs[0], outputs if len(outputs) > 1 else outputs[0])
+    # random weights, not initializer zeros / constants
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([(rng.standard_normal(w.shape) * 0.5).astype(w.dtype) for w in weights])
+    return model, b
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes: what Keras computes for one recurrent layer
+
+
+def clone_rnn(layer, tag, **overrides):
+    config = dict(layer.get_config())
+    config.update(overrides, name=f"{layer.name}_{tag}")
+    clone = type(layer).from_config(config)
+    clone.zero_output_for_mask = layer.zero_output_for_mask  # tf_keras leaves it out of get_config
+    return clone
+
+
+def clone_bidirectional(K, layer, tag, return_sequences, merge_mode):
+    inner = clone_rnn(layer.forward_layer, tag, return_sequences=return_sequences, return_state=True)
+    return K.layers.Bidirectional(inner, merge_mode=merge_mode, name=f"{layer.name}_{tag}", dtype=layer.dtype)
+
+
+def call_clone(clone, source, x, mask, states):
+    kwargs = {}
+    if mask is not None:
+        kwargs["mask"] = tf.constant(mask)
+    if states:
+        kwargs["initial_state"] = [tf.constant(s) for s in states]
+    clone(tf.constant(x), **kwargs)  # builds it
+    clone.set_weights(source.get_weights())
+    return [to_numpy(t) for t in as_list(clone(tf.constant(x), **kwargs))]
+
+
+class ProbeError(AssertionError):
+    pass
+
+
+def self_check(case, what, got, want):
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g.shape != w.shape or not np.allclose(g, w, rtol=0, atol=SELF_CHECK_ATOL):
+            err = np.max(np.abs(g - w)) if g.shape == w.shape else f"shapes {g.shape} vs {w.shape}"
+            raise ProbeError(f"{case}: PROBE IS WRONG ({what}, item {i}: {err}); this is a test bug, not an lstmctl finding")
+
+
+def keras_expectations(K, case, model, builder):
+    """{contract key: array} computed by Keras, with the self-checks done."""
+    arrays = builder.arrays
+    feed = arrays if len(arrays) > 1 else arrays[0]
+    want = {}
+    outputs = [to_numpy(t) for t in as_list(model(feed))]
+    if len(outputs) == 1:
+        want["output"] = outputs[0]
+    else:
+        want.update({f"output_{i}": v for i, v in enumerate(outputs)})
+    for p in builder.probes:
+        layer, name = p["layer"], p["name"]
+        tensors = [p["x"], *p["states"], *p["outs"]]
+        sub = K.Model(builder.inputs, tensors)
+        values = [to_numpy(t) for t in as_list(sub(feed))]
+        x, states = values[0], values[1 : 1 + len(p["states"])]
+        original = values[1 + len(p["states"]) :]
+        mask = None if p["mask_input"] is None else np.any(arrays[p["mask_input"]] != 0, axis=-1)
+        if p["bidirectional"]:
+            rs, mode = layer.return_sequences, layer.merge_mode
+            # 1. the same layer, rebuilt, reproduces its outputs inside the model
+            same = call_clone(clone_bidirectional(K, layer, "same", rs, mode), layer, x, mask, states)
+            self_check(case, f"{name}: clone as configured vs the model's layer", same, original)
+            n_main = 2 if mode is None else 1
+            # 2. the probe: time-aligned halves and states (merge None), and the merged sequence
+            halves = call_clone(clone_bidirectional(K, layer, "halves", True, None), layer, x, mask, states)
+            self_check(case, f"{name}: probe states vs clone as configured", halves[2:], same[n_main:])
+            if rs and mode is None:
+                self_check(case, f"{name}: probe halves vs the model's layer", halves[:2], original[:2])
+            want[f"{name}/forward/sequence"], want[f"{name}/backward/sequence"] = halves[:2]
+            n = (len(halves) - 2) // 2
+            for direction, part in (("forward", halves[2 : 2 + n]), ("backward", halves[2 + n :])):
+                for key, value in zip(("h", "c"), part):
+                    want[f"{name}/{direction}/{key}"] = value
+            if mode is not None:
+                merged = call_clone(clone_bidirectional(K, layer, "merged", True, mode), layer, x, mask, states)
+                self_check(case, f"{name}: merged probe states vs clone as configured", merged[1:], same[1:])
+                if rs:
+                    self_check(case, f"{name}: merged probe vs the model's layer", merged[:1], original[:1])
+                want[f"{name}/sequence"] = merged[0]
+        else:
+            same = call_clone(clone_rnn(layer, "same", return_state=True), layer, x, mask, states)
+            self_check(case, f"{name}: clone as configured vs the model's layer", same[: len(original)], original)
+            probe = call_clone(clone_rnn(layer, "probe", return_sequences=True, return_state=True), layer, x, mask, states)
+            self_check(case, f"{name}: probe states vs clone as configured", probe[1:], same[1:])
+            last = probe[0] if layer.return_sequences else probe[0][:, -1]
+            self_check(case, f"{name}: probe sequence vs the model's layer", [last], same[:1])
+            want[f"{name}/sequence"] = probe[0]
+            for key, value in zip(("h", "c"), probe[1:]):
+                want[f"{name}/{key}"] = value
+    return want
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing
+
+
+def compare(case, result, want, atol, absent=()):
+    problems = []
+    for key, value in want.items():
+        if key not in result:
+            problems.append(f"{key}: missing from lstmctl's result (has {sorted(result)})")
+            continue
+        got = result[key]
+        try:
+            assert got.shape == value.shape, f"shape {got.shape} != Keras {value.shape}"
+            assert got.dtype == value.dtype, f"dtype {got.dtype} != Keras {value.dtype}"
+            np.testing.assert_allclose(got, value, rtol=0, atol=atol, err_msg=f"{case}: {key}")
+        except AssertionError as exc:
+            detail = str(exc).strip().splitlines()
+            err = float(np.max(np.abs(got.astype(np.float64) - value))) if got.shape == value.shape else None
+            problems.append(f"{key}: max abs error {err}\n    " + "\n    ".join(detail[:12]))
+    for key in absent:
+        if key in result:
+            problems.append(f"{key}: present, but Keras's layer has no such output")
+    return problems
+
+
+def describe(spec):
+    return "\n".join(f"  {k}: {v}" for k, v in spec.items())
+
+
+def lstmctl_inputs(spec, builder):
+    names = [t.name for t in builder.inputs]
+    style = spec["input_style"]
+    if style == "dict" or len(names) > 1 and style == "array":
+        return dict(zip(names, builder.arrays))
+    if style == "list":
+        return list(builder.arrays)
+    return builder.arrays[0]
+
+
+CASES = [pytest.param(f, i, id=f"{f}-{i:04d}") for f in FLAVOURS for i in range(N_CASES)]
+
+
+@pytest.mark.parametrize("flavour, case", CASES)
+def test_random_model_matches_keras(flavour, case, tmp_path):
+    K = keras_module(flavour)
+    spec, rng = case_spec(flavour, case)
+    case_id = f"{flavour}-{case:04d}"
+    path = tmp_path / f"model.{spec['format']}"
+    with quiet_keras():
+        model, builder = build(K, spec, rng)
+        model.save(str(path))
+        want = keras_expectations(K, case_id, model, builder)
+    # input names as saved: Keras gives the InputLayer the name we asked for
+    loaded = lstmctl.load(path)
+    result = loaded.run(lstmctl_inputs(spec, builder))
+    absent = [f"{p['name']}/sequence" for p in builder.probes if p["bidirectional"] and p["layer"].merge_mode is None]
+    atol = 1e-10 if spec["dtype"] == "float64" else 1e-5
+    problems = compare(case_id, result, want, atol, absent)
+    if problems:
+        pytest.fail(f"{case_id}: lstmctl disagrees with {FLAVOURS[flavour]} ({path.name})\n{describe(spec)}\n" + "\n".join(problems), pytrace=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public vector 1, in both flavours
+
+
+@pytest.mark.parametrize("flavour, fmt", [("k2", "h5"), ("k2", "keras"), ("k3", "keras"), ("k3", "h5")])
+def test_public_vector_1(flavour, fmt, tmp_path):
+    K = keras_module(flavour)
+    path = tmp_path / f"vector1.{fmt}"
+    with quiet_keras():
+        const = K.initializers.Constant(0.1)
+        inp = K.Input(shape=(3, 2), name="x")
+        out = K.layers.LSTM(
+            1, kernel_initializer=const, recurrent_initializer=const, bias_initializer="zeros",
+            unit_forget_bias=True, recurrent_activation="hard_sigmoid", return_sequences=True, name="lstm",
+        )(inp)  # fmt: skip
+        model = K.Model(inp, out)
+        model.save(str(path))
+        keras_seq = to_numpy(model(VECTOR1_X))
+        probe = call_clone(clone_rnn(model.get_layer("lstm"), "probe", return_state=True), model.get_layer("lstm"), VECTOR1_X, None, [])
+    np.testing.assert_allclose(probe[0], keras_seq, rtol=0, atol=SELF_CHECK_ATOL, err_msg="probe is wrong")
+    if flavour == "k2":
+        np.testing.assert_allclose(keras_seq[0, :, 0], VECTOR1_K2_SEQUENCE, atol=1e-7)
+        np.testing.assert_allclose(probe[2][0, 0], VECTOR1_K2_C, atol=1e-7)
+    else:  # Keras 3's hard_sigmoid is x/6 + 0.5: the same model gives other numbers
+        assert np.max(np.abs(keras_seq[0, :, 0] - VECTOR1_K2_SEQUENCE)) > 1e-4
+    result = lstmctl.load(path).run(VECTOR1_X)
+    for key, value in (("output", keras_seq), ("lstm/sequence", keras_seq), ("lstm/h", probe[1]), ("lstm/c", probe[2])):
+        np.testing.assert_allclose(result[key], value, rtol=0, atol=1e-7, err_msg=f"{flavour} {fmt}: {key}")
