@@ -857,6 +857,50 @@ def make_vector1():
            + HARD_SIGMOID_NOTE[K2])
 
 
+VECTOR2_ROWS = np.array([
+    [-0.21386017, -0.08401277, -0.25431477],
+    [-0.22243588, -0.25817422, -0.1612211],
+    [-0.2282134, -0.14207162, -0.35017249],
+    [-0.23286737, -0.17129192, -0.2706512],
+    [-0.11768674, -0.20717363, -0.13339118],
+    [-0.0599215, -0.17756104, -0.2028935],
+    [0.11437953, -0.19484555, 0.05371994],
+])
+
+
+def make_vector2():
+    """CONVENTIONS.md vector 2 (a TF1 LSTMCell, forget_bias 1.0) as the equivalent Keras 2 LSTM.
+
+    TF1 applies one kernel (input + units, 4u) to concat([x, h]) in i, j, f, o order and adds
+    forget_bias to f at run time. Keras: W = kernel[:4], U = kernel[4:], blocks reordered to
+    i, f, c(=j), o, and the forget bias stored in b_f."""
+    K = K2
+    base = "k2_vector2"
+    log(base)
+    fresh(K, seed_of(base))
+    np.random.seed(0)
+    x = np.random.normal(size=(1, 7, 4))
+    lim = np.sqrt(6 / (7 + 12))
+    kernel = np.random.uniform(-lim, lim, size=(7, 12))
+    blocks = np.split(kernel, 4, axis=1)  # i, j, f, o
+    fused = np.concatenate([blocks[0], blocks[2], blocks[1], blocks[3]], axis=1)  # i, f, c, o
+    bias = np.zeros(12)
+    bias[3:6] = 1.0  # forget_bias, which TF1 adds at run time
+    model = K.Sequential([K.Input((7, 4)), K.layers.LSTM(3, return_sequences=True, name="lstm")])
+    model.layers[0].set_weights([fused[:4].astype(np.float32), fused[4:].astype(np.float32), bias.astype(np.float32)])
+    feed = [x.astype(np.float32)]
+    store, rnn_names = expected_values(K, model, feed)
+    assert_close(store["output"][0], VECTOR2_ROWS, "vector2 hidden outputs", atol=1e-6)
+    path = OUT / (base + ".h5")
+    model.save(str(path))
+    check_reload(K, path, feed, store)
+    record(K, path, model, store, rnn_names,
+           "public test vector 2: TF1 LSTMCell(3) on 4 inputs, 7 steps, forget_bias 1.0, zero bias, "
+           "as the equivalent tf_keras LSTM(3, rs)",
+           "kernel from np.random.seed(0) recipe in CONVENTIONS.md; i,j,f,o blocks reordered to i,f,c,o; "
+           "b_f = 1.0 holds TF1's forget_bias; asserted: Keras reproduces the 7 published rows to 1e-6")
+
+
 # --------------------------------------------------------------------------
 # legacy layouts
 # --------------------------------------------------------------------------
@@ -1031,6 +1075,7 @@ def main():
         if name in K2_SAMPLES:
             make_sample(K2, "k2", name, builder, in_maker, mask_fn, desc)
     make_vector1()
+    make_vector2()
     make_cudnn("lstm")
     make_cudnn("gru")
     make_k1()
