@@ -6,7 +6,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import EXIT_INVALID, LstmctlError
+from .errors import EXIT_CHECK_FAILED, EXIT_INVALID, LstmctlError
 
 FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 
@@ -18,7 +18,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except LstmctlError as exc:
-            click.echo(f"lstmctl: error: {exc}", err=True)
+            kind = "check failed" if exc.exit_code == EXIT_CHECK_FAILED else "error"
+            click.echo(f"lstmctl: {kind}: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -120,7 +121,10 @@ def gates(model, layer, gate, part, fmt, output):
 @click.option("--key", "keys", multiple=True, help="Only these result keys (e.g. lstm/h) in the output.")
 @click.option("--output", "-o", help="File to write (npz/npy/json/csv); default stdout.")
 @click.option("--full", is_flag=True, help="Print every value instead of a summary.")
-def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full):
+@click.option("--expect", type=click.Path(), help="Compare with a reference: .npz with result keys, or .npy for the model output. Exit 1 on mismatch.")
+@click.option("--atol", multiple=True, help="Absolute tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
+@click.option("--rtol", multiple=True, help="Relative tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
+def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c."""
     import lstmctl
     from .describe import run_selection
@@ -144,6 +148,9 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in x.items())
             notes.append(f"no --input given: using a random standard-normal input (seed {seed}): {shapes}")
         result = m.run(x, initial_state=states, layer=layer, dtype=dtype)
+    if expect:
+        _expect(result, expect, atol, rtol, fmt)
+        return
     if keys:
         missing = [k for k in keys if k not in result]
         if missing:
@@ -160,6 +167,132 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
         click.echo(f"lstmctl: {note}", err=True)
     chosen = result if fmt in ("npz", "json") and not keys else {k: result[k] for k, _ in selected}
     write(to_bytes(chosen, fmt), output, binary=fmt in ("npz", "npy"))
+
+
+def _expect(result, path, atol, rtol, fmt):
+    import json
+
+    from .compare import compare
+    from .errors import CheckFailed
+    from .inputs import load_arrays
+
+    reports = compare(result, load_arrays(path), atol, rtol)
+    if fmt == "json":
+        click.echo(json.dumps({"match": all(r.ok for r in reports), "keys": [r.as_dict() for r in reports]}, indent=2))
+    elif fmt == "table":
+        from .render import console, render_comparison
+
+        render_comparison(reports, console())
+    else:
+        raise click.UsageError("--expect reports as a table or json")
+    failed = [r.key for r in reports if not r.ok]
+    if failed:
+        raise CheckFailed(f"{len(failed)} of {len(reports)} keys differ from {path}: {', '.join(failed[:5])}")
+
+
+@main.command()
+@MODEL
+@click.option("--input", "-i", "inputs", multiple=True, help="As for run; without it, a seeded random input.")
+@click.option("--layer", help="The recurrent layer to trace (needed when the model has several).")
+@click.option("--sample", type=int, default=0, show_default=True, help="Which sample of the batch.")
+@click.option("--units", help="Units to keep, e.g. 0:8 or 1,4,7 (default all).")
+@click.option("--steps", help="Steps to keep, e.g. 0:50 or -10: (default all).")
+@click.option("--pre", is_flag=True, help="Also keep the gates' pre-activations (pre_<g>).")
+@click.option("--direct", is_flag=True, help="Feed the input straight to --layer.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--timesteps", type=click.IntRange(1), help="Time steps of the random input, for variable-length models.")
+@click.option("--view", type=click.Choice(["all", "table", "heatmap", "summary"]), default="all", show_default=True)
+@click.option("--svg", type=click.Path(dir_okay=False), help="Also save the heatmaps (and summary) as an SVG image.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "npz"]), default="table", show_default=True)
+@click.option("--output", "-o", help="File for csv/json/npz (default stdout).")
+@click.option("--full", is_flag=True, help="Every step in the table.")
+def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timesteps, view, svg, fmt, output, full):
+    """Every gate at every step of one recurrent layer (i, f, c̃, o or z, r, h̃), with c_t and h_t."""
+    import lstmctl
+    from .inputs import parse_input_options
+    from .runner import random_inputs
+    from .trace import trace as do_trace
+    from .writers import to_bytes, write
+
+    m = lstmctl.load(model)
+    x = parse_input_options(inputs)
+    if x is None:
+        if direct or not m.inputs:
+            raise click.UsageError("--input is needed here")
+        x = random_inputs(m, seed=seed, timesteps=timesteps)
+        click.echo(f"lstmctl: no --input given: using a random standard-normal input (seed {seed})", err=True)
+    tr = do_trace(m, x, layer, sample=sample, direct=direct, pre=pre, units=units, steps=steps)
+    if svg:
+        from .render import render_trace, svg_of
+
+        write(svg_of(lambda out: render_trace(tr, out, table=False, heat=True), f"lstmctl trace {tr.layer}"), svg, binary=False)
+    if fmt == "table":
+        from .render import console, render_trace
+
+        render_trace(tr, console(), table=view in ("all", "table"), heat=view in ("all", "heatmap"), full=full, summary=view in ("all", "summary"))
+        return
+    if fmt == "csv":
+        write(_trace_csv(tr).encode(), output, binary=False)
+        return
+    arrays = dict(tr.arrays)
+    if fmt == "json":
+        import json
+
+        doc = {k: v.tolist() for k, v in arrays.items()}
+        doc["units"], doc["steps"], doc["sample"] = tr.units.tolist(), tr.steps.tolist(), tr.sample
+        doc["time_index"] = {d or tr.layer: t.tolist() for d, t in tr.time_index.items()}
+        doc["summary"] = {d or tr.layer: tr.summary(d) for d in tr.directions}
+        write((json.dumps(doc, indent=1) + "\n").encode(), output, binary=False)
+        return
+    write(to_bytes(arrays, "npz"), output, binary=True)
+
+
+def _trace_csv(tr) -> str:
+    """One row per step: direction, step, t, then <name>_<unit> columns."""
+    names = [n for n in sorted({k.rsplit("/", 1)[1] for k in tr.arrays})]
+    header = ["direction", "step", "t"] + [f"{n}_{u}" for n in names for u in tr.units]
+    lines = [",".join(header)]
+    for d in tr.directions:
+        for r, (step, t) in enumerate(zip(tr.steps, tr.time_index[d])):
+            values = [f"{tr.arrays[tr.key(d, n)][r, j]:.9g}" for n in names for j in range(len(tr.units))]
+            lines.append(",".join([d or "-", str(int(step)), str(int(t)), *values]))
+    return "\n".join(lines) + "\n"
+
+
+@main.command()
+@MODEL
+@click.option("--input", "-i", "inputs", multiple=True, required=True, help="The input you fed your implementation (as for run).")
+@click.option("--outputs", "theirs", required=True, type=click.Path(), help="What your implementation produced: hidden sequence or final h (.npy, .json, .csv).")
+@click.option("--layer", help="The layer (L, or L/forward, L/backward for a Bidirectional).")
+@click.option("--sample", type=int, default=0, show_default=True, help="The sample your (time, units) outputs belong to.")
+@click.option("--direct", is_flag=True, help="The input goes straight to --layer.")
+@click.option("--atol", type=float, default=1e-5, show_default=True)
+@click.option("--rtol", type=float, default=1e-5, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt):
+    """Which known convention reproduces your own implementation's outputs. Exit 0 if yours match Keras."""
+    import json
+
+    import lstmctl
+    from .diagnose import diagnose as do_diagnose
+    from .errors import CheckFailed
+    from .inputs import load_arrays, parse_input_options
+
+    m = lstmctl.load(model)
+    ours = load_arrays(theirs)
+    if isinstance(ours, dict):
+        if len(ours) != 1:
+            raise LstmctlError(f"{theirs}: give one array (the .npz holds {len(ours)})")
+        ours = next(iter(ours.values()))
+    d = do_diagnose(m, parse_input_options(inputs), ours, layer=layer, sample=sample, atol=atol, rtol=rtol, direct=direct)
+    if fmt == "json":
+        click.echo(json.dumps(d.as_dict(), indent=2))
+    else:
+        from .render import console, render_diagnosis
+
+        render_diagnosis(d, console())
+    if not d.match:
+        raise CheckFailed(f"your outputs differ from Keras's for layer '{d.layer}'" + ("" if not any(r["matches"] for r in d.results) else f"; best explanation: {d.results[0]['id']}"))
 
 
 def _initial_state(paths):

@@ -101,6 +101,7 @@ def activation(name, keras_major: int):
 
 
 # --- cells: one time step each ---------------------------------------------------------------
+# A step returns (output, new states, gates); gates maps a gate name to (pre-activation, value).
 
 
 def lstm_step(cell, xw_t, states):
@@ -110,10 +111,11 @@ def lstm_step(cell, xw_t, states):
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
     i = cell.recurrent_activation(z_i)
     f = cell.recurrent_activation(z_f)
-    c_new = f * c + i * cell.activation(z_c)
+    c_tilde = cell.activation(z_c)
     o = cell.recurrent_activation(z_o)
+    c_new = f * c + i * c_tilde
     h_new = o * cell.activation(c_new)
-    return h_new, (h_new, c_new)
+    return h_new, (h_new, c_new), {"i": (z_i, i), "f": (z_f, f), "c": (z_c, c_tilde), "o": (z_o, o)}
 
 
 def gru_step(cell, xw_t, states):
@@ -126,22 +128,25 @@ def gru_step(cell, xw_t, states):
         if cell.recurrent_bias is not None:
             rec = rec + cell.recurrent_bias
         r_z, r_r, r_h = np.split(rec, 3, axis=-1)
-        z = cell.recurrent_activation(x_z + r_z)
-        r = cell.recurrent_activation(x_r + r_r)
-        hh = cell.activation(x_h + r * r_h)
+        pre_z, pre_r = x_z + r_z, x_r + r_r
+        r = cell.recurrent_activation(pre_r)
+        pre_h = x_h + r * r_h
     else:
         rec = h @ cell.U[:, : 2 * u]
-        z = cell.recurrent_activation(x_z + rec[:, :u])
-        r = cell.recurrent_activation(x_r + rec[:, u:])
-        hh = cell.activation(x_h + (r * h) @ cell.U[:, 2 * u :])
+        pre_z, pre_r = x_z + rec[:, :u], x_r + rec[:, u:]
+        r = cell.recurrent_activation(pre_r)
+        pre_h = x_h + (r * h) @ cell.U[:, 2 * u :]
+    z = cell.recurrent_activation(pre_z)
+    hh = cell.activation(pre_h)
     h_new = z * h + (1 - z) * hh
-    return h_new, (h_new,)
+    return h_new, (h_new,), {"z": (pre_z, z), "r": (pre_r, r), "h": (pre_h, hh)}
 
 
 def simple_rnn_step(cell, xw_t, states):
     (h,) = states
-    h_new = cell.activation(xw_t + h @ cell.U)
-    return h_new, (h_new,)
+    pre = xw_t + h @ cell.U
+    h_new = cell.activation(pre)
+    return h_new, (h_new,), {}
 
 
 STEPS = {"lstm": lstm_step, "gru": gru_step, "simple_rnn": simple_rnn_step}
@@ -155,10 +160,11 @@ def project_inputs(cell, x):
     return xw
 
 
-def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False):
+def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None):
     """Run `cell` over x (batch, time, features) from `states`.
 
     Returns (outputs (batch, time, units) in the order produced, final states tuple).
+    With a `trace` list, appends per step (gates, states after the step) in the order produced.
     """
     step = STEPS[cell.kind]
     xw = project_inputs(cell, x)
@@ -166,7 +172,7 @@ def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=Fa
     outputs = []
     previous = None
     for t in steps:
-        out, new_states = step(cell, xw[:, t], states)
+        out, new_states, gates = step(cell, xw[:, t], states)
         if mask is not None:
             keep = mask[:, t, None]
             new_states = tuple(np.where(keep, n, s) for n, s in zip(new_states, states))
@@ -176,6 +182,8 @@ def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=Fa
         states = new_states
         previous = out
         outputs.append(out)
+        if trace is not None:
+            trace.append((gates, states))
     if not outputs:
         return np.zeros((x.shape[0], 0, cell.units), x.dtype), states
     return np.stack(outputs, axis=1), states

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 from rich.console import Console, Group
+from rich.markup import escape as esc
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -44,19 +45,19 @@ def array_text(a, full=False) -> str:
 def _header(facts) -> Panel:
     m = facts["model"]
     lines = [
-        f"[bold]file[/]            {facts['file']}",
+        f"[bold]file[/]            {esc(facts['file'])}",
         f"[bold]format[/]          {facts['format_description']}",
         f"[bold]saved by[/]        Keras {facts['keras_version'] or 'unknown (not recorded)'}"
         + (f", backend {facts['backend']}" if facts.get("backend") else ""),
         f"[bold]hard_sigmoid[/]    {facts['hard_sigmoid']}",
-        f"[bold]model[/]           {m['class_name']} '{m['name']}', {facts['params']:,} parameters",
+        f"[bold]model[/]           {esc(m['class_name'])} '{esc(m['name'])}', {facts['params']:,} parameters",
     ]
     for spec in m["inputs"]:
-        lines.append(f"[bold]input[/]           {spec['name']} {_shape(spec['shape'])} {spec['dtype']}")
+        lines.append(f"[bold]input[/]           {esc(spec['name'])} {_shape(spec['shape'])} {esc(spec['dtype'])}")
     if m["outputs"]:
-        lines.append(f"[bold]outputs[/]         {', '.join(m['outputs'])}")
+        lines.append(f"[bold]outputs[/]         {esc(', '.join(m['outputs']))}")
     for note in facts["notes"]:
-        lines.append(f"[yellow]note[/]            {note}")
+        lines.append(f"[yellow]note[/]            {esc(note)}")
     return Panel("\n".join(lines), title="lstmctl inspect", expand=False)
 
 
@@ -65,12 +66,12 @@ def _graph(facts) -> Table:
     for col in ("layer", "class", "input → output", "params", "fed by"):
         table.add_column(col, justify="right" if col == "params" else "left")
     for layer in facts["layers"]:
-        name = "  " * layer["depth"] + layer["name"]
-        cls = layer["class_name"] + (" [yellow](opaque)[/]" if layer["kind"] == "opaque" else "")
+        name = "  " * layer["depth"] + esc(layer["name"])
+        cls = esc(layer["class_name"]) + (" [yellow](opaque)[/]" if layer["kind"] == "opaque" else "")
         io_text = f"{_shapes(layer['input_shapes'])} → {_shapes(layer['output_shapes'])}" if layer["input_shapes"] else _shapes(layer["output_shapes"])
-        fed = ", ".join(layer["inbound"])
+        fed = esc(", ".join(layer["inbound"]))
         if layer["initial_state_from"]:
-            fed += f"; initial_state ← {', '.join(layer['initial_state_from'])}"
+            fed += f"; initial_state ← {esc(', '.join(layer['initial_state_from']))}"
         table.add_row(name, cls, io_text, f"{layer['params']:,}", fed)
     return table
 
@@ -127,7 +128,7 @@ def _recurrent_panel(layer) -> Panel:
         parts.append(_gate_table(cell))
     for note in layer["notes"]:
         parts.append(Text(f"note: {note}", style="yellow"))
-    return Panel(Group(*parts), title=f"{layer['name']} ({layer['class_name']})", title_align="left", expand=False)
+    return Panel(Group(*parts), title=Text(f"{layer['name']} ({layer['class_name']})"), title_align="left", expand=False)
 
 
 def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=False):
@@ -140,7 +141,7 @@ def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=Fa
             out.print(Text(f"{layer['name']}: {'; '.join(layer['notes'])}", style="yellow"))
     if gate_arrays:
         for key, value in gate_arrays.items():
-            out.print(Panel(array_text(value, full=True), title=f"{key} {_shape(value.shape)}", title_align="left", expand=False))
+            out.print(Panel(array_text(value, full=True), title=Text(f"{key} {_shape(value.shape)}"), title_align="left", expand=False))
 
 
 # --- run -------------------------------------------------------------------------------------
@@ -152,4 +153,161 @@ def render_arrays(items, out: Console, full=False, notes=()):
         out.print(Text(note, style="yellow"))
     for key, label, array in items:
         title = f"{key}  {_shape(array.shape)} {array.dtype}" + (f"  — {label}" if label else "")
-        out.print(Panel(array_text(array, full=full), title=title, title_align="left", expand=False))
+        out.print(Panel(array_text(array, full=full), title=Text(title), title_align="left", expand=False))
+
+
+# --- trace -----------------------------------------------------------------------------------
+
+_SEQUENTIAL = ((0x44, 0x01, 0x54), (0x21, 0x91, 0x8C), (0xFD, 0xE7, 0x25))  # viridis ends and middle: 0 … 1
+_DIVERGING = ((0x3B, 0x4C, 0xC0), (0xF7, 0xF7, 0xF7), (0xB4, 0x04, 0x26))  # coolwarm: −1 … 0 … 1
+MAX_HEAT_COLUMNS = 96
+MAX_HEAT_ROWS = 48
+MAX_TABLE_ROWS = 40
+MAX_TABLE_UNITS = 4
+
+
+def colour(value: float, lo: float, hi: float, diverging: bool) -> str:
+    """Hex colour of `value` on a three-stop scale from lo to hi (clipped)."""
+    stops = _DIVERGING if diverging else _SEQUENTIAL
+    x = 0.0 if hi == lo else min(max((value - lo) / (hi - lo), 0.0), 1.0)
+    seg = 0 if x <= 0.5 else 1
+    t = x * 2 - seg
+    a, b = stops[seg], stops[seg + 1]
+    return "#" + "".join(f"{round(p + (q - p) * t):02x}" for p, q in zip(a, b))
+
+
+def _bin(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    n = values.shape[axis]
+    edges = np.linspace(0, n, min(n, size) + 1).round().astype(int)
+    return np.stack([values.take(range(a, b), axis=axis).mean(axis=axis) for a, b in zip(edges[:-1], edges[1:])], axis=axis), edges
+
+
+def heatmap(values: np.ndarray, units, time_index, title: str, diverging: bool):
+    """A (time, units) array as coloured cells: a row per unit, a column per step (binned by
+    averaging when there are more than fit; the returned notes say so)."""
+    lo, hi = (-1.0, 1.0) if diverging else (0.0, 1.0)
+    notes = []
+    grid, t_edges = _bin(values.astype(np.float64), MAX_HEAT_COLUMNS, 0)
+    grid, u_edges = _bin(grid, MAX_HEAT_ROWS, 1)
+    if len(t_edges) - 1 < values.shape[0]:
+        notes.append(f"{values.shape[0]} steps shown as {len(t_edges) - 1} columns, each the mean of ~{values.shape[0] / (len(t_edges) - 1):.1f} steps")
+    if len(u_edges) - 1 < values.shape[1]:
+        notes.append(f"{values.shape[1]} units shown as {len(u_edges) - 1} rows, each the mean of ~{values.shape[1] / (len(u_edges) - 1):.1f} units")
+    cell = "█" * max(1, min(3, MAX_HEAT_COLUMNS // max(grid.shape[0], 1)))  # wider cells for short sequences
+    text = Text(f"{title}  (colour scale {lo:g} … {hi:g}; rows: units, columns: steps t={time_index[0]}…{time_index[-1]})\n", style="bold")
+    for r in range(grid.shape[1]):
+        a, b = u_edges[r], u_edges[r + 1]
+        label = f"u{units[a]}" if b - a == 1 else f"u{units[a]}-{units[b - 1]}"
+        text.append(f"{label:>9} ")
+        for c in range(grid.shape[0]):
+            text.append(cell, style=colour(float(grid[c, r]), lo, hi, diverging))
+        text.append("\n")
+    legend = " " * 10 + "".join(Text("█", style=colour(lo + (hi - lo) * k / 15, lo, hi, diverging)).markup for k in range(16))
+    text.append_text(Text.from_markup(f"{legend} {lo:g} → {hi:g}\n"))
+    return text, notes
+
+
+def svg_of(draw, title: str) -> bytes:
+    """What `draw(console)` prints, as an SVG image (rich's recording console, true colour)."""
+    import io
+
+    recorder = Console(record=True, width=140, file=io.StringIO(), force_terminal=True, color_system="truecolor")
+    draw(recorder)
+    return recorder.export_svg(title=title).encode()
+
+
+def render_trace(tr, out: Console, table=True, heat=True, full=False, summary=True):
+    from .gates import GATE_NAMES
+
+    out.print(Text(f"trace of layer '{tr.layer}' ({tr.kind}), sample {tr.sample}" + (f"; {'; '.join(tr.notes)}" if tr.notes else ""), style="bold"))
+    for direction in tr.directions:
+        label = f" ({direction})" if direction else ""
+        names = [f"gate_{g}" for g in tr.gate_names] + (["c"] if tr.kind == "lstm" else []) + ["h"]
+        times = tr.time_index[direction]
+        if table:
+            shown = list(range(min(len(tr.units), MAX_TABLE_UNITS)))
+            t = Table(title=Text(f"{tr.layer}{label}: every gate at every step"), title_justify="left")
+            for col in ("step", "t", "unit"):
+                t.add_column(col, justify="right")
+            for name in names:
+                g = name.removeprefix("gate_")
+                t.add_column(f"{g}: {GATE_NAMES[g]}" if name.startswith("gate_") else f"{name}_t", justify="right")
+            rows = list(range(len(times)))
+            if not full and len(rows) > MAX_TABLE_ROWS:
+                half = MAX_TABLE_ROWS // 2
+                rows = rows[:half] + [None] + rows[-half:]
+            for r in rows:
+                if r is None:
+                    t.add_row("…", "…", "…", *["…"] * len(names))
+                    continue
+                for k, j in enumerate(shown):
+                    head = (str(int(tr.steps[r])), str(int(times[r]))) if k == 0 else ("", "")
+                    t.add_row(*head, str(int(tr.units[j])), *[f"{tr.arrays[tr.key(direction, n)][r, j]:+.4f}" for n in names], end_section=k == len(shown) - 1)
+            out.print(t)
+            if len(tr.units) > len(shown):
+                out.print(Text(f"table shows {len(shown)} of {len(tr.units)} selected units (--units picks others); the heatmaps show all", style="yellow"))
+            if len(rows) < len(times):
+                out.print(Text(f"table shows the first and last {MAX_TABLE_ROWS // 2} of {len(times)} steps (--full or --steps for more)", style="yellow"))
+        if heat:
+            for name in names:
+                g = name.removeprefix("gate_")
+                title = f"{tr.layer}{label} {g} ({GATE_NAMES[g]})" if name.startswith("gate_") else f"{tr.layer}{label} {'c_t (cell state)' if name == 'c' else 'h_t (hidden state)'}"
+                diverging = not name.startswith("gate_") or g in ("c", "h")
+                text, notes = heatmap(tr.arrays[tr.key(direction, name)], tr.units, times, title, diverging)
+                out.print(text)
+                for note in notes:
+                    out.print(Text(f"note: {note}", style="yellow"))
+        rows = tr.summary(direction) if summary else []
+        if rows and len(rows[0]) > 1:
+            s = Table(title=Text(f"{tr.layer}{label}: per-unit summary over {len(times)} steps (saturated: below 0.1 or above 0.9; half-life: ln 0.5 / ln mean)"), title_justify="left")
+            for key in rows[0]:
+                s.add_column(key.replace("_", " "), justify="right")
+            for row in rows:
+                s.add_row(*[str(v) if isinstance(v, int) else f"{v:.3f}" for v in row.values()])
+            out.print(s)
+
+
+# --- comparison and diagnosis ------------------------------------------------------------------
+
+
+def _err(x) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
+def _growth(values, limit=8) -> str:
+    shown = ", ".join(f"{v:.2g}" for v in values[:limit])
+    return shown + (f", … ({len(values)} steps)" if len(values) > limit else "")
+
+
+def render_comparison(reports, out: Console):
+    table = Table(title="comparison with the reference", title_justify="left")
+    for col in ("key", "shape", "max |err|", "mean |err|", "max rel", "mean rel", "atol / rtol", "result", "diverges at step"):
+        table.add_column(col, justify="left" if col in ("key", "result") else "right")
+    for r in reports:
+        result = "[green]pass[/]" if r.ok else "[red]FAIL[/]" + (f" ({esc(r.problem)})" if r.problem else "")
+        table.add_row(Text(r.key), _shape(r.shape), _err(r.max_abs), _err(r.mean_abs), _err(r.max_rel), _err(r.mean_rel), f"{r.atol:g} / {r.rtol:g}", result,
+                      "-" if r.first_divergent_step is None else str(r.first_divergent_step))  # fmt: skip
+    out.print(table)
+    for r in reports:
+        if r.growth:
+            out.print(Text(f"{r.key}: max |error| per step from step {r.first_divergent_step} on: {_growth(r.growth)}"))
+    failed = sum(not r.ok for r in reports)
+    out.print(Text(f"{len(reports) - failed} of {len(reports)} keys within tolerance", style="bold green" if not failed else "bold red"))
+
+
+def render_diagnosis(d, out: Console):
+    table = Table(title=Text(f"diagnosis of layer '{d.layer}' (comparing your {d.compared} with each convention)"), title_justify="left")
+    for col in ("hypothesis", "max |err|", "matches", "what it means"):
+        table.add_column(col, justify="right" if col == "max |err|" else "left", overflow="fold")
+    for r in d.results:
+        table.add_row(r["id"], f"{r['max_abs_error']:.3g}", "[green]yes[/]" if r["matches"] else "no", Text(r["explanation"]))
+    out.print(table)
+    matches = [r for r in d.results if r["matches"]]
+    if d.match:
+        out.print(Text("Your outputs match Keras for this layer.", style="bold green"))
+    elif matches:
+        out.print(Text(f"Your outputs are reproduced by '{matches[0]['id']}': {matches[0]['explanation']}.", style="bold yellow"))
+    else:
+        out.print(Text("No known convention reproduces your outputs (best first above).", style="bold red"))
+    if d.first_divergent_step is not None:
+        out.print(Text(f"Against Keras your sequence first diverges at step {d.first_divergent_step}; max |error| per step from there: {_growth(d.growth)}"))

@@ -6,7 +6,7 @@ recurrent layer L: `L/sequence` (batch, time, units), `L/h`, `L/c` (LSTM); Bidir
 those after each sample's last unmasked step, as Keras returns them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -147,7 +147,7 @@ def _given_states(layer, cell, states, batch, dtype):
     return tuple(out)
 
 
-def run_direction(layer: Layer, x, states, mask, dtype, zero_output):
+def run_direction(layer: Layer, x, states, mask, dtype, zero_output, trace=None):
     """One recurrent layer (one direction): (sequence as Keras orders it, final states)."""
     cell = layer.cell.astype(dtype)
     if x.ndim != 3 or x.shape[2] != cell.input_dim:
@@ -155,11 +155,12 @@ def run_direction(layer: Layer, x, states, mask, dtype, zero_output):
         raise LstmctlError(f"layer '{layer.name}': its kernel expects input (batch, time, {cell.input_dim}), got {got}")
     init = _given_states(layer, cell, states, x.shape[0], dtype)
     go_backwards = layer.flag("go_backwards")
-    return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output)
+    return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output, trace)
 
 
-def _recurrent(layer: Layer, x: Tensor, states, dtype, record: dict):
-    seq, final = run_direction(layer, x.value, states, x.mask, dtype, layer.flag("zero_output_for_mask"))
+def _recurrent(layer: Layer, x: Tensor, states, dtype, record: dict, traces=None):
+    trace = None if traces is None else traces.setdefault("", [])
+    seq, final = run_direction(layer, x.value, states, x.mask, dtype, layer.flag("zero_output_for_mask"), trace)
     record[f"{layer.name}/sequence"] = seq
     for name, value in zip(layer.cell.state_names, final):
         record[f"{layer.name}/{name}"] = value
@@ -193,7 +194,7 @@ def _merge(mode, a, b):
     return (a + b) / 2  # ave
 
 
-def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict):
+def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict, traces=None):
     fwd, bwd = layer.forward, layer.backward
     n = len(fwd.cell.state_names)
     if states and len(states) != 2 * n:
@@ -201,8 +202,10 @@ def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict):
     return_sequences = layer.flag("return_sequences")
     # L/sequence is what the layer returns with return_sequences=True, and then Keras zeroes
     # the outputs of masked steps inside a Bidirectional.
-    f_seq, f_states = run_direction(fwd, x.value, states[:n], x.mask, dtype, True)
-    b_seq, b_states = run_direction(bwd, x.value, states[n:], x.mask, dtype, True)
+    f_trace = None if traces is None else traces.setdefault("forward", [])
+    b_trace = None if traces is None else traces.setdefault("backward", [])
+    f_seq, f_states = run_direction(fwd, x.value, states[:n], x.mask, dtype, True, f_trace)
+    b_seq, b_states = run_direction(bwd, x.value, states[n:], x.mask, dtype, True, b_trace)
     b_aligned = b_seq[:, ::-1] if bwd.flag("go_backwards") else b_seq
     f_aligned = f_seq[:, ::-1] if fwd.flag("go_backwards") else f_seq
     mode = layer.config.get("merge_mode")
@@ -317,6 +320,8 @@ class _Run:
     overrides: dict  # layer name -> initial state arrays
     shapes: dict | None = None  # (layer, node) -> (input shapes, output shapes, masked); for inspect
     probe: bool = False  # inspect's shape probe: skip what cannot run instead of failing
+    watch: frozenset = frozenset()  # recurrent layers whose input, states and gates to keep
+    seen: dict = field(default_factory=dict)  # name -> {"x": Tensor, "states": [...], "traces": {...}}
 
 
 def _execute(model: Model, feeds: dict, ctx: _Run) -> list:
@@ -382,7 +387,11 @@ def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:
         raise LstmctlError(f"layer '{layer.name}': expected one input tensor, got {len(args)}")
     rec = {}
     states = ctx.overrides.get(layer.name, states)
-    outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, args[0], states, dtype, rec)
+    traces = None
+    if layer.name in ctx.watch and layer.name not in ctx.seen:
+        traces = {}
+        ctx.seen[layer.name] = {"x": args[0], "states": list(states), "traces": traces, "dtype": dtype}
+    outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, args[0], states, dtype, rec, traces)
     suffix = f"@{n}" if n else ""  # a shared layer's later calls
     for key, value in rec.items():
         head, _, tail = key.partition("/")
@@ -390,11 +399,13 @@ def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:
     return outs
 
 
-def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None) -> dict:
+def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()) -> dict:
     """Run the whole model. Returns the contract mapping (see module docstring).
 
     `initial_state`: arrays ([h, c] for LSTM, [h] otherwise; forward then backward for a
     Bidirectional) that replace the initial state of `layer`. `dtype`: force float32/float64.
+    `watch`: names of recurrent layers whose input, initial states and per-step gates are kept
+    in the `seen` attribute of the returned mapping (for trace and diagnose).
     """
     if dtype is not None and dtype not in FLOAT_DTYPES:
         raise LstmctlError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
@@ -408,9 +419,10 @@ def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None) -
             raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
         overrides[target.name] = list(initial_state)
     feeds = {name: Tensor(a) for name, a in arrays.items()}
-    ctx = _Run({}, dtype, overrides)
+    ctx = _Run({}, dtype, overrides, watch=frozenset(watch))
     outs = _execute(model, feeds, ctx)
-    result = {}
+    result = Result()
+    result.seen = ctx.seen
     if len(outs) == 1:
         result["output"] = outs[0].value
     else:
@@ -440,7 +452,13 @@ def probe_shapes(model: Model) -> dict:
     return out
 
 
-def run_layer(model: Model, name: str, x, initial_state=None, dtype=None) -> dict:
+class Result(dict):
+    """The contract mapping; `seen` holds what `watch` asked for."""
+
+    seen: dict = {}
+
+
+def run_layer(model: Model, name: str, x, initial_state=None, dtype=None, watch=()) -> dict:
     """Feed `x` straight to one recurrent layer (for models whose other layers cannot run)."""
     layer = model.layer(name)
     if not layer.is_recurrent:
@@ -449,7 +467,11 @@ def run_layer(model: Model, name: str, x, initial_state=None, dtype=None) -> dic
     x = _check_array("input", x, (None, cell.input_dim), "float32", "input")
     ldtype = _layer_dtype(layer, dtype)
     record = {}
-    outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, Tensor(x), list(initial_state or []), ldtype, record)
-    result = {"output": outs[0].value} if len(outs) == 1 else {f"output_{i}": t.value for i, t in enumerate(outs)}
+    states = list(initial_state or [])
+    traces = {} if name in watch else None
+    outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, Tensor(x), states, ldtype, record, traces)
+    result = Result({"output": outs[0].value} if len(outs) == 1 else {f"output_{i}": t.value for i, t in enumerate(outs)})
     result.update(record)
+    if traces is not None:
+        result.seen = {name: {"x": Tensor(x), "states": states, "traces": traces, "dtype": ldtype}}
     return result

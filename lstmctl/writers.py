@@ -55,6 +55,9 @@ def write(data: bytes, output: str | None, binary: bool):
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file is an ordinary file
         os.replace(tmp, output)
     except OSError as exc:
         if os.path.exists(tmp):
