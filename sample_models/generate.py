@@ -1061,10 +1061,35 @@ def write_readme_inputs():
     """The inputs the README's examples feed to lstmctl: the stored Keras inputs, as .npy files."""
     with np.load(OUT / "k3_lstm_dense.keras.expected.npz") as data:
         np.save(OUT / "k3_lstm_dense.input.npy", data["input/input_layer"])
+        # Keras's results under lstmctl's key contract, for `lstmctl run --expect`
+        ref = {k: data[k] for k in data.files if not k.startswith(("weights/", "input/")) and not k.endswith("/input")}
+        np.savez(OUT / "k3_lstm_dense.reference.npz", **ref)
     with np.load(OUT / "k3_encdec.keras.expected.npz") as data:
         for key in data.files:
             if key.startswith("input/"):
                 np.save(OUT / ("k3_encdec.%s.npy" % key.split("/", 1)[1]), data[key])
+    with np.load(OUT / "k2_vector2.h5.expected.npz") as data:
+        np.save(OUT / "k2_vector2.input.npy", data["input/" + [k for k in data.files if k.startswith("input/")][0].split("/", 1)[1]])
+    np.save(OUT / "k2_vector2.tf1_without_forget_bias.npy", tf1_lstm_cell_vector2(forget_bias=0.0))
+
+
+def tf1_lstm_cell_vector2(forget_bias):
+    """A user's own TF1-style LSTMCell for vector 2 (concat([x, h]) · kernel, i, j, f, o order)."""
+    np.random.seed(0)
+    x = np.random.normal(size=(1, 7, 4))
+    lim = np.sqrt(6 / (7 + 12))
+    kernel = np.random.uniform(-lim, lim, size=(7, 12))
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    h, c, out = np.zeros(3), np.zeros(3), []
+    for t in range(7):
+        i, j, f, o = np.split(np.concatenate([x[0, t], h]) @ kernel, 4)
+        c = sig(f + forget_bias) * c + sig(i) * np.tanh(j)
+        h = sig(o) * np.tanh(c)
+        out.append(h)
+    out = np.array(out)
+    if forget_bias == 1.0:
+        assert_close(out, VECTOR2_ROWS, "TF1 recipe reproduces vector 2", atol=1e-7)
+    return out
 
 
 def main():
