@@ -43,6 +43,50 @@ def main():
 
 
 MODEL = click.argument("model", envvar="LSTMCTL_MODEL", type=click.Path(dir_okay=True))
+CONVENTIONS = ("keras", "pytorch", "tf1", "onnx")
+_IMPORT_KEYS = ("convention", "forget_bias", "activation", "recurrent_activation", "hard_sigmoid", "name")
+
+
+def import_options(command):
+    """--convention and its companions, for every command that reads MODEL: an .npz of one
+    recurrent layer's weights in another framework's layout is read as a model. The wrapped
+    command receives them as one dict, `source`, to pass to `_load`."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        source = {key: kwargs.pop(key) for key in _IMPORT_KEYS}
+        return command(*args, source=source, **kwargs)
+
+    options = [
+        click.option("--convention", type=click.Choice(CONVENTIONS), help="MODEL is an .npz of one recurrent layer's weights in this framework's layout."),
+        click.option("--forget-bias", type=float, help="With --convention tf1: the forget_bias TF1 adds at run time (default 1.0)."),
+        click.option("--activation", help="With --convention: the layer's activation (default tanh)."),
+        click.option("--recurrent-activation", help="With --convention: the gates' activation (default sigmoid)."),
+        click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), help="With --convention: hard_sigmoid as clip(0.2x + 0.5) (keras2, the default) or clip(x/6 + 0.5) (keras3)."),
+        click.option("--name", help="With --convention: the imported layer's name (default: its kind, lstm / gru / simple_rnn)."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _load(model, source):
+    import lstmctl
+
+    convention = source["convention"]
+    if convention is None:
+        given = [f"--{k.replace('_', '-')}" for k in _IMPORT_KEYS[1:] if source[k] is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: applies only with --convention")
+        return lstmctl.load(model)
+    if source["forget_bias"] is not None and convention != "tf1":
+        raise click.UsageError("--forget-bias applies to --convention tf1 only")
+    return lstmctl.load(
+        model, convention=convention, forget_bias=1.0 if source["forget_bias"] is None else source["forget_bias"],
+        activation=source["activation"], recurrent_activation=source["recurrent_activation"],
+        name=source["name"], hard_sigmoid=source["hard_sigmoid"] or "keras2",
+    )  # fmt: skip
 
 
 @main.command()
@@ -50,14 +94,14 @@ MODEL = click.argument("model", envvar="LSTMCTL_MODEL", type=click.Path(dir_okay
 @click.option("--layer", help="Show only this layer.")
 @click.option("--gate", help="Also print this gate's W, U and b in full (i f c o, z r h; 'all' for SimpleRNN).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def inspect(model, layer, gate, fmt):
+@import_options
+def inspect(model, layer, gate, fmt, source):
     """File format, layer graph, and each recurrent layer's gates and returns."""
     import json
 
-    import lstmctl
     from .describe import inspect_facts
 
-    m = lstmctl.load(model)
+    m = _load(model, source)
     facts = inspect_facts(m, layer)
     arrays = _gate_subset(m, layer, gate) if gate else None
     if fmt == "json":
@@ -87,12 +131,12 @@ def _gate_subset(m, layer, gate):
 @click.option("--part", type=click.Choice(["W", "U", "b", "rb"]), help="Only this matrix of the gate.")
 @click.option("--format", "fmt", type=click.Choice(["npz", "npy", "json"]), default="npz", show_default=True)
 @click.option("--output", "-o", help="File to write (default: stdout).")
-def gates(model, layer, gate, part, fmt, output):
+@import_options
+def gates(model, layer, gate, part, fmt, output, source):
     """Write the named gate matrices: <layer>/W_<g>, <layer>/U_<g>, <layer>/b_<g>."""
-    import lstmctl
     from .writers import to_bytes, write
 
-    arrays = lstmctl.load(model).gates(layer)
+    arrays = _load(model, source).gates(layer)
     if gate or part:
         def keep(key):
             leaf = key.rsplit("/", 1)[1]
@@ -124,15 +168,15 @@ def gates(model, layer, gate, part, fmt, output):
 @click.option("--expect", type=click.Path(), help="Compare with a reference: .npz with result keys, or .npy for the model output. Exit 1 on mismatch.")
 @click.option("--atol", multiple=True, help="Absolute tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--rtol", multiple=True, help="Relative tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
-def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol):
+@import_options
+def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol, source):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c."""
-    import lstmctl
     from .describe import run_selection
     from .inputs import parse_input_options
     from .runner import random_inputs, run_layer
     from .writers import to_bytes, write
 
-    m = lstmctl.load(model)
+    m = _load(model, source)
     notes = []
     x = parse_input_options(inputs)
     states = _initial_state(initial_state) if initial_state else None
@@ -206,15 +250,15 @@ def _expect(result, path, atol, rtol, fmt):
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "npz"]), default="table", show_default=True)
 @click.option("--output", "-o", help="File for csv/json/npz (default stdout).")
 @click.option("--full", is_flag=True, help="Every step in the table.")
-def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timesteps, view, svg, fmt, output, full):
+@import_options
+def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timesteps, view, svg, fmt, output, full, source):
     """Every gate at every step of one recurrent layer (i, f, c̃, o or z, r, h̃), with c_t and h_t."""
-    import lstmctl
     from .inputs import parse_input_options
     from .runner import random_inputs
     from .trace import trace as do_trace
     from .writers import to_bytes, write
 
-    m = lstmctl.load(model)
+    m = _load(model, source)
     x = parse_input_options(inputs)
     if x is None:
         if direct or not m.inputs:
@@ -269,16 +313,16 @@ def _trace_csv(tr) -> str:
 @click.option("--atol", type=float, default=1e-5, show_default=True)
 @click.option("--rtol", type=float, default=1e-5, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt):
+@import_options
+def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt, source):
     """Which known convention reproduces your own implementation's outputs. Exit 0 if yours match Keras."""
     import json
 
-    import lstmctl
     from .diagnose import diagnose as do_diagnose
     from .errors import CheckFailed
     from .inputs import load_arrays, parse_input_options
 
-    m = lstmctl.load(model)
+    m = _load(model, source)
     ours = load_arrays(theirs)
     if isinstance(ours, dict):
         if len(ours) != 1:
@@ -293,6 +337,36 @@ def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt):
         render_diagnosis(d, console())
     if not d.match:
         raise CheckFailed(f"your outputs differ from Keras's for layer '{d.layer}'" + ("" if not any(r["matches"] for r in d.results) else f"; best explanation: {d.results[0]['id']}"))
+
+
+@main.command()
+@MODEL
+@click.option("--to", "to", required=True, type=click.Choice([*CONVENTIONS, "onnx-model"]), help="The convention to write (onnx-model: a runnable .onnx file, needs the onnx package).")
+@click.option("--layer", "layers", multiple=True, help="The recurrent layer to export; repeat, first to last, for a stack (pytorch, tf1).")
+@click.option("--output", "-o", required=True, help="The .npz (or .onnx) file to write.")
+@import_options
+def export(model, to, layers, output, source):
+    """Write recurrent weights as Keras, PyTorch, TF1 LSTMCell or ONNX expect them (.npz), or an ONNX model.
+
+    The forget_bias TF1 adds at run time is taken off the stored bias (--forget-bias, default 1.0).
+    MODEL may itself be an .npz read with --convention: export converts between conventions."""
+    from . import conventions
+    from .writers import to_bytes, write
+
+    forget_bias = source["forget_bias"]
+    if forget_bias is not None and "tf1" not in (to, source["convention"]):
+        raise click.UsageError("--forget-bias applies to tf1 weights only (--to tf1 or --convention tf1)")
+    if source["convention"] != "tf1":
+        source = dict(source, forget_bias=None)  # here it is the forget_bias of the tf1 output
+    m = _load(model, source)
+    if to == "onnx-model":
+        data, notes = conventions.onnx_model(m, layers)
+    else:
+        arrays, notes = conventions.export(m, to, layers, forget_bias=1.0 if forget_bias is None else forget_bias)
+        data = to_bytes(arrays, "npz")
+    write(data, output, binary=True)
+    for note in notes:
+        click.echo(f"lstmctl: note: {note}", err=True)
 
 
 def _initial_state(paths):

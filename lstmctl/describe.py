@@ -14,6 +14,10 @@ FORMATS = {
     "hdf5-model": "legacy HDF5 full model (model_config + model_weights)",
     "hdf5-weights": "Keras 1/2 save_weights() HDF5 (weights only, no config)",
     "keras-weights": "Keras 3 .weights.h5 (weights only, no config)",
+    "npz-keras": ".npz of Keras weights (kernel, recurrent_kernel, bias), read with --convention keras",
+    "npz-pytorch": ".npz of a PyTorch state_dict (weight_ih_l0, weight_hh_l0, …), read with --convention pytorch",
+    "npz-tf1": ".npz of TF1 cell variables (kernel for x and h stacked, bias), read with --convention tf1",
+    "npz-onnx": ".npz of ONNX weights (W, R, B), read with --convention onnx",
 }
 
 

@@ -48,7 +48,9 @@ def _header(facts) -> Panel:
         f"[bold]file[/]            {esc(facts['file'])}",
         f"[bold]format[/]          {facts['format_description']}",
         f"[bold]saved by[/]        Keras {facts['keras_version'] or 'unknown (not recorded)'}"
-        + (f", backend {facts['backend']}" if facts.get("backend") else ""),
+        + (f", backend {facts['backend']}" if facts.get("backend") else "")
+        if not facts["format"].startswith("npz-")
+        else f"[bold]saved by[/]        not recorded: recurrent weights imported with --convention {facts['format'][4:]}",
         f"[bold]hard_sigmoid[/]    {facts['hard_sigmoid']}",
         f"[bold]model[/]           {esc(m['class_name'])} '{esc(m['name'])}', {facts['params']:,} parameters",
     ]
