@@ -2,7 +2,10 @@
 
 h5py silently follows soft links, external links, external storage and virtual datasets, even
 for a file opened from memory. Every path component and dataset is checked here before a byte of
-data is read, and each dataset's declared size is checked against caps before it is allocated.
+data is read: link types, external storage, virtual layout, filters (an unknown filter id would
+make HDF5 search for a plugin library), chunk size and the declared size against caps and against
+the bytes really stored. Each dataset is read once (aliases share the array), and the running
+total of declared bytes is capped too, so a small file cannot make lstmctl allocate much.
 """
 
 import h5py
@@ -11,10 +14,24 @@ import numpy as np
 from .errors import LstmctlError
 
 MAX_ARRAY_BYTES = 1 << 30  # one weight tensor
+MAX_TOTAL_BYTES = 4 << 30  # every weight tensor of one file together
 SPARSE_LIMIT = 16 << 20  # above this, the data must really be stored in the file
-MAX_EXPANSION = 64  # declared bytes per stored byte, for datasets above SPARSE_LIMIT
+MAX_EXPANSION = 64  # declared bytes per stored byte, for datasets (and the file's total) above SPARSE_LIMIT
+MAX_CHUNK_BYTES = 64 << 20  # one chunk, decompressed whole by HDF5 on read
 MAX_ATTR_BYTES = 64 << 20
+MAX_ATTR_ITEMS = 1 << 20  # elements of an array attribute (layer_names, weight_names)
+MAX_MEMBERS = 1 << 16  # members of one group
+# deflate, shuffle, fletcher32, szip, nbit, scaleoffset, lzf: built into HDF5 / h5py, no plugin search
+ALLOWED_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
 _NUMERIC_KINDS = "fiu"
+
+
+def show(text) -> str:
+    """A name from the file, safe inside a one-line message (control characters escaped)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
 
 
 class H5:
@@ -22,22 +39,35 @@ class H5:
 
     def __init__(self, source, where: str):
         self.where = where
+        self._cache = {}  # object address -> array: a dataset named twice is read (and counted) once
+        self._declared = 0
+        self._stored = 0
         try:
             self.file = h5py.File(source, "r")
+            self.size = self.file.id.get_filesize()
         except Exception:
             raise LstmctlError(f"{where}: not a readable HDF5 file (truncated or corrupt)") from None
 
     def close(self):
         self.file.close()
 
+    def _corrupt(self, path: str, what="could not be read"):
+        return LstmctlError(f"{self.where}: '{show(path)}' {what} (corrupt file)")
+
     def _child(self, group, name: str, path: str):
-        link = group.get(name, getlink=True)
+        try:
+            link = group.get(name, getlink=True)
+        except Exception:
+            raise self._corrupt(path) from None
         if link is None:
             return None
         if not isinstance(link, h5py.HardLink):
             kind = type(link).__name__
-            raise LstmctlError(f"{self.where}: '{path}' is a {kind}; links out of the file are refused")
-        return group[name]
+            raise LstmctlError(f"{self.where}: '{show(path)}' is a {kind}; links out of the file are refused")
+        try:
+            return group[name]
+        except Exception:
+            raise self._corrupt(path) from None
 
     def get(self, path: str):
         """The object at a slash-separated path, or None; every component must be a hard link."""
@@ -47,6 +77,8 @@ class H5:
             if not isinstance(node, h5py.Group):
                 return None
             done.append(part)
+            if part in (".", ".."):
+                raise LstmctlError(f"{self.where}: path '{show(path)}' has a '{part}' component; refused")
             node = self._child(node, part, "/".join(done))
             if node is None:
                 return None
@@ -54,57 +86,106 @@ class H5:
 
     def members(self, group) -> list[str]:
         """Names of a group's members, every one checked to be a hard link."""
-        names = list(group.keys())
+        try:
+            prefix = group.name.strip("/")
+            if group.id.get_num_objs() > MAX_MEMBERS:
+                raise LstmctlError(f"{self.where}: group '{show(prefix)}' has more than {MAX_MEMBERS} members; refused")
+            names = list(group.keys())
+        except LstmctlError:
+            raise
+        except Exception:
+            raise LstmctlError(f"{self.where}: a group could not be listed (corrupt file)") from None
         for name in names:
-            self._child(group, name, f"{group.name.strip('/')}/{name}".strip("/"))
+            self._child(group, name, f"{prefix}/{name}".strip("/"))
         return names
 
     def attr(self, obj, name: str, default=None):
-        if name not in obj.attrs:
-            return default
         try:
+            if name not in obj.attrs:
+                return default
             attr_id = obj.attrs.get_id(name)
-            declared = int(np.prod(attr_id.shape or (), dtype=np.float64)) * attr_id.dtype.itemsize
-            if declared > MAX_ATTR_BYTES:
-                raise LstmctlError(f"{self.where}: attribute '{name}' is too large")
+            shape = attr_id.shape or ()
+            items = int(np.prod(shape, dtype=np.float64))
+            declared = items * attr_id.dtype.itemsize
+            if declared > MAX_ATTR_BYTES or items > MAX_ATTR_ITEMS:
+                raise LstmctlError(f"{self.where}: attribute '{name}' is too large ({items} items, {declared} bytes)")
             value = obj.attrs[name]
         except LstmctlError:
             raise
         except Exception:
             raise LstmctlError(f"{self.where}: attribute '{name}' could not be read (corrupt file)") from None
-        if isinstance(value, bytes):
-            return value.decode("utf-8", "replace")
+        if isinstance(value, (bytes, np.bytes_)):
+            return bytes(value).decode("utf-8", "replace")
         if isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
-            return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in value.tolist()]
+            return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in value.ravel().tolist()]
         return value
 
     def read(self, path: str) -> np.ndarray:
         """A numeric dataset's contents, after the link, storage and size checks."""
         ds = self.get(path)
         if not isinstance(ds, h5py.Dataset):
-            raise LstmctlError(f"{self.where}: '{path}' is not a dataset")
+            raise LstmctlError(f"{self.where}: '{show(path)}' is not a dataset")
         return self.read_dataset(ds, path)
 
-    def read_dataset(self, ds, path: str) -> np.ndarray:
+    def _check_layout(self, ds, path: str):
+        where = f"{self.where}: dataset '{show(path)}'"
         if ds.external:
-            raise LstmctlError(f"{self.where}: dataset '{path}' uses external storage; refused")
+            raise LstmctlError(f"{where} uses external storage; refused")
         if ds.is_virtual:
-            raise LstmctlError(f"{self.where}: dataset '{path}' is a virtual dataset; refused")
-        dtype = ds.dtype
-        if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
-            raise LstmctlError(f"{self.where}: dataset '{path}' has non-numeric dtype {dtype}")
-        declared = int(np.prod(ds.shape, dtype=np.float64)) * dtype.itemsize
-        if declared > MAX_ARRAY_BYTES:
-            raise LstmctlError(
-                f"{self.where}: dataset '{path}' declares shape {ds.shape} ({declared} bytes), over the cap"
-            )
-        stored = ds.id.get_storage_size()
-        if declared > SPARSE_LIMIT and stored * MAX_EXPANSION < declared:
-            raise LstmctlError(
-                f"{self.where}: dataset '{path}' declares {declared} bytes but stores only {stored}; refused"
-            )
+            raise LstmctlError(f"{where} is a virtual dataset; refused")
+        plist = ds.id.get_create_plist()
+        for i in range(plist.get_nfilters()):
+            code = plist.get_filter(i)[0]
+            if code not in ALLOWED_FILTERS:
+                raise LstmctlError(f"{where} uses HDF5 filter {code}, not one built into HDF5; refused")
+        chunks = ds.chunks
+        if chunks is not None:
+            chunk_bytes = int(np.prod(chunks, dtype=np.float64)) * ds.dtype.itemsize
+            if chunk_bytes > MAX_CHUNK_BYTES:
+                raise LstmctlError(f"{where} has chunks of {chunk_bytes} bytes, over the {MAX_CHUNK_BYTES}-byte cap; refused")
+
+    def read_dataset(self, ds, path: str) -> np.ndarray:
+        where = f"{self.where}: dataset '{show(path)}'"
         try:
-            data = ds[()]
+            key = h5py.h5o.get_info(ds.id).addr
+            if key in self._cache:
+                return self._cache[key]
+            self._check_layout(ds, path)
+            dtype = ds.dtype
+            shape = ds.shape
+            stored = ds.id.get_storage_size()
+        except LstmctlError:
+            raise
         except Exception:
-            raise LstmctlError(f"{self.where}: dataset '{path}' could not be read (corrupt file)") from None
-        return np.asarray(data).astype(dtype.newbyteorder("="), copy=False)
+            raise self._corrupt(f"dataset {path}") from None
+        if shape is None or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize > 8:
+            raise LstmctlError(f"{where} has non-numeric dtype {dtype}")
+        declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if declared > MAX_ARRAY_BYTES:
+            raise LstmctlError(f"{where} declares shape {shape} ({declared} bytes), over the cap")
+        if declared > SPARSE_LIMIT and stored * MAX_EXPANSION < declared:
+            raise LstmctlError(f"{where} declares {declared} bytes but stores only {stored}; refused")
+        declared_total = self._declared + declared
+        stored_total = self._stored + stored
+        if stored_total > self.size:
+            raise LstmctlError(f"{where}: datasets claim {stored_total} stored bytes, more than the file's {self.size}; refused")
+        if declared_total > MAX_TOTAL_BYTES or (declared_total > SPARSE_LIMIT and stored_total * MAX_EXPANSION < declared_total):
+            raise LstmctlError(
+                f"{where}: the weights read so far declare {declared_total} bytes but the file stores only {stored_total}; refused"
+            )
+        self._declared, self._stored = declared_total, stored_total
+        try:
+            data = np.asarray(ds[()])
+        except Exception:
+            raise LstmctlError(f"{where} could not be read (corrupt file)") from None
+        if data.shape != shape or data.dtype != dtype:
+            raise LstmctlError(f"{where} could not be read (corrupt file)")
+        data = data.astype(dtype.newbyteorder("="), copy=False)
+        if data.dtype.kind == "f":
+            bad = ~np.isfinite(data)
+            if bad.any():
+                first = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise LstmctlError(f"{where} holds {int(bad.sum())} non-finite value(s), first {data[first]} at index {first}")
+        data.flags.writeable = False
+        self._cache[key] = data
+        return data

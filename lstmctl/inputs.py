@@ -6,7 +6,9 @@ allocated: numeric dtype only, and a declared size the file can actually hold.
 
 import csv
 import io
+import math
 import os
+import stat
 import sys
 import zipfile
 
@@ -14,13 +16,18 @@ import numpy as np
 
 from . import safejson
 from .errors import LstmctlError
+from .hdf5 import show
 from .readers import MAGIC_NPY, MAGIC_ZIP
 
 MAX_INPUT_BYTES = 4 << 30
+MAX_TEXT_BYTES = safejson.MAX_JSON_BYTES  # .csv and .json inputs
+MAX_ZIP_RATIO = 200  # uncompressed / compressed, for .npz members over 1 MiB
+_CHUNK = 1 << 20
+_INT_EXACT = 1 << 53  # integers a float64 holds exactly
 
 
-def _npy_from_file(fh, size: int, where: str) -> np.ndarray:
-    """Parse a .npy stream of `size` bytes with header checks; every numpy failure becomes ours."""
+def _read_npy_header(fh, where: str):
+    """(shape, fortran, dtype) from a .npy stream, every numpy failure turned into ours."""
     try:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
@@ -31,19 +38,43 @@ def _npy_from_file(fh, size: int, where: str) -> np.ndarray:
             raise ValueError(f"unsupported .npy version {version}")
     except Exception as exc:  # numpy's header parser raises many types: ValueError, SyntaxError, TokenError, EOFError…
         raise LstmctlError(f"{where}: not a valid .npy header ({type(exc).__name__})") from None
-    if dtype.hasobject or dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None:
-        raise LstmctlError(f"{where}: dtype {dtype} is not a plain numeric array")
-    declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    remaining = size - fh.tell()
-    if declared > remaining:
+    if not isinstance(shape, tuple) or len(shape) > 32 or any(isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= MAX_INPUT_BYTES for d in shape):
+        raise LstmctlError(f"{where}: .npy header shape {_short(shape)} is not a tuple of sizes")
+    if not isinstance(fortran, bool):
+        raise LstmctlError(f"{where}: not a valid .npy header (fortran_order)")
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize > 8:
+        raise LstmctlError(f"{where}: dtype {_short(str(dtype))} is not a plain numeric array (object, string, structured, complex and date dtypes are refused)")
+    if dtype.kind == "b":
+        raise LstmctlError(f"{where}: boolean arrays are not model inputs")
+    return shape, fortran, dtype
+
+
+def _short(value) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _npy_from_file(fh, size: int | None, where: str) -> np.ndarray:
+    """Parse a .npy stream of `size` bytes (None: a stream of unknown length): header checked,
+    declared size checked against the size, then exactly the declared bytes read in chunks."""
+    shape, fortran, dtype = _read_npy_header(fh, where)
+    count = math.prod(shape)
+    declared = count * dtype.itemsize
+    remaining = None if size is None else size - fh.tell()
+    if remaining is not None and declared > remaining:
         raise LstmctlError(f"{where}: header declares {declared} bytes of data, the file holds {remaining}")
     if declared > MAX_INPUT_BYTES:
         raise LstmctlError(f"{where}: array of {declared} bytes is over the {MAX_INPUT_BYTES}-byte cap")
-    data = fh.read(declared)
-    array = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)))
-    array = array.reshape(shape, order="F" if fortran else "C")
-    if dtype.kind == "b":
-        raise LstmctlError(f"{where}: boolean arrays are not model inputs")
+    data = bytearray()
+    while len(data) < declared:
+        try:
+            chunk = fh.read(min(_CHUNK, declared - len(data)))
+        except Exception:
+            raise LstmctlError(f"{where}: array data is corrupt") from None
+        if not chunk:
+            raise LstmctlError(f"{where}: header declares {declared} bytes of data, the file holds {len(data)}")
+        data += chunk
+    array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
     return array.astype(dtype.newbyteorder("="), copy=True)
 
 
@@ -54,41 +85,94 @@ def load_npy_bytes(data: bytes, where: str) -> np.ndarray:
 def load_npz(path_or_bytes, where: str) -> dict:
     try:
         zf = zipfile.ZipFile(path_or_bytes)
+        infos = zf.infolist()
     except Exception:
         raise LstmctlError(f"{where}: not a readable .npz (zip) file") from None
     out = {}
+    total = 0
     with zf:
-        for info in zf.infolist():
+        for info in infos:
+            member = f"{where}: member '{show(info.filename)}'"
             if not info.filename.endswith(".npy"):
-                raise LstmctlError(f"{where}: member '{info.filename}' is not an .npy array")
-            if info.file_size > MAX_INPUT_BYTES:
-                raise LstmctlError(f"{where}: member '{info.filename}' declares {info.file_size} bytes, over the cap")
+                raise LstmctlError(f"{member} is not an .npy array")
+            key = info.filename[: -len(".npy")]
+            if key in out:
+                raise LstmctlError(f"{member} appears twice")
+            if info.file_size > MAX_INPUT_BYTES or total + info.file_size > MAX_INPUT_BYTES:
+                raise LstmctlError(f"{member} declares {info.file_size} bytes, over the {MAX_INPUT_BYTES}-byte cap")
+            compressed = max(info.compress_size, 1)
+            if info.file_size > _CHUNK and info.file_size > MAX_ZIP_RATIO * compressed:
+                raise LstmctlError(f"{member} expands {info.file_size // compressed}x; refused as a zip bomb")
             try:
-                data = zf.read(info)
+                with zf.open(info) as fh:
+                    out[key] = _npy_from_file(_Bounded(fh, info.file_size, compressed, member), info.file_size, f"{where}: {show(info.filename)}")
+            except LstmctlError:
+                raise
             except Exception:
-                raise LstmctlError(f"{where}: member '{info.filename}' is corrupt") from None
-            out[info.filename[: -len(".npy")]] = load_npy_bytes(data, f"{where}: {info.filename}")
+                raise LstmctlError(f"{member} is corrupt") from None
+            total += info.file_size
     if not out:
         raise LstmctlError(f"{where}: .npz holds no arrays")
     return out
 
 
+class _Bounded:
+    """A zip member stream that counts what it hands out: never past the declared size or the ratio."""
+
+    def __init__(self, fh, size, compressed, where):
+        self.fh, self.size, self.compressed, self.where = fh, size, compressed, where
+        self.pos = 0
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            n = self.size - self.pos
+        data = self.fh.read(min(n, self.size - self.pos + 1))
+        self.pos += len(data)
+        if self.pos > self.size:
+            raise LstmctlError(f"{self.where} holds more data than its header declares")
+        if self.pos > _CHUNK and self.pos > MAX_ZIP_RATIO * self.compressed:
+            raise LstmctlError(f"{self.where} expands over {MAX_ZIP_RATIO}x; refused as a zip bomb")
+        return data
+
+    def tell(self):
+        return self.pos
+
+
 def _from_json(data, where: str) -> np.ndarray:
+    """A nested list of numbers (no booleans, no nulls, rectangular) as an int64 or float64 array."""
     value = safejson.loads(data, where)
     if isinstance(value, dict):
         raise LstmctlError(f"{where}: expected a nested list of numbers, got an object")
-    try:
-        array = np.array(value)
-    except ValueError:
-        raise LstmctlError(f"{where}: nested lists are ragged; every row needs the same length") from None
-    if array.dtype.kind not in "if" or array.dtype == bool:
-        raise LstmctlError(f"{where}: expected numbers only, got {array.dtype} values")
-    return array
+    shape = []
+    level = [value]
+    while level and isinstance(level[0], list):
+        width = len(level[0])
+        if any(not isinstance(item, list) or len(item) != width for item in level):
+            raise LstmctlError(f"{where}: nested lists are ragged; every row needs the same length")
+        shape.append(width)
+        level = [x for item in level for x in item]
+    for x in level:
+        if isinstance(x, list):
+            raise LstmctlError(f"{where}: nested lists are ragged; every row needs the same length")
+        if isinstance(x, bool):
+            raise LstmctlError(f"{where}: expected numbers only, got a boolean ({str(x).lower()})")
+        if not isinstance(x, (int, float)):
+            raise LstmctlError(f"{where}: expected numbers only, got {_short(repr(x))}")
+    if level and all(isinstance(x, int) for x in level):
+        if any(not -(1 << 63) <= x < (1 << 63) for x in level):
+            raise LstmctlError(f"{where}: an integer does not fit in 64 bits")
+        array = np.array(level, dtype=np.int64)
+    else:
+        array = np.array(level, dtype=np.float64)
+    return array.reshape(shape)
 
 
 def _from_csv(text: str, where: str) -> np.ndarray:
     """One sample: a row per time step, a column per feature; a non-numeric first row is a header."""
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(cell.strip() for cell in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text), strict=True) if r and any(cell.strip() for cell in r)]
+    except csv.Error as exc:
+        raise LstmctlError(f"{where}: CSV is malformed ({exc})") from None
     if rows and not _numeric_row(rows[0]):
         rows = rows[1:]
     if not rows:
@@ -101,7 +185,13 @@ def _from_csv(text: str, where: str) -> np.ndarray:
     except ValueError as exc:
         raise LstmctlError(f"{where}: CSV cell is not a number ({exc})") from None
     array = np.array(values)[None]  # one sample: (1, time, features)
-    if np.all(np.isfinite(array)) and np.all(array == np.round(array)) and all("." not in c and "e" not in c.lower() for r in rows for c in r):
+    finite = np.isfinite(array)
+    if (
+        np.all(finite)
+        and np.all(np.abs(array) < _INT_EXACT)
+        and np.all(array == np.round(array))
+        and all("." not in c and "e" not in c.lower() for r in rows for c in r)
+    ):
         array = array.astype(np.int64)
     return array
 
@@ -114,14 +204,54 @@ def _numeric_row(row) -> bool:
     return True
 
 
-def _read_bytes(path: str) -> bytes:
+def _read_capped(fh, where: str, cap: int, head: bytes = b"") -> bytes:
+    """The rest of a stream in bounded chunks, refused once it passes `cap` bytes."""
+    data = bytearray(head)
+    while True:
+        if len(data) > cap:
+            raise LstmctlError(f"{where}: larger than the {cap}-byte cap for this kind of input")
+        chunk = fh.read(_CHUNK)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
+class _Stream:
+    """A binary stream with its first bytes already read (sniffed) put back in front."""
+
+    def __init__(self, head: bytes, fh):
+        self.head, self.fh, self.pos = head, fh, 0
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            raise ValueError("unbounded read")
+        out = b""
+        if self.pos < len(self.head):
+            out = self.head[self.pos : self.pos + n]
+        if len(out) < n:
+            out += self.fh.read(n - len(out))
+        self.pos += len(out)
+        return out
+
+    def tell(self):
+        return self.pos
+
+
+def _regular_size(fh) -> int | None:
+    try:
+        st = os.fstat(fh.fileno())
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _open(path: str):
     if path == "-":
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer
     if os.path.isdir(path):
         raise LstmctlError(f"{path}: is a directory, not an array file")
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return open(path, "rb")
     except FileNotFoundError:
         raise LstmctlError(f"{path}: no such file") from None
     except OSError as exc:
@@ -129,25 +259,45 @@ def _read_bytes(path: str) -> bytes:
 
 
 def load_arrays(path: str):
-    """An array, or a dict of arrays (from an .npz), from a path or '-'."""
+    """An array, or a dict of arrays (from an .npz), from a path or '-'.
+
+    The format is sniffed from the first bytes before anything else is read, so a stream that
+    never ends (a device, a pipe) is refused or read only as far as its .npy header allows."""
     where = "stdin" if path == "-" else path
-    if path != "-" and not os.path.isdir(path) and os.path.exists(path) and os.path.getsize(path) > MAX_INPUT_BYTES:
-        raise LstmctlError(f"{where}: larger than the {MAX_INPUT_BYTES}-byte input cap")
-    data = _read_bytes(path)
-    if not data:
-        raise LstmctlError(f"{where}: is empty")
-    if data.startswith(MAGIC_NPY):
-        return load_npy_bytes(data, where)
-    if data.startswith(MAGIC_ZIP):
-        return load_npz(io.BytesIO(data), where)
-    lower = path.lower()
-    if lower.endswith(".csv"):
-        return _from_csv(data.decode("utf-8", "replace"), where)
-    if lower.endswith(".json") or path == "-":
-        return _from_json(data, where)
-    if lower.endswith((".npy", ".npz")):
-        raise LstmctlError(f"{where}: not a valid {lower[-4:]} file (bad magic bytes)")
-    raise LstmctlError(f"{where}: unknown input format; use .npy, .npz, .csv or .json")
+    fh = _open(path)
+    try:
+        try:
+            size = _regular_size(fh)
+            if size is not None and size > MAX_INPUT_BYTES:
+                raise LstmctlError(f"{where}: larger than the {MAX_INPUT_BYTES}-byte input cap")
+            head = fh.read(len(MAGIC_NPY))
+            while head and len(head) < len(MAGIC_NPY):
+                more = fh.read(len(MAGIC_NPY) - len(head))
+                if not more:
+                    break
+                head += more
+        except OSError as exc:
+            raise LstmctlError(f"{where}: cannot be read ({exc.strerror})") from None
+        if not head:
+            raise LstmctlError(f"{where}: is empty")
+        try:
+            if head.startswith(MAGIC_NPY):
+                return _npy_from_file(_Stream(head, fh), size, where)
+            if head.startswith(MAGIC_ZIP):
+                return load_npz(io.BytesIO(_read_capped(fh, where, MAX_INPUT_BYTES, head)), where)
+            lower = path.lower()
+            if lower.endswith(".csv"):
+                return _from_csv(_read_capped(fh, where, MAX_TEXT_BYTES, head).decode("utf-8", "replace"), where)
+            if lower.endswith(".json") or path == "-":
+                return _from_json(_read_capped(fh, where, MAX_TEXT_BYTES, head), where)
+        except OSError as exc:
+            raise LstmctlError(f"{where}: cannot be read ({exc.strerror})") from None
+        if lower.endswith((".npy", ".npz")):
+            raise LstmctlError(f"{where}: not a valid {lower[-4:]} file (bad magic bytes)")
+        raise LstmctlError(f"{where}: unknown input format; use .npy, .npz, .csv or .json")
+    finally:
+        if path != "-":
+            fh.close()
 
 
 def parse_input_options(values) -> object:

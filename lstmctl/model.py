@@ -13,6 +13,8 @@ import numpy as np
 
 from . import gates as gates_mod
 from .errors import LstmctlError
+from .hdf5 import show
+from .kernels import ACTIVATION_NAMES
 from .readers import KerasV3Store, LegacyStore, Saved
 from .safejson import positive_int
 
@@ -24,6 +26,12 @@ PLAIN = {
     "Concatenate", "Add", "Average", "Multiply",
 }  # fmt: skip
 ALLOWED = set(RECURRENT) | MODEL_CLASSES | PLAIN | {"Bidirectional", "TimeDistributed"}
+# A class name alone does not make a layer Keras's own: a custom class registered under an allowed
+# name (module "my_pkg", registered_name "Custom>LSTM") would compute something else.
+KERAS_MODULES = re.compile(r"(keras|tf_keras|tensorflow\.keras|tensorflow\.python\.keras)(\.[A-Za-z0-9_.]+)?")
+MAX_DIM = 1 << 20  # one declared input dimension, RepeatVector's n, Reshape's target dimensions
+MAX_SAMPLE_ELEMENTS = 1 << 24  # one sample of a declared input: what a shape probe or a random input allocates
+FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ class Layer:
 
     @property
     def kind(self) -> str:
+        if not self.known and self.class_name != "TimeDistributed":
+            return "opaque"
         if self.class_name in RECURRENT:
             return "recurrent"
         if self.class_name == "Bidirectional":
@@ -163,9 +173,12 @@ def snake_case(name: str) -> str:
 def _entry_config(entry, where) -> dict:
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise LstmctlError(f"{where}: a layer entry has no class_name")
+    cls = entry["class_name"]
+    if not cls or not cls.isprintable() or len(cls) > 200:
+        raise LstmctlError(f"{where}: layer class name '{show(cls)[:200]}' is not a plain name")
     config = entry.get("config", {})
     if not isinstance(config, dict):
-        raise LstmctlError(f"{where}: layer config of {entry['class_name']} is not an object")
+        raise LstmctlError(f"{where}: layer config of {cls} is not an object")
     return config
 
 
@@ -174,7 +187,20 @@ def _entry_name(entry, where) -> str:
     name = config.get("name", entry.get("name"))
     if not isinstance(name, str) or not name:
         raise LstmctlError(f"{where}: a {entry['class_name']} layer has no name")
+    if not name.isprintable() or len(name) > 200:
+        raise LstmctlError(f"{where}: layer name '{show(name)[:200]}' is not a plain name")
     return name
+
+
+def _foreign(entry) -> str | None:
+    """Why an entry is not Keras's own class of that name (a custom module or registered name), or None."""
+    module = entry.get("module")
+    registered = entry.get("registered_name")
+    if module is not None and not (isinstance(module, str) and KERAS_MODULES.fullmatch(module)):
+        return f"module {show(module) if isinstance(module, str) else module!r}"
+    if registered is not None and registered != entry["class_name"]:
+        return f"registered_name {show(registered) if isinstance(registered, str) else registered!r}"
+    return None
 
 
 def _units(config, where) -> int:
@@ -188,23 +214,42 @@ def _recurrent_activation(config):
     return config.get("inner_activation", "hard_sigmoid" if "inner_activation" in config else "sigmoid")
 
 
-def _use_bias(config) -> bool:
+def _use_bias(config, where="") -> bool:
     value = config.get("use_bias", config.get("bias", True))
     if not isinstance(value, bool):
-        raise LstmctlError(f"config 'use_bias' must be true or false, got {value!r}")
+        raise LstmctlError(f"{where}{': ' if where else ''}config 'use_bias' must be true or false, got {_short(value)}")
     return value
 
 
+RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful", "zero_output_for_mask")
+
+
+def _check_flags(config, keys, where):
+    for key in keys:
+        value = config.get(key, False)
+        if not isinstance(value, bool):
+            raise LstmctlError(f"{where}: config '{key}' must be true or false, got {_short(value)}")
+
+
 def _shape(value, where):
-    if not isinstance(value, list) or not value:
-        raise LstmctlError(f"{where}: input shape {value!r} is not a list")
+    if not isinstance(value, list) or not value or len(value) > 32:
+        raise LstmctlError(f"{where}: input shape {_short(value)} is not a list")
     out = []
+    elements = 1
     for dim in value[1:]:
         if dim is None:
             out.append(None)
         else:
-            out.append(positive_int(dim, f"{where}: input dimension"))
+            out.append(positive_int(dim, f"{where}: input dimension", MAX_DIM))
+            elements *= dim
+    if elements > MAX_SAMPLE_ELEMENTS:
+        raise LstmctlError(f"{where}: input shape {tuple(value)} declares {elements} values per sample, over lstmctl's cap of {MAX_SAMPLE_ELEMENTS}")
     return tuple(out)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def dtype_name(value, where="") -> str:
@@ -212,9 +257,10 @@ def dtype_name(value, where="") -> str:
     if value is None:
         return "float32"
     if isinstance(value, dict):
-        value = (value.get("config") or {}).get("name")
-    if not isinstance(value, str):
-        raise LstmctlError(f"{where}: dtype {value!r} is not understood")
+        config = value.get("config")
+        value = config.get("name") if isinstance(config, dict) else None
+    if not isinstance(value, str) or not value.isprintable() or len(value) > 40:
+        raise LstmctlError(f"{where}: dtype {_short(value)} is not understood")
     if value.startswith("mixed_"):
         value = value[len("mixed_") :]
     return value
@@ -304,7 +350,7 @@ def _expected_count(entry, where) -> int | None:
     cls = entry["class_name"]
     config = _entry_config(entry, where)
     if cls in RECURRENT:
-        return 3 if _use_bias(config) else 2
+        return 3 if _use_bias(config, where) else 2
     if cls == "Bidirectional" or cls == "TimeDistributed":
         inner = config.get("layer")
         n = _expected_count(inner, where) if isinstance(inner, dict) else None
@@ -312,7 +358,7 @@ def _expected_count(entry, where) -> int | None:
             return None
         return 2 * n if cls == "Bidirectional" else n
     if cls == "Dense":
-        return 2 if _use_bias(config) else 1
+        return 2 if _use_bias(config, where) else 1
     if cls == "Embedding":
         return 1
     if cls in MODEL_CLASSES:
@@ -374,9 +420,12 @@ class Builder:
         config = _entry_config(entry, where)
         name = _entry_name(entry, where)
         where = f"{self.where}: layer '{name}'"
-        if cls not in ALLOWED:
+        foreign = _foreign(entry)
+        if cls not in ALLOWED or foreign:
+            # Opaque: the config is never interpreted (a Lambda's code is never decoded).
             arrays = weights if weights is not None else (self.saved.store.all_arrays(v3_path) if v3_path else [])
-            return Layer(name, cls, {}, arrays, known=False, notes=[f"{cls} is not on lstmctl's allow-list; shown as opaque"])
+            note = f"{cls} from {foreign} is a custom class" if foreign else f"{cls} is not on lstmctl's allow-list"
+            return Layer(name, cls, {}, arrays, known=False, notes=[f"{note}; shown as opaque"])
         if cls in MODEL_CLASSES:
             sub = self.model(entry, weights, v3_path, where)
             return Layer(name, cls, config, [], model=sub, node_offset=1 if self.major < 3 else 0)
@@ -391,6 +440,7 @@ class Builder:
         if weights is None:
             weights = self._v3_layer_weights(cls, config, v3_path) if v3_path else []
         layer = Layer(name, cls, config, list(weights))
+        _check_dtype(cls, config, where)
         if cls in RECURRENT:
             layer.cell = self.cell(cls, config, layer.weights, where, layer.notes)
         else:
@@ -400,6 +450,11 @@ class Builder:
     def cell(self, cls, config, weights, where, notes):
         kind = RECURRENT[cls]
         units = _units(config, where)
+        _check_flags(config, RNN_FLAGS, where)
+        if not cls.startswith("CuDNN"):
+            _activation_name(config.get("activation", "tanh"), "activation", where)
+            if kind != "simple_rnn":
+                _activation_name(_recurrent_activation(config), "recurrent_activation", where)
         if cls.startswith("CuDNN"):
             if not gates_mod.is_cudnn_layout(kind, weights):
                 raise LstmctlError(f"{where}: {cls} weights do not have cuDNN's {2 * gates_mod.n_gates(kind)}·units bias")
@@ -421,7 +476,7 @@ class Builder:
             kind, units, weights, where=where,
             activation=config.get("activation", "tanh"),
             recurrent_activation=_recurrent_activation(config) if kind != "simple_rnn" else None,
-            use_bias=_use_bias(config), reset_after=reset_after, keras_major=self.major,
+            use_bias=_use_bias(config, where), reset_after=reset_after, keras_major=self.major,
         )  # fmt: skip
 
     def _bidirectional(self, name, config, weights, v3_path, where) -> Layer:
@@ -430,6 +485,11 @@ class Builder:
             cls = inner_entry.get("class_name") if isinstance(inner_entry, dict) else None
             raise LstmctlError(f"{where}: Bidirectional wraps {cls!r}, not a recurrent layer lstmctl knows")
         backward_entry = config.get("backward_layer") or inner_entry
+        for entry in (inner_entry, backward_entry):
+            _entry_config(entry, where)
+            if entry["class_name"] not in RECURRENT or _foreign(entry):
+                raise LstmctlError(f"{where}: Bidirectional wraps {entry['class_name']!r}, not a recurrent layer lstmctl knows")
+            _check_dtype(entry["class_name"], entry.get("config", {}), where)
         halves = [None, None]
         if weights is not None:
             if len(weights) % 2:
@@ -446,9 +506,10 @@ class Builder:
             if direction == "backward" and "backward_layer" not in config:
                 inner_config["go_backwards"] = not inner_config.get("go_backwards", False)
             directions.append(Layer(inner_name, entry["class_name"], inner_config, list(arrays or []), cell=cell))
+        _check_flags(config, RNN_FLAGS, where)
         merge_mode = config.get("merge_mode", "concat")
         if merge_mode not in ("concat", "sum", "mul", "ave", None):
-            raise LstmctlError(f"{where}: unknown merge_mode {merge_mode!r}")
+            raise LstmctlError(f"{where}: unknown merge_mode {_short(merge_mode)}")
         merged = dict(config)
         merged["merge_mode"] = merge_mode
         for key in ("return_sequences", "return_state", "go_backwards", "stateful"):
@@ -460,7 +521,7 @@ class Builder:
         cls, config, w = layer.class_name, layer.config, layer.weights
         if cls == "Dense":
             units = _units(config, where)
-            want = 2 if _use_bias(config) else 1
+            want = 2 if _use_bias(config, where) else 1
             if len(w) != want or w[0].ndim != 2 or w[0].shape[1] != units or (want == 2 and w[1].shape != (units,)):
                 raise LstmctlError(f"{where}: Dense weights {[a.shape for a in w]} do not fit units={units}")
         elif cls == "Embedding":
@@ -468,20 +529,26 @@ class Builder:
                 raise LstmctlError(f"{where}: Embedding weights {[a.shape for a in w]} are not one matrix")
         elif w:
             raise LstmctlError(f"{where}: {cls} should hold no weights, found {len(w)}")
+        _check_plain_config(cls, config, w, where)
 
     # --- models --------------------------------------------------------------------------
 
     def model(self, top, weights, v3_path, where) -> Model:
         if isinstance(top, list):  # Keras 1 Sequential: a bare list of layers
             cls, config = "Sequential", {"layers": top}
-        else:
+        elif isinstance(top, dict):
             cls = top.get("class_name")
             config = top.get("config")
             if cls == "Sequential" and isinstance(config, list):
                 config = {"layers": config}
+        else:
+            raise LstmctlError(f"{where}: the model config is not a JSON object")
         if cls not in MODEL_CLASSES or not isinstance(config, dict):
-            raise LstmctlError(f"{where}: model class {cls!r} is not Sequential or Functional")
-        name = config.get("name") if isinstance(config.get("name"), str) else cls.lower()
+            raise LstmctlError(f"{where}: model class {_short(cls)} is not Sequential or Functional")
+        foreign = _foreign(top) if isinstance(top, dict) else None
+        if foreign:
+            raise LstmctlError(f"{where}: model class {cls} from {foreign} is a custom class; refused")
+        name = config.get("name") if isinstance(config.get("name"), str) and config["name"].isprintable() else cls.lower()
         entries = _model_layer_entries(config, where)
         if not all(isinstance(e, dict) for e in entries):
             raise LstmctlError(f"{where}: a layer entry is not an object")
@@ -567,6 +634,55 @@ class Builder:
             previous = Ref(layer.name, layer.node_offset, 0)
         spec = self._input_spec(input_layer, where)
         return Model(self.where, self.saved.format, self.saved.keras_version, self.saved.backend, "Sequential", name, [input_layer, *rest], [spec], [Ref(input_layer.name, 0, 0)], [previous])
+
+
+def _activation_name(value, key, where):
+    if value is not None and not (isinstance(value, str) and value in ACTIVATION_NAMES):
+        raise LstmctlError(f"{where}: {key} {_short(value)} is not a built-in Keras activation lstmctl knows")
+
+
+def _check_dtype(cls, config, where):
+    name = dtype_name(config.get("dtype"), where)
+    if cls != "InputLayer" and name not in FLOAT_DTYPES:
+        raise LstmctlError(f"{where}: compute dtype {name} is not supported")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_plain_config(cls, config, weights, where):
+    """The config values `run` reads for a plain layer, checked once when the model is built."""
+    if cls in ("Dense", "Activation"):
+        _activation_name(config.get("activation", "linear" if cls == "Dense" else None), "activation", where)
+        if cls == "Activation" and config.get("activation") is None:
+            raise LstmctlError(f"{where}: Activation layer names no activation")
+    elif cls == "Embedding":
+        rows = weights[0].shape[0]
+        dim = positive_int(config.get("input_dim"), f"{where}: input_dim")
+        if dim != rows:
+            raise LstmctlError(f"{where}: input_dim {dim} contradicts the embedding matrix's {rows} rows")
+        if not isinstance(config.get("mask_zero", False), bool):
+            raise LstmctlError(f"{where}: config 'mask_zero' must be true or false, got {_short(config.get('mask_zero'))}")
+    elif cls == "Masking":
+        if not _is_number(config.get("mask_value", 0.0)):
+            raise LstmctlError(f"{where}: mask_value {_short(config.get('mask_value'))} is not a number")
+    elif cls == "Concatenate":
+        axis = config.get("axis", -1)
+        if not _is_int(axis) or not -32 <= axis < 32:
+            raise LstmctlError(f"{where}: axis {_short(axis)} is not an axis")
+    elif cls == "RepeatVector":
+        positive_int(config.get("n"), f"{where}: n", MAX_DIM)
+    elif cls == "Reshape":
+        target = config.get("target_shape")
+        if not isinstance(target, list) or not target or len(target) > 32 or any(not _is_int(d) or not (d == -1 or 1 <= d <= MAX_DIM) for d in target):
+            raise LstmctlError(f"{where}: target_shape {_short(target)} is not a list of positive integers")
+        if target.count(-1) > 1:
+            raise LstmctlError(f"{where}: target_shape {_short(target)} has more than one -1")
 
 
 def build(saved: Saved) -> Model:

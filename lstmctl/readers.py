@@ -10,11 +10,12 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 
+import h5py
 import numpy as np
 
 from . import safejson
 from .errors import LstmctlError
-from .hdf5 import H5
+from .hdf5 import H5, show
 
 MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
 MAGIC_ZIP = b"PK\x03\x04"
@@ -22,6 +23,7 @@ MAGIC_NPY = b"\x93NUMPY"
 
 MAX_MEMBER_BYTES = 2 << 30  # model.weights.h5 inside a .keras zip
 MAX_CONFIG_BYTES = safejson.MAX_JSON_BYTES
+MAX_METADATA_BYTES = 1 << 20
 MAX_ZIP_RATIO = 200  # uncompressed / compressed, for members over 1 MiB
 _CHUNK = 1 << 20
 
@@ -63,34 +65,52 @@ class Saved:
 # .keras zip
 
 
-def _zip_member(zf: zipfile.ZipFile, name: str, cap: int, where: str) -> bytes:
+def _zip_member(zf: zipfile.ZipFile, name: str, cap: int, where: str, sink=None):
+    """A member's bytes (or written into `sink`), read in bounded chunks with a running cap.
+
+    Refused before reading: a declared size over `cap`, or an expansion ratio of a zip bomb.
+    Refused while reading: more data than declared, or a real expansion over the ratio."""
     info = zf.getinfo(name)
+    shown = show(name)
     if info.file_size > cap:
-        raise LstmctlError(f"{where}: member '{name}' declares {info.file_size} bytes, over the cap")
-    if info.file_size > _CHUNK and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
-        raise LstmctlError(f"{where}: member '{name}' expands {info.file_size // max(info.compress_size, 1)}x; refused as a zip bomb")
-    out = bytearray()
+        raise LstmctlError(f"{where}: member '{shown}' declares {info.file_size} bytes, over the {cap}-byte cap")
+    compressed = max(info.compress_size, 1)
+    if info.file_size > _CHUNK and info.file_size > MAX_ZIP_RATIO * compressed:
+        raise LstmctlError(f"{where}: member '{shown}' expands {info.file_size // compressed}x; refused as a zip bomb")
+    out = sink if sink is not None else io.BytesIO()
+    total = 0
     try:
         with zf.open(info) as fh:
             while True:
                 chunk = fh.read(_CHUNK)
                 if not chunk:
                     break
-                out += chunk
-                if len(out) > info.file_size or len(out) > cap:
-                    raise LstmctlError(f"{where}: member '{name}' holds more data than its header declares; refused")
+                total += len(chunk)
+                if total > info.file_size or total > cap:
+                    raise LstmctlError(f"{where}: member '{shown}' holds more data than its header declares; refused")
+                if total > _CHUNK and total > MAX_ZIP_RATIO * compressed:
+                    raise LstmctlError(f"{where}: member '{shown}' expands over {MAX_ZIP_RATIO}x; refused as a zip bomb")
+                out.write(chunk)
     except LstmctlError:
         raise
-    except Exception:
-        raise LstmctlError(f"{where}: member '{name}' is corrupt") from None
-    return bytes(out)
+    except Exception as exc:
+        raise LstmctlError(f"{where}: member '{shown}' is corrupt or truncated ({type(exc).__name__}: {show(exc)[:100]})") from None
+    if total != info.file_size:
+        raise LstmctlError(f"{where}: member '{shown}' holds {total} bytes, its header declares {info.file_size}")
+    if sink is not None:
+        return sink
+    return out.getvalue()
 
 
 def _check_names(zf: zipfile.ZipFile, where: str):
+    seen = set()
     for name in zf.namelist():
         parts = name.replace("\\", "/").split("/")
-        if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
-            raise LstmctlError(f"{where}: zip member name '{name}' escapes the archive; refused")
+        if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":") or "\0" in name:
+            raise LstmctlError(f"{where}: zip member name '{show(name)}' escapes the archive; refused")
+        if name in seen:
+            raise LstmctlError(f"{where}: zip member '{show(name)}' appears twice; refused")
+        seen.add(name)
 
 
 def read_keras_zip(path: str) -> Saved:
@@ -106,10 +126,11 @@ def read_keras_zip(path: str) -> Saved:
         config = safejson.loads(_zip_member(zf, "config.json", MAX_CONFIG_BYTES, path), f"{path}: config.json")
         metadata = {}
         if "metadata.json" in names:
-            metadata = safejson.loads(_zip_member(zf, "metadata.json", 1 << 20, path), f"{path}: metadata.json")
+            metadata = safejson.loads(_zip_member(zf, "metadata.json", MAX_METADATA_BYTES, path), f"{path}: metadata.json")
         if "model.weights.h5" in names:
-            blob = _zip_member(zf, "model.weights.h5", MAX_MEMBER_BYTES, path)
-            h5 = H5(io.BytesIO(blob), f"{path}: model.weights.h5")
+            blob = _zip_member(zf, "model.weights.h5", MAX_MEMBER_BYTES, path, sink=io.BytesIO())
+            blob.seek(0)
+            h5 = H5(blob, f"{path}: model.weights.h5")
         elif "model.weights.npz" in names:
             raise LstmctlError(f"{path}: weights stored as model.weights.npz are not supported")
         else:
@@ -118,7 +139,7 @@ def read_keras_zip(path: str) -> Saved:
         raise LstmctlError(f"{path}: config.json is not a JSON object")
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     store = KerasV3Store(h5, path) if h5 is not None else EmptyStore(path)
-    return Saved(path, "keras-zip", _str_or_none(version), None, config, store)
+    return Saved(path, "keras-zip", _version(version, f"{path}: metadata.json"), None, config, store)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,16 +149,16 @@ def read_keras_zip(path: str) -> Saved:
 def read_hdf5(path: str) -> Saved:
     h5 = H5(path, path)
     root = h5.file
-    version = _str_or_none(h5.attr(root, "keras_version"))
-    backend = _str_or_none(h5.attr(root, "backend"))
+    version = _version(h5.attr(root, "keras_version"), f"{path}: attribute keras_version")
+    backend = _version(h5.attr(root, "backend"), f"{path}: attribute backend")
     model_config = h5.attr(root, "model_config")
     if model_config is not None:
         config = safejson.loads(model_config, f"{path}: model_config")
         group = h5.get("model_weights")
-        if group is None:
+        if not isinstance(group, h5py.Group):
             raise LstmctlError(f"{path}: has a model_config but no model_weights group")
-        version = version or _str_or_none(h5.attr(group, "keras_version"))
-        backend = backend or _str_or_none(h5.attr(group, "backend"))
+        version = version or _version(h5.attr(group, "keras_version"), f"{path}: model_weights attribute keras_version")
+        backend = backend or _version(h5.attr(group, "backend"), f"{path}: model_weights attribute backend")
         return Saved(path, "hdf5-model", version, backend, config, LegacyStore(h5, "model_weights", path))
     if h5.attr(root, "layer_names") is not None:
         return Saved(path, "hdf5-weights", version, backend, None, LegacyStore(h5, "", path))
@@ -155,12 +176,20 @@ def read(path: str) -> Saved:
     raise LstmctlError(f"{path}: is a NumPy array file, not a model")
 
 
-def _str_or_none(value):
+def _version(value, where):
+    """A version or backend string; numbers are accepted as Keras 1 wrote some, nothing else."""
     if value is None:
         return None
     if isinstance(value, (bytes, np.bytes_)):
-        value = value.decode("utf-8", "replace")
-    return str(value)
+        value = bytes(value).decode("utf-8", "replace")
+    if isinstance(value, (np.integer, np.floating)) and not isinstance(value, np.bool_):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise LstmctlError(f"{where} is not a version string")
+    value = show(str(value))
+    if len(value) > 100:
+        raise LstmctlError(f"{where} is not a version string (too long)")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,13 +219,14 @@ class KerasV3Store(WeightStore):
         group = self.h5.get(f"{path}/vars")
         if group is None:
             return None
+        if not hasattr(group, "keys"):
+            raise LstmctlError(f"{self.where}: '{show(path)}/vars' is not a group")
         keys = self.h5.members(group)
-        try:
-            indices = sorted(int(k) for k in keys)
-        except ValueError:
-            raise LstmctlError(f"{self.where}: '{path}/vars' holds non-numbered members") from None
+        if not all(k.isascii() and k.isdigit() and str(int(k)) == k for k in keys):
+            raise LstmctlError(f"{self.where}: '{show(path)}/vars' holds members not numbered 0..{len(keys) - 1}")
+        indices = sorted(int(k) for k in keys)
         if indices != list(range(len(indices))):
-            raise LstmctlError(f"{self.where}: '{path}/vars' is not numbered 0..{len(indices) - 1}")
+            raise LstmctlError(f"{self.where}: '{show(path)}/vars' is not numbered 0..{len(indices) - 1}")
         return [self.h5.read(f"{path}/vars/{i}") for i in indices]
 
     def children(self, path: str) -> list[str]:
@@ -232,19 +262,30 @@ class LegacyStore(WeightStore):
     def _group_path(self, name: str) -> str:
         return f"{self.root}/{name}" if self.root else name
 
-    def layer_names(self) -> list[str]:
-        group = self.h5.get(self.root) if self.root else self.h5.file
-        names = self.h5.attr(group, "layer_names")
+    def _names(self, group, attr: str, path: str) -> list[str]:
+        names = self.h5.attr(group, attr)
         if names is None:
             return []
-        return [str(n) for n in names]
+        if isinstance(names, np.ndarray) and names.size == 0:
+            return []  # Keras writes an empty float array for a layer without weights
+        if not isinstance(names, list):
+            raise LstmctlError(f"{self.where}: attribute '{attr}' of '{show(path) or '/'}' is not a list of names")
+        return names
 
-    def weight_names(self, layer: str) -> list[str]:
-        group = self.h5.get(self._group_path(layer))
+    def layer_names(self) -> list[str]:
+        group = self.h5.get(self.root) if self.root else self.h5.file
         if group is None:
             return []
-        names = self.h5.attr(group, "weight_names", [])
-        return [str(n) for n in (names if isinstance(names, list) else [])]
+        return self._names(group, "layer_names", self.root)
+
+    def weight_names(self, layer: str) -> list[str]:
+        path = self._group_path(layer)
+        group = self.h5.get(path)
+        if group is None:
+            return []
+        if not hasattr(group, "keys"):
+            raise LstmctlError(f"{self.where}: '{show(path)}' is not a group")
+        return self._names(group, "weight_names", path)
 
     def layer_weights(self, layer: str) -> list[np.ndarray]:
         return [self.h5.read(f"{self._group_path(layer)}/{w}") for w in self.weight_names(layer)]

@@ -2,11 +2,15 @@
 
 import json
 import math
+import re
+
+import numpy as np
 
 from .errors import LstmctlError
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_INT_DIGITS = 40  # larger integers are no size, index or token id
 
 
 def _no_duplicates(where):
@@ -14,7 +18,7 @@ def _no_duplicates(where):
         out = {}
         for key, value in pairs:
             if key in out:
-                raise LstmctlError(f"{where}: duplicate key {key!r} in JSON")
+                raise LstmctlError(f"{where}: duplicate key {_short(repr(key))} in JSON")
             out[key] = value
         return out
 
@@ -32,36 +36,48 @@ def _finite_float(where):
     def hook(text):
         value = float(text)
         if not math.isfinite(value):
-            raise LstmctlError(f"{where}: number {text} overflows")
+            raise LstmctlError(f"{where}: number {_short(text)} overflows")
         return value
 
     return hook
 
 
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
+
+
+def _int(where):
+    def hook(text):
+        if len(text) > MAX_INT_DIGITS:
+            raise LstmctlError(f"{where}: number {_short(text)} is too large")
+        return int(text)
+
+    return hook
+
+
+_STRING = re.compile(r'"(?:[^"\\]+|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
 def _check_depth(text: str, where: str):
-    # Brackets inside strings may inflate the count; that only makes the cap stricter.
-    depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise LstmctlError(f"{where}: JSON nested deeper than {MAX_DEPTH} levels")
-        elif ch in "]}":
-            depth -= 1
+    # Brackets inside an unterminated string may inflate the count; that only makes the cap stricter.
+    if "[" not in text and "{" not in text:
+        return
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    if not brackets:
+        return
+    codes = np.frombuffer(brackets.encode("ascii"), np.uint8)
+    depth = np.cumsum(np.where((codes == ord("[")) | (codes == ord("{")), 1, -1))
+    if int(depth.max()) > MAX_DEPTH:
+        raise LstmctlError(f"{where}: JSON nested deeper than {MAX_DEPTH} levels")
 
 
 def loads(data, where: str):
     """Parse JSON bytes or text from an untrusted file; `where` names it in errors."""
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, (bytes, str)):
+        raise LstmctlError(f"{where}: expected JSON text, found {type(data).__name__}")
     if isinstance(data, bytes):
         if len(data) > MAX_JSON_BYTES:
             raise LstmctlError(f"{where}: JSON is larger than {MAX_JSON_BYTES} bytes")
@@ -78,15 +94,20 @@ def loads(data, where: str):
             object_pairs_hook=_no_duplicates(where),
             parse_constant=_reject_constant(where),
             parse_float=_finite_float(where),
+            parse_int=_int(where),
         )
     except json.JSONDecodeError as exc:
         raise LstmctlError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise LstmctlError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer literal over Python's digit limit
+        raise LstmctlError(f"{where}: not valid JSON ({exc})") from None
 
 
-def positive_int(value, what: str) -> int:
-    """A size from a config: a true int (not a bool, not a float), at least 1."""
+def positive_int(value, what: str, cap: int | None = None) -> int:
+    """A size from a config: a true int (not a bool, not a float), at least 1 (and at most `cap`)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LstmctlError(f"{what} must be a positive integer, got {value!r}")
+        raise LstmctlError(f"{what} must be a positive integer, got {_short(repr(value))}")
+    if cap is not None and value > cap:
+        raise LstmctlError(f"{what} is {value}, over lstmctl's cap of {cap}")
     return value
