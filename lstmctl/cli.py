@@ -168,15 +168,27 @@ def gates(model, layer, gate, part, fmt, output, source):
 @click.option("--expect", type=click.Path(), help="Compare with a reference: .npz with result keys, or .npy for the model output. Exit 1 on mismatch.")
 @click.option("--atol", multiple=True, help="Absolute tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--rtol", multiple=True, help="Relative tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
+@click.option("--chunk", type=click.IntRange(1), help="Process .npy inputs this many samples at a time, memory-mapped, streaming to --output (automatic above 256 MiB).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @import_options
-def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol, source):
+def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol, chunk, quiet, source):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c."""
     from .describe import run_selection
     from .inputs import parse_input_options
     from .runner import random_inputs, run_layer
     from .writers import to_bytes, write
 
+    from . import stream
+
     m = _load(model, source)
+    # Sequences of layers that do not return them are kept only when something will show them.
+    sequences = bool(expect) or return_sequences or (fmt in ("npz", "json") and not keys) or any(k.endswith("/sequence") for k in keys)
+    streamed = None if direct or expect or initial_state else stream.streamable(inputs, chunk)
+    if streamed is not None:
+        rows = next(iter(streamed.values())).shape[0]
+        writer = stream.ResultWriter(output, fmt, rows)
+        stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet))
+        return
     notes = []
     x = parse_input_options(inputs)
     states = _initial_state(initial_state) if initial_state else None
@@ -191,7 +203,7 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
             x = random_inputs(m, seed=seed, batch=batch, timesteps=timesteps)
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in x.items())
             notes.append(f"no --input given: using a random standard-normal input (seed {seed}): {shapes}")
-        result = m.run(x, initial_state=states, layer=layer, dtype=dtype)
+        result = m.run(x, initial_state=states, layer=layer, dtype=dtype, sequences=sequences)
     if expect:
         _expect(result, expect, atol, rtol, fmt)
         return
@@ -366,7 +378,7 @@ def export(model, to, layers, output, source):
         data = to_bytes(arrays, "npz")
     write(data, output, binary=True)
     for note in notes:
-        click.echo(f"lstmctl: note: {note}", err=True)
+        click.echo(f"lstmctl: note: {note.replace('np.load(FILE)', f'np.load({output!r})')}", err=True)
 
 
 def _initial_state(paths):

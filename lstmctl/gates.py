@@ -68,6 +68,8 @@ class Cell:
         return ("h", "c") if self.kind == "lstm" else ("h",)
 
     def astype(self, dtype) -> "Cell":
+        if self.W.dtype == dtype and self.U.dtype == dtype and (self.bias is None or self.bias.dtype == dtype):
+            return self  # keeps what the fast path cached on it
         return Cell(
             self.kind,
             self.units,

@@ -160,8 +160,19 @@ def project_inputs(cell, x):
     return xw
 
 
-def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None):
-    """Run `cell` over x (batch, time, features) from `states`.
+def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None, keep_sequence=True):
+    """Run `cell` over x (batch, time, features) from `states`: the fast path (fastpath.py) when
+    nothing per-step is asked for and the activations are the standard ones, else the reference.
+    With keep_sequence False the fast path keeps no per-step outputs (returns None for them)."""
+    from . import fastpath
+
+    if mask is None and trace is None and fastpath.supported(cell):
+        return fastpath.scan(cell, x, states, go_backwards, keep_sequence)
+    return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)
+
+
+def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None):
+    """Run `cell` over x (batch, time, features) from `states`, one plain step at a time.
 
     Returns (outputs (batch, time, units) in the order produced, final states tuple).
     With a `trace` list, appends per step (gates, states after the step) in the order produced.

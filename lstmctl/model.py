@@ -138,11 +138,11 @@ class Model:
         names = ", ".join(layer.name for layer in self.walk() if layer.class_name != "InputLayer")
         raise LstmctlError(f"{self.path}: no layer named '{name}' (layers: {names})")
 
-    def run(self, inputs=None, initial_state=None, layer=None, dtype=None):
+    def run(self, inputs=None, initial_state=None, layer=None, dtype=None, sequences=True):
         """Forward pass; returns the npz contract mapping (see lstmctl.runner.run)."""
         from .runner import run
 
-        return run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype)
+        return run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences)
 
     def gates(self, layer=None) -> dict:
         """Named gate matrices under the `gates` npz contract."""
@@ -481,7 +481,7 @@ class Builder:
 
     def _bidirectional(self, name, config, weights, v3_path, where) -> Layer:
         inner_entry = config.get("layer")
-        if not isinstance(inner_entry, dict) or inner_entry.get("class_name") not in RECURRENT:
+        if not isinstance(inner_entry, dict) or not isinstance(inner_entry.get("class_name"), str) or inner_entry["class_name"] not in RECURRENT:
             cls = inner_entry.get("class_name") if isinstance(inner_entry, dict) else None
             raise LstmctlError(f"{where}: Bidirectional wraps {cls!r}, not a recurrent layer lstmctl knows")
         backward_entry = config.get("backward_layer") or inner_entry
@@ -543,7 +543,7 @@ class Builder:
                 config = {"layers": config}
         else:
             raise LstmctlError(f"{where}: the model config is not a JSON object")
-        if cls not in MODEL_CLASSES or not isinstance(config, dict):
+        if not isinstance(cls, str) or cls not in MODEL_CLASSES or not isinstance(config, dict):
             raise LstmctlError(f"{where}: model class {_short(cls)} is not Sequential or Functional")
         foreign = _foreign(top) if isinstance(top, dict) else None
         if foreign:

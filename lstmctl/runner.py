@@ -147,7 +147,7 @@ def _given_states(layer, cell, states, batch, dtype):
     return tuple(out)
 
 
-def run_direction(layer: Layer, x, states, mask, dtype, zero_output, trace=None):
+def run_direction(layer: Layer, x, states, mask, dtype, zero_output, trace=None, keep_sequence=True):
     """One recurrent layer (one direction): (sequence as Keras orders it, final states)."""
     cell = layer.cell.astype(dtype)
     if x.ndim != 3 or x.shape[2] != cell.input_dim:
@@ -155,12 +155,18 @@ def run_direction(layer: Layer, x, states, mask, dtype, zero_output, trace=None)
         raise LstmctlError(f"layer '{layer.name}': its kernel expects input (batch, time, {cell.input_dim}), got {got}")
     init = _given_states(layer, cell, states, x.shape[0], dtype)
     go_backwards = layer.flag("go_backwards")
-    return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output, trace)
+    return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output, trace, keep_sequence)
 
 
-def _recurrent(layer: Layer, x: Tensor, states, dtype, record: dict, traces=None):
+def _recurrent(layer: Layer, x: Tensor, states, dtype, record: dict, traces=None, sequences=True):
     trace = None if traces is None else traces.setdefault("", [])
-    seq, final = run_direction(layer, x.value, states, x.mask, dtype, layer.flag("zero_output_for_mask"), trace)
+    keep = sequences or layer.flag("return_sequences") or trace is not None
+    seq, final = run_direction(layer, x.value, states, x.mask, dtype, layer.flag("zero_output_for_mask"), trace, keep)
+    if seq is None:  # not asked for: the last output is h_T (no mask reaches the fast path)
+        outs = [Tensor(final[0])] + ([Tensor(s) for s in final] if layer.flag("return_state") else [])
+        for name, value in zip(layer.cell.state_names, final):
+            record[f"{layer.name}/{name}"] = value
+        return outs
     record[f"{layer.name}/sequence"] = seq
     for name, value in zip(layer.cell.state_names, final):
         record[f"{layer.name}/{name}"] = value
@@ -194,7 +200,7 @@ def _merge(mode, a, b):
     return (a + b) / 2  # ave
 
 
-def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict, traces=None):
+def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict, traces=None, sequences=True):
     fwd, bwd = layer.forward, layer.backward
     n = len(fwd.cell.state_names)
     if states and len(states) != 2 * n:
@@ -204,16 +210,20 @@ def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict, traces=
     # the outputs of masked steps inside a Bidirectional.
     f_trace = None if traces is None else traces.setdefault("forward", [])
     b_trace = None if traces is None else traces.setdefault("backward", [])
-    f_seq, f_states = run_direction(fwd, x.value, states[:n], x.mask, dtype, True, f_trace)
-    b_seq, b_states = run_direction(bwd, x.value, states[n:], x.mask, dtype, True, b_trace)
+    keep = sequences or return_sequences or traces is not None
+    f_seq, f_states = run_direction(fwd, x.value, states[:n], x.mask, dtype, True, f_trace, keep)
+    b_seq, b_states = run_direction(bwd, x.value, states[n:], x.mask, dtype, True, b_trace, keep)
+    if f_seq is None:  # no sequences kept, no mask: each direction's last output is its final h
+        f_seq, b_seq = f_states[0][:, None], b_states[0][:, None]
     b_aligned = b_seq[:, ::-1] if bwd.flag("go_backwards") else b_seq
     f_aligned = f_seq[:, ::-1] if fwd.flag("go_backwards") else f_seq
     mode = layer.config.get("merge_mode")
     L = layer.name
-    record[f"{L}/forward/sequence"] = f_aligned
-    record[f"{L}/backward/sequence"] = b_aligned
-    if mode is not None:
-        record[f"{L}/sequence"] = _merge(mode, f_aligned, b_aligned)
+    if keep:
+        record[f"{L}/forward/sequence"] = f_aligned
+        record[f"{L}/backward/sequence"] = b_aligned
+        if mode is not None:
+            record[f"{L}/sequence"] = _merge(mode, f_aligned, b_aligned)
     for direction, final in (("forward", f_states), ("backward", b_states)):
         for name, value in zip(fwd.cell.state_names, final):
             record[f"{L}/{direction}/{name}"] = value
@@ -320,6 +330,7 @@ class _Run:
     overrides: dict  # layer name -> initial state arrays
     shapes: dict | None = None  # (layer, node) -> (input shapes, output shapes, masked); for inspect
     probe: bool = False  # inspect's shape probe: skip what cannot run instead of failing
+    sequences: bool = True  # record L/sequence also for layers that do not return sequences
     watch: frozenset = frozenset()  # recurrent layers whose input, states and gates to keep
     seen: dict = field(default_factory=dict)  # name -> {"x": Tensor, "states": [...], "traces": {...}}
 
@@ -391,7 +402,7 @@ def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:
     if layer.name in ctx.watch and layer.name not in ctx.seen:
         traces = {}
         ctx.seen[layer.name] = {"x": args[0], "states": list(states), "traces": traces, "dtype": dtype}
-    outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, args[0], states, dtype, rec, traces)
+    outs = (_bidirectional if layer.kind == "bidirectional" else _recurrent)(layer, args[0], states, dtype, rec, traces, ctx.sequences)
     suffix = f"@{n}" if n else ""  # a shared layer's later calls
     for key, value in rec.items():
         head, _, tail = key.partition("/")
@@ -399,13 +410,15 @@ def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:
     return outs
 
 
-def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()) -> dict:
+def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None, watch=(), sequences=True) -> dict:
     """Run the whole model. Returns the contract mapping (see module docstring).
 
     `initial_state`: arrays ([h, c] for LSTM, [h] otherwise; forward then backward for a
     Bidirectional) that replace the initial state of `layer`. `dtype`: force float32/float64.
     `watch`: names of recurrent layers whose input, initial states and per-step gates are kept
     in the `seen` attribute of the returned mapping (for trace and diagnose).
+    `sequences=False` leaves out L/sequence for layers that do not return sequences: memory then
+    stays independent of the sequence length for them.
     """
     if dtype is not None and dtype not in FLOAT_DTYPES:
         raise LstmctlError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
@@ -419,7 +432,7 @@ def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None, w
             raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
         overrides[target.name] = list(initial_state)
     feeds = {name: Tensor(a) for name, a in arrays.items()}
-    ctx = _Run({}, dtype, overrides, watch=frozenset(watch))
+    ctx = _Run({}, dtype, overrides, sequences=sequences, watch=frozenset(watch))
     outs = _execute(model, feeds, ctx)
     result = Result()
     result.seen = ctx.seen

@@ -1,0 +1,171 @@
+"""Inputs larger than memory: a memory-mapped .npy processed in batch chunks, results streamed.
+
+Each result key goes to its own .npy file beside the output as chunks arrive; at the end they are
+packed (uncompressed, zip64) into the .npz, or the one .npy is renamed into place. Resident
+memory is bounded by the chunk, not by the input.
+"""
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+from .errors import LstmctlError, UsageError
+from .inputs import _read_npy_header
+
+STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are memory-mapped and chunked
+CHUNK_BYTES = 32 << 20  # input bytes per chunk when --chunk is not given
+
+
+def open_npy(path: str) -> np.ndarray:
+    """A read-only memory map of a .npy, after the same header checks as a full load."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            shape, fortran, dtype = _read_npy_header(fh, path)
+            offset = fh.tell()
+    except OSError as exc:
+        raise LstmctlError(f"{path}: cannot be read ({exc.strerror})") from None
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > size - offset:
+        raise LstmctlError(f"{path}: header declares {declared} bytes of data, the file holds {size - offset}")
+    if declared == 0:
+        return np.zeros(shape, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
+def streamable(values, chunk) -> dict | None:
+    """{input name or None: memory map} when every --input is a .npy and streaming is asked for
+    (--chunk) or needed (a file over STREAM_THRESHOLD); else None."""
+    paths = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or os.path.exists(value):
+            name, path = None, value
+        paths[name] = path
+    if not paths or not all(p != "-" and p.lower().endswith(".npy") and os.path.isfile(p) for p in paths.values()):
+        return None
+    if chunk is None and all(os.path.getsize(p) <= STREAM_THRESHOLD for p in paths.values()):
+        return None
+    return {name: open_npy(path) for name, path in paths.items()}
+
+
+def chunk_rows(arrays: dict, chunk: int | None) -> int:
+    if chunk is not None:
+        return chunk
+    per_row = sum(a[0].nbytes for a in arrays.values() if a.shape and a.shape[0]) or 1
+    return max(1, CHUNK_BYTES // per_row)
+
+
+class ResultWriter:
+    """Result arrays written chunk by chunk, then packed into `output` (npz) or renamed (npy)."""
+
+    def __init__(self, output: str, fmt: str, rows: int):
+        if fmt not in ("npz", "npy") or output in (None, "-"):
+            raise UsageError("a streamed run writes --format npz or npy to a file: give --output PATH")
+        directory = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(directory):
+            raise LstmctlError(f"{output}: directory {directory} does not exist")
+        self.output, self.fmt, self.rows = output, fmt, rows
+        self.tmp = tempfile.mkdtemp(prefix=".lstmctl-", dir=directory)
+        self.files = {}
+
+    def append(self, result: dict, start: int, stop: int):
+        for key, value in result.items():
+            if key not in self.files:
+                if self.fmt == "npy" and self.files:
+                    raise UsageError(f"--format npy holds one array, the run gives {', '.join([*self.files, key])}; choose one with --key")
+                path = os.path.join(self.tmp, f"{len(self.files)}.npy")
+                array = np.lib.format.open_memmap(path, mode="w+", dtype=value.dtype, shape=(self.rows, *value.shape[1:]))
+                self.files[key] = (path, array)
+            self.files[key][1][start:stop] = value
+
+    def finish(self):
+        for _, array in self.files.values():
+            array.flush()
+        if self.fmt == "npy":
+            ((path, array),) = self.files.values()
+            del array
+            os.replace(path, self.output)
+        else:
+            packed = os.path.join(self.tmp, "result.npz")
+            with zipfile.ZipFile(packed, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for key, (path, _) in self.files.items():
+                    with open(path, "rb") as src, zf.open(f"{key}.npy", "w", force_zip64=True) as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+            os.chmod(packed, 0o666 & ~_umask())
+            os.replace(packed, self.output)
+        self.abort()
+
+    def abort(self):
+        self.files.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class Progress:
+    """A rich progress bar on stderr, shown only on a terminal, not with --quiet, and only once the
+    run has taken more than `delay` seconds."""
+
+    def __init__(self, total: int, what: str, quiet=False, delay=1.0):
+        self.total, self.what, self.delay = total, what, delay
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.start, self.done, self.bar = time.monotonic(), 0, None
+
+    def advance(self, n: int):
+        self.done += n
+        if not self.enabled:
+            return
+        if self.bar is None and time.monotonic() - self.start > self.delay:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TimeRemainingColumn
+
+            self.bar = Bar("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                           console=Console(stderr=True), transient=True)  # fmt: skip
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=self.total, completed=self.done)
+        elif self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(), sequences=True, dtype=None, progress: Progress | None = None):
+    """Run `model` over the rows of `arrays` (name or None -> array-like) `chunk` at a time."""
+    inputs_named = None not in arrays
+    rows = {a.shape[0] if a.ndim else 0 for a in arrays.values()}
+    if len(rows) != 1:
+        raise LstmctlError(f"inputs disagree on batch size: {sorted(rows)}")
+    (total,) = rows
+    try:
+        for start in range(0, total, chunk):
+            stop = min(total, start + chunk)
+            part = {k: np.asarray(a[start:stop]) for k, a in arrays.items()}
+            result = model.run(part if inputs_named else part[None], dtype=dtype, sequences=sequences)
+            if keys:
+                missing = [k for k in keys if k not in result]
+                if missing:
+                    raise LstmctlError(f"no result key {missing[0]!r}; keys are: {', '.join(result)}")
+                result = {k: result[k] for k in keys}
+            writer.append(result, start, stop)
+            if progress is not None:
+                progress.advance(stop - start)
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if progress is not None:
+            progress.close()

@@ -1,0 +1,64 @@
+"""The fast path against the plain reference kernel (which the parity tests tie to Keras)."""
+
+import numpy as np
+import pytest
+
+from lstmctl import fastpath, kernels
+from lstmctl.gates import make_cell
+
+
+def cell_and_input(kind, batch, steps, reset_after=True, activation="tanh", dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    k = {"lstm": 4, "gru": 3, "simple_rnn": 1}[kind]
+    u, d = 5, 3
+    bias = rng.standard_normal((2, k * u) if kind == "gru" and reset_after else (k * u,))
+    weights = [rng.standard_normal((d, k * u)), rng.standard_normal((u, k * u)), bias]
+    cell = make_cell(kind, u, [w.astype(dtype) for w in weights], where="t", activation=activation,
+                     recurrent_activation="sigmoid", use_bias=True, reset_after=reset_after, keras_major=3)  # fmt: skip
+    x = rng.standard_normal((batch, steps, d)).astype(dtype)
+    states = tuple(rng.standard_normal((batch, u)).astype(dtype) for _ in cell.state_names)
+    return cell, x, states
+
+
+CASES = [("lstm", True, "tanh"), ("gru", True, "tanh"), ("gru", False, "tanh"), ("simple_rnn", False, "tanh"), ("simple_rnn", False, "relu")]
+
+
+@pytest.mark.parametrize("kind, reset_after, activation", CASES)
+@pytest.mark.parametrize("batch", [1, 3, 70])  # 70: split across threads
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_backwards, monkeypatch):
+    monkeypatch.setattr(fastpath, "BLOCK_BYTES", 256)  # many small time blocks
+    cell, x, states = cell_and_input(kind, batch, 9, reset_after, activation)
+    assert fastpath.supported(cell)
+    want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=go_backwards)
+    seq, final = fastpath.scan(cell, x, states, go_backwards=go_backwards)
+    np.testing.assert_allclose(seq, want_seq, atol=2e-6)
+    for a, b in zip(final, want_states):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    none, final2 = fastpath.scan(cell, x, states, go_backwards=go_backwards, keep_sequence=False)
+    assert none is None
+    for a, b in zip(final2, want_states):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    for s, s0 in zip(states, cell_and_input(kind, batch, 9, reset_after, activation)[2]):
+        np.testing.assert_array_equal(s, s0)  # the caller's initial states are left alone
+
+
+def test_float64_stays_float64():
+    cell, x, states = cell_and_input("lstm", 2, 4, dtype=np.float64)
+    seq, _ = fastpath.scan(cell, x, states)
+    assert seq.dtype == np.float64
+    np.testing.assert_allclose(seq, kernels.reference_scan(cell, x, states)[0], atol=1e-12)
+
+
+def test_unsupported_activations_use_the_reference():
+    cell, x, states = cell_and_input("lstm", 2, 4)
+    hard = make_cell("lstm", 5, [cell.W, cell.U, cell.bias], where="t", activation="tanh", recurrent_activation="hard_sigmoid",
+                     use_bias=True, reset_after=False, keras_major=3)  # fmt: skip
+    assert not fastpath.supported(hard)
+
+
+def test_zero_steps():
+    cell, x, states = cell_and_input("lstm", 2, 0)
+    seq, final = fastpath.scan(cell, x, states)
+    assert seq.shape == (2, 0, 5)
+    np.testing.assert_array_equal(final[0], states[0])
