@@ -826,7 +826,7 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
     if convention == "tf1" and kind == "lstm":
         notes.append(f"TF1 LSTM bias: forget_bias {forget_bias!r} added to the stored forget-gate bias (TF1 adds it at run time)")
     if "hard_sigmoid" in (act, ract):
-        notes.append("hard_sigmoid read as " + ("clip(0.2·x + 0.5, 0, 1) (Keras 1/2, TF1, ONNX's default)" if form == 2 else "clip(x/6 + 0.5, 0, 1) (Keras 3, PyTorch's Hardsigmoid)"))
+        notes.append("hard_sigmoid read as " + ("clip(0.2·x + 0.5, 0, 1) (Keras 1/2, TF1-era tf.keras, ONNX HardSigmoid's default)" if form == 2 else "clip(x/6 + 0.5, 0, 1) (Keras 3, PyTorch's Hardsigmoid)"))
     return ImportedModel(
         path, f"npz-{convention}", None, None, "Sequential", base, layers, [InputSpec("input", (None, input_dim), dtype.name)],
         [Ref("input", 0, 0)], [Ref(previous, 0, 0)], notes=notes, convention=convention, hard_sigmoid_form=form,

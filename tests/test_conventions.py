@@ -509,3 +509,32 @@ def test_activation_options_and_hard_sigmoid_form(tmp_path):
         assert np.abs(wrong["output"] - exp["lstm/sequence"]).max() > 1e-3
     with pytest.raises(UsageError, match="not a Keras activation"):
         conventions.import_arrays(arrays, "onnx", activation="frobnicate")
+
+
+# --- the README's conventions section -------------------------------------------------------------
+
+
+def _readme_block(lang: str, first_line_contains: str) -> str:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for block in re.findall(rf"```{lang}\n(.*?)```", text, re.S):
+        if first_line_contains in block.splitlines()[0]:
+            return block
+    raise AssertionError(f"no ```{lang} block starting with {first_line_contains!r}")
+
+
+def test_readme_export_notes_are_what_export_prints(tmp_path, monkeypatch):
+    import shlex
+    from pathlib import Path
+
+    block = _readme_block("text", "$ lstmctl export")
+    command, *shown = block.splitlines()
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "sample_models").symlink_to(root / "sample_models")
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*shlex.split(command[2:])[1:])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.splitlines() == shown
+    assert (tmp_path / "lstm_torch.npz").exists()
