@@ -203,6 +203,8 @@ def export(model: Model, to: str, layers=None, forget_bias: float = 1.0):
         raise UsageError(f"forget_bias must be a finite number, got {forget_bias!r}")
     levels = _select(model, layers, to)
     notes = []
+    if model.inferred:
+        notes.append(f"{model.path} is weights-only: its layers' activations are assumed (tanh, sigmoid), not read")
     for level in levels:
         _check_activations(level, to, notes)
         if level.go_backwards:
@@ -748,8 +750,8 @@ def import_arrays(arrays: dict, convention: str, path: str = "<arrays>", forget_
     for what, value in (("activation", activation), ("recurrent_activation", recurrent_activation)):
         if value is not None and value not in ACTIVATION_NAMES:
             raise UsageError(f"{what} {value!r} is not a Keras activation lstmctl knows ({', '.join(ACTIVATION_NAMES)})")
-    if name is not None and (not isinstance(name, str) or not name or not name.isprintable() or "/" in name or "@" in name or len(name) > 200):
-        raise UsageError(f"layer name {name!r} must be a plain name without '/' or '@'")
+    if name is not None and (not isinstance(name, str) or not name or not name.isprintable() or "/" in name or "@" in name or len(name) > 200 or name == "input"):
+        raise UsageError(f"layer name {name!r} must be a plain name without '/' or '@', other than 'input' (the model's input)")
     if not arrays:
         raise LstmctlError(f"{path}: holds no arrays")
     keys = _Keys(dict(arrays), path, convention)
@@ -771,6 +773,8 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
     kind = levels[0][0].kind
     for specs in levels:
         for spec in specs:
+            if spec.W.shape[0] == 0:
+                raise LstmctlError(f"{spec.where}: the input kernel has no rows (input_dim 0)")
             if spec.kind != kind:
                 raise LstmctlError(f"{spec.where}: a {CLASS_NAME[spec.kind]} among {CLASS_NAME[kind]} layers")
             if spec.units != specs[0].units or spec.W.shape[0] != specs[0].W.shape[0] or (spec.bias is None) != (specs[0].bias is None):

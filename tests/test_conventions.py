@@ -509,6 +509,10 @@ def test_activation_options_and_hard_sigmoid_form(tmp_path):
         assert np.abs(wrong["output"] - exp["lstm/sequence"]).max() > 1e-3
     with pytest.raises(UsageError, match="not a Keras activation"):
         conventions.import_arrays(arrays, "onnx", activation="frobnicate")
+    with pytest.raises(UsageError, match="other than 'input'"):
+        conventions.import_arrays(arrays, "onnx", name="input")
+    with pytest.raises(UsageError, match="no recurrent activation"):
+        conventions.import_arrays(conventions.export(lstmctl.load(sample("k3_simplernn.keras")), "onnx", ["simple_rnn"])[0], "onnx", recurrent_activation="sigmoid")
 
 
 # --- the README's conventions section -------------------------------------------------------------

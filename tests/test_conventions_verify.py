@@ -167,6 +167,16 @@ def test_torch_made_weights_import_and_run_like_torch(tmp_path, kind, kwargs):
         np.testing.assert_allclose(result[f"{top}/h"], h_n[-1], atol=ATOL)
     if kind == "lstm" and not kwargs.get("bidirectional"):
         np.testing.assert_allclose(result[f"{top}/c"], final[1].numpy()[-1], atol=ATOL)
+    # and back out: lstmctl's export of the imported stack loads into a fresh module that computes the same
+    from lstmctl import conventions
+
+    arrays, _ = conventions.export(imported, "pytorch", [layer.name for layer in imported.layers if layer.is_recurrent])
+    again = cls(batch_first=True, **kwargs).eval()
+    again.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        y2, _ = again(torch.from_numpy(x))
+    np.testing.assert_allclose(y2.numpy(), y.numpy(), rtol=0, atol=ATOL)
 
 
 # --- ONNX ---------------------------------------------------------------------------------------
