@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 THREAD_MIN_BATCH = 64  # below this, thread start-up costs more than it saves (measured)
+THREADS = False  # batch split across threads: off until it measures faster (OpenBLAS spins its own)
 
 
 def supported(cell) -> bool:
@@ -178,7 +179,7 @@ def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None)
     PREPARED[cell.kind](cell)  # once, before any thread starts
     batch = x.shape[0]
     threads = min(os.cpu_count() or 1, 2)
-    if batch >= THREAD_MIN_BATCH and threads > 1 and steps:
+    if THREADS and batch >= THREAD_MIN_BATCH and threads > 1 and steps:
         half = batch // 2
         parts = [slice(0, half), slice(half, batch)]
         with ThreadPoolExecutor(threads) as pool:

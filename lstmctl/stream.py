@@ -1,8 +1,9 @@
-"""Inputs larger than memory: a memory-mapped .npy processed in batch chunks, results streamed.
+"""Inputs larger than memory: a .npy read in batch chunks, results streamed to disk.
 
-Each result key goes to its own .npy file beside the output as chunks arrive; at the end they are
-packed (uncompressed, zip64) into the .npz, or the one .npy is renamed into place. Resident
-memory is bounded by the chunk, not by the input.
+Rows are read with plain file reads (a memory map would count every page it touched as resident
+memory), and each result key is appended to its own .npy file beside the output as chunks arrive;
+at the end they are packed (uncompressed, zip64) into the .npz, or the one .npy is renamed into
+place. Resident memory is bounded by the chunk, not by the input.
 """
 
 import math
@@ -22,21 +23,39 @@ STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are memory-mapped and chu
 CHUNK_BYTES = 32 << 20  # input bytes per chunk when --chunk is not given
 
 
-def open_npy(path: str) -> np.ndarray:
-    """A read-only memory map of a .npy, after the same header checks as a full load."""
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            shape, fortran, dtype = _read_npy_header(fh, path)
-            offset = fh.tell()
-    except OSError as exc:
-        raise LstmctlError(f"{path}: cannot be read ({exc.strerror})") from None
-    declared = math.prod(shape) * dtype.itemsize
-    if declared > size - offset:
-        raise LstmctlError(f"{path}: header declares {declared} bytes of data, the file holds {size - offset}")
-    if declared == 0:
-        return np.zeros(shape, dtype)
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+class NpyRows:
+    """A .npy on disk, read a range of rows at a time (after the same header checks as a full load)."""
+
+    def __init__(self, path: str):
+        try:
+            size = os.path.getsize(path)
+            with open(path, "rb") as fh:
+                shape, fortran, dtype = _read_npy_header(fh, path)
+                self.offset = fh.tell()
+        except OSError as exc:
+            raise LstmctlError(f"{path}: cannot be read ({exc.strerror})") from None
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > size - self.offset:
+            raise LstmctlError(f"{path}: header declares {declared} bytes of data, the file holds {size - self.offset}")
+        if not shape:
+            raise LstmctlError(f"{path}: a 0-d array has no samples")
+        self.path, self.shape, self.dtype, self.fortran = path, shape, dtype, fortran
+        self.ndim = len(shape)
+        self.row_items = math.prod(shape[1:])
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.shape[0])
+        if self.fortran:  # rows are not contiguous on disk: map, copy out, unmap
+            whole = np.memmap(self.path, self.dtype, "r", self.offset, self.shape, order="F")
+            part = np.array(whole[start:stop])
+            del whole
+            return part.astype(self.dtype.newbyteorder("="), copy=False)
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset + start * self.row_items * self.dtype.itemsize)
+            part = np.fromfile(fh, self.dtype, (stop - start) * self.row_items)
+        if part.size != (stop - start) * self.row_items:
+            raise LstmctlError(f"{self.path}: the file ended before its declared data")
+        return part.reshape(stop - start, *self.shape[1:]).astype(self.dtype.newbyteorder("="), copy=False)
 
 
 def streamable(values, chunk) -> dict | None:
@@ -52,18 +71,19 @@ def streamable(values, chunk) -> dict | None:
         return None
     if chunk is None and all(os.path.getsize(p) <= STREAM_THRESHOLD for p in paths.values()):
         return None
-    return {name: open_npy(path) for name, path in paths.items()}
+    return {name: NpyRows(path) for name, path in paths.items()}
 
 
 def chunk_rows(arrays: dict, chunk: int | None) -> int:
     if chunk is not None:
         return chunk
-    per_row = sum(a[0].nbytes for a in arrays.values() if a.shape and a.shape[0]) or 1
+    per_row = sum(a.row_items * a.dtype.itemsize for a in arrays.values()) or 1
     return max(1, CHUNK_BYTES // per_row)
 
 
 class ResultWriter:
-    """Result arrays written chunk by chunk, then packed into `output` (npz) or renamed (npy)."""
+    """Result arrays appended chunk by chunk to .npy files, then packed into `output` (npz) or
+    renamed into place (npy). Chunks must arrive in row order."""
 
     def __init__(self, output: str, fmt: str, rows: int):
         if fmt not in ("npz", "npy") or output in (None, "-"):
@@ -73,7 +93,7 @@ class ResultWriter:
             raise LstmctlError(f"{output}: directory {directory} does not exist")
         self.output, self.fmt, self.rows = output, fmt, rows
         self.tmp = tempfile.mkdtemp(prefix=".lstmctl-", dir=directory)
-        self.files = {}
+        self.files = {}  # key -> (path, open file)
 
     def append(self, result: dict, start: int, stop: int):
         for key, value in result.items():
@@ -81,16 +101,18 @@ class ResultWriter:
                 if self.fmt == "npy" and self.files:
                     raise UsageError(f"--format npy holds one array, the run gives {', '.join([*self.files, key])}; choose one with --key")
                 path = os.path.join(self.tmp, f"{len(self.files)}.npy")
-                array = np.lib.format.open_memmap(path, mode="w+", dtype=value.dtype, shape=(self.rows, *value.shape[1:]))
-                self.files[key] = (path, array)
-            self.files[key][1][start:stop] = value
+                fh = open(path, "wb")
+                header = {"descr": np.lib.format.dtype_to_descr(value.dtype), "fortran_order": False, "shape": (self.rows, *value.shape[1:])}
+                np.lib.format.write_array_header_2_0(fh, header)
+                self.files[key] = (path, fh)
+            np.ascontiguousarray(value).tofile(self.files[key][1])
 
     def finish(self):
-        for _, array in self.files.values():
-            array.flush()
+        for _, fh in self.files.values():
+            fh.close()
         if self.fmt == "npy":
-            ((path, array),) = self.files.values()
-            del array
+            ((path, _),) = self.files.values()
+            os.chmod(path, 0o666 & ~_umask())
             os.replace(path, self.output)
         else:
             packed = os.path.join(self.tmp, "result.npz")
@@ -103,6 +125,8 @@ class ResultWriter:
         self.abort()
 
     def abort(self):
+        for _, fh in self.files.values():
+            fh.close()
         self.files.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -145,7 +169,7 @@ class Progress:
 def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(), sequences=True, dtype=None, progress: Progress | None = None):
     """Run `model` over the rows of `arrays` (name or None -> array-like) `chunk` at a time."""
     inputs_named = None not in arrays
-    rows = {a.shape[0] if a.ndim else 0 for a in arrays.values()}
+    rows = {a.shape[0] for a in arrays.values()}
     if len(rows) != 1:
         raise LstmctlError(f"inputs disagree on batch size: {sorted(rows)}")
     (total,) = rows

@@ -59,13 +59,17 @@ def test_streamed_run_needs_a_file_and_cleans_up_on_error(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["bad.npy", "x.npy"]
 
 
-def test_memory_map_checks_the_header(tmp_path):
+def test_row_reader_checks_the_header_and_reads_any_layout(tmp_path):
     p = tmp_path / "x.npy"
-    np.save(p, np.zeros((4, 6, 4), np.float32))
+    a = np.arange(4 * 6 * 4, dtype=">f4").reshape(4, 6, 4)
+    np.save(p, np.asfortranarray(a))
+    np.testing.assert_array_equal(stream.NpyRows(str(p))[1:3], a[1:3])
+    np.save(p, a)
+    np.testing.assert_array_equal(stream.NpyRows(str(p))[2:4], a[2:4])
     data = p.read_bytes()
     p.write_bytes(data[: len(data) - 16])
     with pytest.raises(lstmctl.LstmctlError, match="declares"):
-        stream.open_npy(str(p))
+        stream.NpyRows(str(p))
 
 
 def _peak_bytes(fn):
