@@ -383,14 +383,17 @@ def _execute(model: Model, feeds: dict, ctx: _Run) -> list:
 def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:
     if not layer.known:
         raise Unsupported(
-            f"layer '{layer.name}' ({layer.class_name}) is not supported by run; "
+            f"{model.path}: layer '{layer.name}' ({layer.class_name}) is not supported by run; "
             "to run one recurrent layer on an input of its own, use --layer NAME --direct"
         )
     if layer.model is not None:
         sub = layer.model
         if len(args) != len(sub.inputs):
             raise LstmctlError(f"nested model '{layer.name}' takes {len(sub.inputs)} inputs, called with {len(args)}")
-        return _execute(sub, {spec.name: t for spec, t in zip(sub.inputs, args)}, ctx)
+        outs = _execute(sub, {spec.name: t for spec, t in zip(sub.inputs, args)}, ctx)
+        if any(t is None for t in outs) or not outs:
+            raise Unsupported(f"{model.path}: nested model '{layer.name}' holds a layer run does not support")  # probe skips it
+        return outs
     dtype = _layer_dtype(layer, ctx.dtype)
     if not layer.is_recurrent:
         return [_single(layer, args, dtype, model.keras_major)]
