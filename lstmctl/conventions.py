@@ -96,8 +96,8 @@ def _level(layer: Layer, to: str) -> _Level:
     if layer.kind == "recurrent":
         return _Level(layer, [layer.cell], layer.flag("go_backwards"))
     fwd, bwd = layer.forward, layer.backward
-    if to != "keras" and (fwd.flag("go_backwards") or not bwd.flag("go_backwards")):
-        raise LstmctlError(f"layer '{layer.name}': a Bidirectional whose forward layer reads backwards (or whose backward layer reads forwards) has no {to} equivalent")
+    if fwd.flag("go_backwards") or not bwd.flag("go_backwards"):
+        raise LstmctlError(f"layer '{layer.name}': refused: a Bidirectional whose forward layer reads backwards (or whose backward layer reads forwards) has no {to} equivalent (its npz keys cannot say so)")
     a, b = fwd.cell, bwd.cell
     same = (a.kind, a.units, a.input_dim, a.bias is None, a.reset_after, a.activation_name, a.recurrent_activation_name)
     if same != (b.kind, b.units, b.input_dim, b.bias is None, b.reset_after, b.activation_name, b.recurrent_activation_name):

@@ -141,8 +141,14 @@ def inspect_facts(model: Model, layer: str | None = None) -> dict:
     shapes = probe_shapes(model) if model.inputs else {}
     layers = []
 
+    ops = 0
+
     def visit(m: Model, depth: int):
+        nonlocal ops
         for item in m.layers:
+            if item.op:  # mask plumbing Keras 3 writes into the graph, not a layer of the model
+                ops += 1
+                continue
             layers.append(_layer_facts(m, item, shapes, depth))
             if item.model is not None:
                 visit(item.model, depth + 1)
@@ -165,7 +171,7 @@ def inspect_facts(model: Model, layer: str | None = None) -> dict:
             "outputs": [f"{r.layer}[{r.index}]" for r in model.outputs],
         },
         "inferred": model.inferred,
-        "notes": list(model.notes),
+        "notes": list(model.notes) + ([f"{ops} keras.ops nodes that compute masks (Keras 3 records them in the graph) are not listed"] if ops else []),
         "layers": layers,
         "params": sum(item.param_count for item in model.layers),
     }

@@ -231,8 +231,8 @@ def diagnose(model: Model, inputs, theirs, layer=None, sample=0, atol=1e-5, rtol
     results, reference = [], None
     for h in hypotheses(cell, has_init, model.keras_major):
         seq, final = _simulate(h, x, states, seen["x"].mask, go_backwards, zero_output)
-        if direction and go_backwards:
-            seq = seq[:, ::-1]  # a Bidirectional direction is compared time-aligned, as run reports it
+        if direction == "backward":
+            seq = seq[:, ::-1]  # as Bidirectional returns a backward half, and run reports it
         ours, what, time_axis = _align(theirs, seq, final, sample)
         err = float(np.abs(ours.astype(np.float64) - theirs).max())
         ok = bool(np.all(np.abs(ours - theirs) <= atol + rtol * np.abs(ours)))

@@ -26,6 +26,21 @@ PLAIN = {
     "Concatenate", "Add", "Average", "Multiply",
 }  # fmt: skip
 ALLOWED = set(RECURRENT) | MODEL_CLASSES | PLAIN | {"Bidirectional", "TimeDistributed"}
+# keras.ops nodes Keras 3 writes into a Functional graph to compute masks (Masking, merges).
+OPS = {"NotEqual", "Equal", "Any", "All", "ExpandDims", "ZerosLike", "OnesLike", "LogicalOr", "LogicalAnd", "LogicalNot", "Concatenate"}
+OPS_MODULES = ("keras.src.ops.", "keras.ops")
+
+
+def _is_op(entry) -> bool:
+    """A keras.ops node. Keras 3's legacy .h5 configs drop the module: then the name decides, and
+    for Concatenate (also a layer) the config does: a layer's always has `trainable`."""
+    cls, module = entry.get("class_name"), entry.get("module")
+    if cls not in OPS:
+        return False
+    if module is None:
+        config = entry.get("config")
+        return cls not in ALLOWED or (isinstance(config, dict) and "trainable" not in config)
+    return isinstance(module, str) and module.startswith(OPS_MODULES)
 # A class name alone does not make a layer Keras's own: a custom class registered under an allowed
 # name (module "my_pkg", registered_name "Custom>LSTM") would compute something else.
 KERAS_MODULES = re.compile(r"(keras|tf_keras|tensorflow\.keras|tensorflow\.python\.keras)(\.[A-Za-z0-9_.]+)?")
@@ -47,6 +62,9 @@ class Ref:
 class Call:
     inputs: list  # list[Ref]
     initial_state: list  # list[Ref]
+    mask: "Ref | None" = None  # Keras 3 records the mask a layer was called with
+    explicit_mask: bool = False  # Keras 3 node: the mask is what `mask` says (or none), not inferred
+    raw_args: list | None = None  # a keras.ops node's arguments, constants included
 
 
 @dataclass
@@ -71,6 +89,7 @@ class Layer:
     model: "Model | None" = None  # nested model
     notes: list = field(default_factory=list)
     node_offset: int = 0  # Keras 2 numbers a nested model's calls from 1 (node 0 is its own build)
+    op: bool = False  # a keras.ops node (mask computation), evaluated by runner.OPS
 
     @property
     def kind(self) -> str:
@@ -270,8 +289,8 @@ def _tensor_refs(obj, where) -> list:
     """Refs from a Keras 3 call argument: a __keras_tensor__ dict, or lists of them."""
     if isinstance(obj, dict):
         if obj.get("class_name") == "__keras_tensor__":
-            history = (obj.get("config") or {}).get("keras_history")
-            return [_ref(history, where)]
+            config = obj.get("config")
+            return [_ref(config.get("keras_history") if isinstance(config, dict) else None, where)]
         return []
     if isinstance(obj, (list, tuple)):
         out = []
@@ -301,7 +320,13 @@ def _calls(entry, is_rnn: bool, where) -> list:
         if isinstance(node, dict):  # Keras 3
             inputs = _tensor_refs(node.get("args", []), where)
             kwargs = node.get("kwargs") or {}
-            states = _tensor_refs(kwargs.get("initial_state"), where) if isinstance(kwargs, dict) else []
+            if not isinstance(kwargs, dict):
+                raise LstmctlError(f"{where}: malformed call kwargs")
+            states = _tensor_refs(kwargs.get("initial_state"), where)
+            masks = _tensor_refs(kwargs.get("mask"), where)
+            args = node.get("args", [])
+            calls.append(Call(inputs, states, masks[0] if len(masks) == 1 else None, True, args if isinstance(args, list) else None))
+            continue
         elif isinstance(node, list):  # Keras 1/2: [[name, node, index, kwargs], ...]
             inputs, states = [], []
             for item in node:
@@ -349,6 +374,8 @@ def _expected_count(entry, where) -> int | None:
     """How many arrays a layer keeps in a legacy file; None for layers not interpreted."""
     cls = entry["class_name"]
     config = _entry_config(entry, where)
+    if _is_op(entry):
+        return 0
     if cls in RECURRENT:
         return 3 if _use_bias(config, where) else 2
     if cls == "Bidirectional" or cls == "TimeDistributed":
@@ -420,6 +447,8 @@ class Builder:
         config = _entry_config(entry, where)
         name = _entry_name(entry, where)
         where = f"{self.where}: layer '{name}'"
+        if _is_op(entry):
+            return Layer(name, cls, config, [], op=True)
         foreign = _foreign(entry)
         if cls not in ALLOWED or foreign:
             # Opaque: the config is never interpreted (a Lambda's code is never decoded).
@@ -455,13 +484,21 @@ class Builder:
             _activation_name(config.get("activation", "tanh"), "activation", where)
             if kind != "simple_rnn":
                 _activation_name(_recurrent_activation(config), "recurrent_activation", where)
+        k = gates_mod.n_gates(kind)
         if cls.startswith("CuDNN"):
             if not gates_mod.is_cudnn_layout(kind, weights):
-                raise LstmctlError(f"{where}: {cls} weights do not have cuDNN's {2 * gates_mod.n_gates(kind)}·units bias")
+                raise LstmctlError(f"{where}: {cls} weights do not have cuDNN's {2 * k}·units bias")
+            W, U = weights[0], weights[1]
+            if W.ndim != 2 or W.shape[1] != k * units or U.shape != (units, k * units):
+                raise LstmctlError(f"{where}: {cls} kernels {W.shape} and {U.shape} do not fit units={units}")
             weights = gates_mod.from_cudnn(kind, weights)
             notes.append(f"{cls} weights converted to {'LSTM' if kind == 'lstm' else 'GRU(reset_after=True)'} (biases {'summed' if kind == 'lstm' else 'split into input and recurrent'}, as Keras converts them)")
             return gates_mod.make_cell(kind, units, weights, where=where, activation="tanh", recurrent_activation="sigmoid", use_bias=True, reset_after=(kind == "gru"), keras_major=self.major)
         if len(weights) in (9, 12) and self.major == 1:
+            for part in range(3):
+                shapes = [w.shape for w in weights[part::3]]
+                if any(len(sh) == 0 or len(sh) != len(shapes[0]) or sh[:-1] != shapes[0][:-1] for sh in shapes):
+                    raise LstmctlError(f"{where}: Keras 1 per-gate arrays have shapes {shapes} that do not fuse")
             weights = gates_mod.from_keras1(kind, weights)
             notes.append("Keras 1 per-gate arrays (i, c, f, o order) fused into Keras's i, f, c, o layout")
         elif kind == "lstm" and gates_mod.is_cudnn_layout(kind, weights):
@@ -574,6 +611,7 @@ class Builder:
         for entry, layer in zip(entries, layers):
             if layer.class_name != "InputLayer":
                 layer.calls = _calls(entry, layer.is_recurrent, where)
+                _check_call_arity(layer, f"{self.where}: layer '{layer.name}'")
         input_refs = _io_refs(config.get("input_layers"), where)
         outputs = _io_refs(config.get("output_layers"), where)
         inputs = []
@@ -634,6 +672,18 @@ class Builder:
             previous = Ref(layer.name, layer.node_offset, 0)
         spec = self._input_spec(input_layer, where)
         return Model(self.where, self.saved.format, self.saved.keras_version, self.saved.backend, "Sequential", name, [input_layer, *rest], [spec], [Ref(input_layer.name, 0, 0)], [previous])
+
+
+MERGE = {"Concatenate", "Add", "Average", "Multiply"}
+
+
+def _check_call_arity(layer, where):
+    """Every call of a layer gets input tensors; a single-input Keras layer gets exactly one."""
+    for call in layer.calls:
+        if not call.inputs:
+            raise LstmctlError(f"{where}: an inbound node has no input tensors")
+        if layer.known and not layer.op and layer.model is None and layer.class_name not in MERGE and len(call.inputs) != 1:
+            raise LstmctlError(f"{where}: {layer.class_name} takes one input tensor, an inbound node gives {len(call.inputs)}")
 
 
 def _activation_name(value, key, where):

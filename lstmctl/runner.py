@@ -2,7 +2,7 @@
 
 Contract: `output` (or `output_0`, `output_1`, … in the model's output order); for every
 recurrent layer L: `L/sequence` (batch, time, units), `L/h`, `L/c` (LSTM); Bidirectional also
-`L/forward/…` and `L/backward/…` (h, c and the time-aligned sequence). With masking, states are
+`L/forward/…` and `L/backward/…` (h, c and each half as Bidirectional returns it). With masking, states are
 those after each sample's last unmasked step, as Keras returns them.
 """
 
@@ -17,6 +17,22 @@ from .safejson import positive_int
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
 IDENTITY = {"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout"}
+_BOOL_OR_NUMBER = (bool, int, float)
+# keras.ops that Keras 3 writes into Functional graphs to compute masks: (function, config params)
+OPS = {
+    "NotEqual": (np.not_equal, ()),
+    "Equal": (np.equal, ()),
+    "Any": (np.any, ("axis", "keepdims")),
+    "All": (np.all, ("axis", "keepdims")),
+    "ExpandDims": (np.expand_dims, ("axis",)),
+    "ZerosLike": (np.zeros_like, ("dtype",)),
+    "OnesLike": (np.ones_like, ("dtype",)),
+    "LogicalOr": (np.logical_or, ()),
+    "LogicalAnd": (np.logical_and, ()),
+    "LogicalNot": (np.logical_not, ()),
+    "Concatenate": (lambda xs, axis=-1: np.concatenate(xs, axis=axis), ("axis",)),
+}
+_OP_DTYPES = {"bool", "float16", "float32", "float64", "int32", "int64", "uint8"}
 
 
 @dataclass
@@ -215,8 +231,9 @@ def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict, traces=
     b_seq, b_states = run_direction(bwd, x.value, states[n:], x.mask, dtype, True, b_trace, keep)
     if f_seq is None:  # no sequences kept, no mask: each direction's last output is its final h
         f_seq, b_seq = f_states[0][:, None], b_states[0][:, None]
-    b_aligned = b_seq[:, ::-1] if bwd.flag("go_backwards") else b_seq
-    f_aligned = f_seq[:, ::-1] if fwd.flag("go_backwards") else f_seq
+    # As Bidirectional returns them: the forward half as produced, the backward half reversed
+    # (whatever each direction's own go_backwards says).
+    f_aligned, b_aligned = f_seq, b_seq[:, ::-1]
     mode = layer.config.get("merge_mode")
     L = layer.name
     if keep:
@@ -253,27 +270,48 @@ def _dense(layer: Layer, x: Tensor, dtype, major) -> Tensor:
     return Tensor(kernels.activation(layer.config.get("activation", "linear"), major)(y), x.mask)
 
 
+def _merge_layer(cls, config, args, major) -> Tensor:
+    """Concatenate / Add / Average / Multiply with Keras's mask rules: Keras 1/2 AND the masks and
+    leave values alone; Keras 3 ORs them (Concatenate counting an unmasked input as all-true, the
+    others giving no mask unless every input has one), and Multiply ignores masked positions."""
+    values = [a.value for a in args]
+    masks = [a.mask for a in args]
+    if cls == "Concatenate":
+        out = np.concatenate(values, axis=config.get("axis", -1))
+    elif cls == "Multiply" and major >= 3 and all(m is not None for m in masks):
+        out = np.ones_like(values[0])
+        for v, m in zip(values, masks):
+            out = out * np.where(m[..., None], v, 1)
+        out = np.where(np.logical_or.reduce(masks)[..., None], out, 0)
+    elif cls == "Multiply":
+        out = values[0]
+        for v in values[1:]:
+            out = out * v
+    else:
+        out = sum(values[1:], values[0])
+        if cls == "Average":
+            out = out / len(values)
+    if all(m is None for m in masks):
+        return Tensor(out)
+    if major >= 3:
+        if cls == "Concatenate":
+            mask = np.logical_or.reduce([np.ones(v.shape[:2], bool) if m is None else m for v, m in zip(values, masks)])
+        else:
+            mask = None if any(m is None for m in masks) else np.logical_or.reduce(masks)
+    else:
+        mask = np.logical_and.reduce([m for m in masks if m is not None])
+    return Tensor(out, mask)
+
+
 def _single(layer: Layer, args: list, dtype, major) -> Tensor:
     cls, config = layer.class_name, layer.config
     if cls in ("Concatenate", "Add", "Average", "Multiply"):
         if len(args) < 2:
             raise LstmctlError(f"layer '{layer.name}': {cls} needs at least two inputs")
-        if any(a.mask is not None for a in args):
-            raise Unsupported(f"layer '{layer.name}': masked inputs to {cls} are not supported (Keras 2 and 3 merge masks differently)")
-        values = [a.value for a in args]
         try:
-            if cls == "Concatenate":
-                return Tensor(np.concatenate(values, axis=config.get("axis", -1)))
-            if cls == "Add":
-                return Tensor(sum(values[1:], values[0]))
-            if cls == "Multiply":
-                out = values[0]
-                for v in values[1:]:
-                    out = out * v
-                return Tensor(out)
-            return Tensor(sum(values[1:], values[0]) / len(values))
+            return _merge_layer(cls, config, args, major)
         except ValueError:
-            raise LstmctlError(f"layer '{layer.name}': {cls} inputs have shapes {[v.shape for v in values]} that do not combine") from None
+            raise LstmctlError(f"layer '{layer.name}': {cls} inputs have shapes {[a.value.shape for a in args]} that do not combine") from None
     (x,) = args
     if cls in IDENTITY:
         return x
@@ -356,11 +394,16 @@ def _execute(model: Model, feeds: dict, ctx: _Run) -> list:
             layer, n, call = item
             args = [get(r) for r in call.inputs]
             states = [get(r) for r in call.initial_state]
-            if any(a is None for a in args + states):
+            mask = get(call.mask) if call.mask is not None else None
+            if any(a is None for a in args + states) or (call.mask is not None and mask is None):
                 continue
             done.append(item)
+            if call.explicit_mask and args and (mask is not None or layer.is_recurrent):
+                # Keras 3 calls a layer with the mask it recorded; a recurrent layer called
+                # with initial_state gets none (Keras 3 fills in the mask for a lone input only).
+                args[0] = Tensor(args[0].value, None if mask is None else _as_mask(mask.value, layer))
             try:
-                outs = _call(model, layer, n, args, [s.value for s in states], ctx)
+                outs = [_op(model, layer, call, get)] if layer.op else _call(model, layer, n, args, [s.value for s in states], ctx)
             except Unsupported:
                 if ctx.probe:  # inspect still shows what follows an opaque layer, shapes unknown
                     continue
@@ -378,6 +421,47 @@ def _execute(model: Model, feeds: dict, ctx: _Run) -> list:
     if any(t is None for t in outs) and not ctx.probe:
         raise LstmctlError(f"{model.path}: an output of the model was never computed")
     return outs
+
+
+def _as_mask(value, layer):
+    value = np.asarray(value)
+    if value.dtype != bool or value.ndim != 2:
+        raise LstmctlError(f"layer '{layer.name}': its recorded mask has shape {value.shape} and dtype {value.dtype}, not (batch, time) booleans")
+    return value
+
+
+def _op(model: Model, layer: Layer, call, get) -> Tensor:
+    """One keras.ops node: its tensor arguments substituted, constants checked to be plain data."""
+    fn, params = OPS[layer.class_name]
+
+    def resolve(arg):
+        if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+            return get(model_ref(arg, layer)).value
+        if isinstance(arg, list):
+            return [resolve(a) for a in arg]
+        if arg is None or isinstance(arg, _BOOL_OR_NUMBER):
+            return arg
+        raise Unsupported(f"{model.path}: op '{layer.name}' ({layer.class_name}) has an argument lstmctl does not evaluate")
+
+    args = [resolve(a) for a in (call.raw_args or [])]
+    kwargs = {}
+    for key in params:
+        if key in layer.config:
+            value = layer.config[key]
+            if key == "dtype" and value not in _OP_DTYPES:
+                raise Unsupported(f"{model.path}: op '{layer.name}' has dtype {value!r}")
+            kwargs[key] = value
+    try:
+        return Tensor(np.asarray(fn(*args, **kwargs)))
+    except (TypeError, ValueError) as exc:
+        raise LstmctlError(f"{model.path}: op '{layer.name}' ({layer.class_name}) failed: {exc}") from None
+
+
+def model_ref(tensor, layer):
+    from .model import _ref
+
+    config = tensor.get("config")
+    return _ref(config.get("keras_history") if isinstance(config, dict) else None, f"op '{layer.name}'")
 
 
 def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:

@@ -4,7 +4,7 @@ Keys (time, units): `<L>/gate_<g>` for g in i f c o (LSTM; gate_c is the candida
 (GRU; gate_h is h̃), `<L>/pre_<g>` (pre-activations, on request), `<L>/c` (LSTM) and `<L>/h`;
 a Bidirectional layer inserts `/forward` or `/backward` after the layer name. Rows follow
 `run`'s sequence: a plain layer's in the order Keras returns them (reversed for go_backwards),
-a Bidirectional direction's time-aligned. So `<L>/h` equals `run`'s `L/sequence` row for row.
+a Bidirectional's backward half reversed, as Keras returns it. So `<L>/h` equals `run`'s `L/sequence` row for row.
 """
 
 import math
@@ -116,8 +116,9 @@ def trace(model: Model, inputs=None, layer=None, sample=0, dtype=None, direct=Fa
         sub = target if not direction else getattr(target, direction)
         records = seen["traces"][direction]
         produced = np.arange(n_rows)[::-1] if sub.flag("go_backwards") else np.arange(n_rows)
-        # Plain layers keep Keras's output order; Bidirectional directions are time-aligned.
-        order = np.arange(n_rows) if not direction or not sub.flag("go_backwards") else np.arange(n_rows)[::-1]
+        # Rows as run reports them: a plain layer's and a forward half's as produced, a backward
+        # half's reversed (as Bidirectional returns it).
+        order = np.arange(n_rows)[::-1] if direction == "backward" else np.arange(n_rows)
         prefix = f"{target.name}/{direction + '/' if direction else ''}"
         seq_key = f"{target.name}/{direction}/sequence" if direction else f"{target.name}/sequence"
         rows = order[row_idx]

@@ -241,6 +241,30 @@ def build_bidir_masked(K):
     )
 
 
+def build_masked_merges(K):
+    """Functional with Masking feeding merges: Keras 3 records the masks as keras.ops nodes."""
+    L = K.layers
+    inp = K.Input((7, 4))
+    m = L.Masking(mask_value=0.0)(inp)
+    a = L.LSTM(4, return_sequences=True, name="lstm_a")(m)
+    b = L.GRU(4, return_sequences=True, name="gru_b")(m)
+    c = L.SimpleRNN(3, name="after_concat")(L.Concatenate()([a, b]))
+    d = L.LSTM(3, name="after_add")(L.Add()([a, b]))
+    e = L.GRU(2, name="after_average")(L.Average()([a, b]))
+    return K.Model(inp, [c, d, e])
+
+
+def build_bidir_backwards_inner(K):
+    """A Bidirectional whose wrapped layer itself goes backwards: Keras reverses only the backward half."""
+    L = K.layers
+    if K is K3:  # Keras 3 refuses two backwards layers: give the backward one explicitly
+        layer = L.Bidirectional(L.LSTM(3, return_sequences=True, go_backwards=True),
+                                backward_layer=L.LSTM(3, return_sequences=True, go_backwards=False), merge_mode="concat")
+    else:
+        layer = L.Bidirectional(L.LSTM(3, return_sequences=True, go_backwards=True), merge_mode="concat")
+    return K.Sequential([K.Input((6, 4)), layer, L.Dense(2)])
+
+
 def build_bidir_modes(K):
     L = K.layers
     x = K.Input((6, 4))
@@ -733,6 +757,11 @@ SAMPLES = [
     ("bidir_masked", build_bidir_masked, masked_inputs, mask_from_masking,
      "Input(7,4) -> Masking(0.0) -> Bidirectional(LSTM(4, rs), concat) -> Bidirectional(GRU(3), ave) "
      "-> Dense(2); Keras zeroes masked outputs inside a Bidirectional that returns sequences"),
+    ("masked_merges", build_masked_merges, masked_inputs, mask_from_masking,
+     "Functional: Masking -> LSTM(rs), GRU(rs) -> Concatenate / Add / Average -> SimpleRNN / LSTM / GRU; "
+     "Keras 3 writes the mask computation into the graph as keras.ops nodes"),
+    ("bidir_backwards_inner", build_bidir_backwards_inner, None, None,
+     "Bidirectional(LSTM(3, rs, go_backwards=True)) (Keras 3: explicit forward-running backward_layer) -> Dense(2)"),
     ("bidir_modes", build_bidir_modes, None, None,
      "Functional: one Input(6,4) into Bidirectional mul(LSTM), ave(GRU), None(LSTM rs: 2 outputs), "
      "concat+return_state(LSTM rs: seq, fh, fc, bh, bc); 9 model outputs"),
@@ -761,7 +790,7 @@ SAMPLES = [
      "Conv1D(4, 3) -> LSTM(3) -> Dense(1); Conv1D is not a recurrent layer (opaque to lstmctl)"),
 ]
 
-K2_SAMPLES = {"lstm_dense", "stack3", "gru", "simplernn", "bidir", "bidir_masked", "encdec", "masked",
+K2_SAMPLES = {"lstm_dense", "stack3", "gru", "simplernn", "bidir", "bidir_masked", "masked_merges", "bidir_backwards_inner", "encdec", "masked",
               "embed", "nested", "options", "f64"}
 
 HARD_SIGMOID_NOTE = {

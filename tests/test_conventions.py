@@ -37,6 +37,8 @@ def _accepts(layer, to) -> bool:
     """The refusal table of the README, written out independently of lstmctl's code."""
     cell = _cells(layer)[0]
     act, ract = cell.activation_name, cell.recurrent_activation_name
+    if layer.kind == "bidirectional" and (layer.forward.flag("go_backwards") or not layer.backward.flag("go_backwards")):
+        return False  # no convention's bidirectional layout runs the forward half backwards
     if to == "pytorch":
         if cell.kind == "simple_rnn":
             return act in ("tanh", "relu")

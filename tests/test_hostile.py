@@ -15,7 +15,6 @@ import json
 import marshal
 import os
 import pickle
-import resource
 import shutil
 import struct
 import subprocess
@@ -59,6 +58,7 @@ def one_error_line(result, code=3, contains=()):
     """The documented failure shape: exit code, one 'lstmctl: error:' line, no traceback."""
     assert result.exit_code == code, (result.exit_code, result.output)
     assert "Traceback" not in result.output
+    assert "4242" not in result.output and SECRET_TEXT not in result.output  # nothing from outside the file
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     line = lines[0]
