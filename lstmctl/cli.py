@@ -170,8 +170,9 @@ def gates(model, layer, gate, part, fmt, output, source):
 @click.option("--rtol", multiple=True, help="Relative tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--chunk", type=click.IntRange(1), help="Process .npy inputs this many samples at a time, memory-mapped, streaming to --output (automatic above 256 MiB).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--strict", is_flag=True, help="Refuse NaN or Inf in the weights or inputs (default: run, and warn where they are).")
 @import_options
-def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol, chunk, quiet, source):
+def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol, chunk, quiet, strict, source):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c."""
     from .describe import run_selection
     from .inputs import parse_input_options
@@ -187,7 +188,8 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
     if streamed is not None:
         rows = next(iter(streamed.values())).shape[0]
         writer = stream.ResultWriter(output, fmt, rows)
-        stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet))
+        warned = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict)
+        _warn(warned)
         return
     notes = []
     x = parse_input_options(inputs)
@@ -203,7 +205,8 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
             x = random_inputs(m, seed=seed, batch=batch, timesteps=timesteps)
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in x.items())
             notes.append(f"no --input given: using a random standard-normal input (seed {seed}): {shapes}")
-        result = m.run(x, initial_state=states, layer=layer, dtype=dtype, sequences=sequences)
+        result = m.run(x, initial_state=states, layer=layer, dtype=dtype, sequences=sequences, strict=strict)
+    _warn(result.warnings)
     if expect:
         _expect(result, expect, atol, rtol, fmt)
         return
@@ -223,6 +226,11 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
         click.echo(f"lstmctl: {note}", err=True)
     chosen = result if fmt in ("npz", "json") and not keys else {k: result[k] for k, _ in selected}
     write(to_bytes(chosen, fmt), output, binary=fmt in ("npz", "npy"))
+
+
+def _warn(warnings):
+    for line in warnings:
+        click.echo(f"lstmctl: warning: {line}", err=True)
 
 
 def _expect(result, path, atol, rtol, fmt):

@@ -165,13 +165,13 @@ def is_cudnn_layout(kind: str, weights: list) -> bool:
 
 
 def stats(a: np.ndarray) -> dict:
+    """mean, std, min, max, Frobenius norm over the finite entries; `nonfinite` counts the rest."""
     a64 = np.asarray(a, dtype=np.float64)
-    if a64.size == 0:
-        return {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0, "norm": 0.0}
-    return {
-        "mean": float(a64.mean()),
-        "std": float(a64.std()),
-        "min": float(a64.min()),
-        "max": float(a64.max()),
-        "norm": float(np.linalg.norm(a64)),
-    }
+    finite = np.isfinite(a64)
+    values = a64[finite]
+    out = {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0, "norm": 0.0}
+    if values.size:
+        out = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()), "max": float(values.max()), "norm": float(np.linalg.norm(values))}
+    if values.size != a64.size:
+        out["nonfinite"] = int(a64.size - values.size)
+    return out

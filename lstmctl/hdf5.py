@@ -42,6 +42,7 @@ class H5:
         self._cache = {}  # object address -> array: a dataset named twice is read (and counted) once
         self._declared = 0
         self._stored = 0
+        self.nonfinite = []  # one line per weight array holding NaN or Inf
         try:
             self.file = h5py.File(source, "r")
             self.size = self.file.id.get_filesize()
@@ -183,9 +184,9 @@ class H5:
         data = data.astype(dtype.newbyteorder("="), copy=False)
         if data.dtype.kind == "f":
             bad = ~np.isfinite(data)
-            if bad.any():
+            if bad.any():  # a diverged model is still worth inspecting: reported, not refused
                 first = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise LstmctlError(f"{where} holds {int(bad.sum())} non-finite value(s), first {data[first]} at index {first}")
+                self.nonfinite.append(f"{where} holds {int(bad.sum())} non-finite value(s), first {data[first]} at index {first}")
         data.flags.writeable = False
         self._cache[key] = data
         return data

@@ -135,6 +135,7 @@ class Model:
     outputs: list  # list[Ref]
     inferred: bool = False
     notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # non-finite weights: run warns, --strict refuses
 
     @property
     def keras_major(self) -> int:
@@ -157,11 +158,11 @@ class Model:
         names = ", ".join(layer.name for layer in self.walk() if layer.class_name != "InputLayer")
         raise LstmctlError(f"{self.path}: no layer named '{name}' (layers: {names})")
 
-    def run(self, inputs=None, initial_state=None, layer=None, dtype=None, sequences=True):
+    def run(self, inputs=None, initial_state=None, layer=None, dtype=None, sequences=True, strict=False):
         """Forward pass; returns the npz contract mapping (see lstmctl.runner.run)."""
         from .runner import run
 
-        return run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences)
+        return run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences, strict=strict)
 
     def gates(self, layer=None) -> dict:
         """Named gate matrices under the `gates` npz contract."""
@@ -739,8 +740,12 @@ def build(saved: Saved) -> Model:
     if saved.config is None:
         from .infer import infer_model
 
-        return infer_model(saved)
-    v3 = "" if isinstance(saved.store, KerasV3Store) else None
-    model = Builder(saved).model(saved.config, None, v3, saved.path)
-    model.notes.extend(saved.notes)
+        model = infer_model(saved)
+    else:
+        v3 = "" if isinstance(saved.store, KerasV3Store) else None
+        model = Builder(saved).model(saved.config, None, v3, saved.path)
+        model.notes.extend(saved.notes)
+    h5 = getattr(saved.store, "h5", None)
+    model.warnings.extend(h5.nonfinite if h5 is not None else [])
+    model.notes.extend(model.warnings)
     return model

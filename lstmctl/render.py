@@ -90,7 +90,8 @@ def _gate_table(cell) -> Table:
             s = row[part]
             label = f"{row['gate']}  {row['name']}" if first else ""
             lo, hi = row["columns"]
-            table.add_row(label, f"[..., {lo}:{hi}]" if first else "", part, _shape(s["shape"]), _num(s["mean"]), _num(s["std"]), _num(s["min"]), _num(s["max"]), _num(s["norm"]))
+            shape = _shape(s["shape"]) + (f" [red]{s['nonfinite']} NaN/Inf[/]" if "nonfinite" in s else "")
+            table.add_row(label, f"[..., {lo}:{hi}]" if first else "", part, shape, _num(s["mean"]), _num(s["std"]), _num(s["min"]), _num(s["max"]), _num(s["norm"]))
             first = False
     return table
 

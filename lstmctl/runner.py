@@ -6,6 +6,7 @@ recurrent layer L: `L/sequence` (batch, time, units), `L/h`, `L/c` (LSTM); Bidir
 those after each sample's last unmasked step, as Keras returns them.
 """
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,7 +46,8 @@ class Tensor:
 # Inputs
 
 
-def _check_array(name, array, spec_shape, dtype, where):
+def _check_array(name, array, spec_shape, dtype, where, warnings=None):
+    """The array, checked; non-finite values raise, or are reported into `warnings` when given."""
     if not isinstance(array, np.ndarray):
         array = np.asarray(array)
     if array.dtype.kind not in "fiu" or array.dtype.fields is not None:
@@ -67,7 +69,12 @@ def _check_array(name, array, spec_shape, dtype, where):
         bad = ~np.isfinite(array)
         if bad.any():
             pos = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise LstmctlError(f"{where} '{name}': {int(bad.sum())} non-finite value(s), first {array[pos]} at index {pos}")
+            message = f"{where} '{name}': {int(bad.sum())} non-finite value(s), first {array[pos]} at index {pos}"
+            if array.ndim == 3:
+                message += f"; the recurrence carries it: sample {pos[0]}'s states are non-finite from step {pos[1]} on"
+            if warnings is None:
+                raise LstmctlError(message)
+            warnings.append(message)
     return array
 
 
@@ -75,7 +82,7 @@ def _fmt_shape(shape):
     return "(" + ", ".join("batch" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(shape)) + ")"
 
 
-def normalize_inputs(model: Model, inputs) -> dict:
+def normalize_inputs(model: Model, inputs, warnings=None) -> dict:
     """Map user inputs (array, list, or dict by input name) to the model's inputs, checked."""
     specs = model.inputs
     if isinstance(inputs, dict):
@@ -96,7 +103,7 @@ def normalize_inputs(model: Model, inputs) -> dict:
         arrays = [inputs]
     out = {}
     for spec, array in zip(specs, arrays):
-        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input")
+        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings)
     batches = {a.shape[0] for a in out.values()}
     if len(batches) > 1:
         raise LstmctlError(f"inputs disagree on batch size: {sorted(batches)}")
@@ -497,7 +504,7 @@ def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:
     return outs
 
 
-def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None, watch=(), sequences=True) -> dict:
+def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None, watch=(), sequences=True, strict=False) -> dict:
     """Run the whole model. Returns the contract mapping (see module docstring).
 
     `initial_state`: arrays ([h, c] for LSTM, [h] otherwise; forward then backward for a
@@ -506,10 +513,15 @@ def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None, w
     in the `seen` attribute of the returned mapping (for trace and diagnose).
     `sequences=False` leaves out L/sequence for layers that do not return sequences: memory then
     stays independent of the sequence length for them.
+    NaN or Inf in the weights or inputs is reported in the result's `warnings` (the numbers carry
+    it through); `strict=True` refuses such a run instead.
     """
     if dtype is not None and dtype not in FLOAT_DTYPES:
         raise LstmctlError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
-    arrays = normalize_inputs(model, inputs if inputs is not None else random_inputs(model))
+    if strict and model.warnings:
+        raise LstmctlError(model.warnings[0])
+    warnings = None if strict else []
+    arrays = normalize_inputs(model, inputs if inputs is not None else random_inputs(model), warnings)
     overrides = {}
     if initial_state is not None:
         if layer is None:
@@ -520,9 +532,12 @@ def run(model: Model, inputs=None, initial_state=None, layer=None, dtype=None, w
         overrides[target.name] = list(initial_state)
     feeds = {name: Tensor(a) for name, a in arrays.items()}
     ctx = _Run({}, dtype, overrides, sequences=sequences, watch=frozenset(watch))
-    outs = _execute(model, feeds, ctx)
+    warnings = list(model.warnings) + (warnings or [])
+    with np.errstate(invalid="ignore", over="ignore") if warnings else contextlib.nullcontext():
+        outs = _execute(model, feeds, ctx)
     result = Result()
     result.seen = ctx.seen
+    result.warnings = warnings
     if len(outs) == 1:
         result["output"] = outs[0].value
     else:
@@ -539,7 +554,8 @@ def probe_shapes(model: Model) -> dict:
     for timesteps in (2, 3):
         ctx = _Run({}, None, {}, shapes={}, probe=True)
         arrays = random_inputs(model, seed=0, batch=1, timesteps=timesteps)
-        _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx)
+        with np.errstate(all="ignore"):  # only shapes matter here; a diverged model's NaNs are fine
+            _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx)
         logs.append(ctx.shapes)
 
     def merge(a, b):
@@ -553,9 +569,10 @@ def probe_shapes(model: Model) -> dict:
 
 
 class Result(dict):
-    """The contract mapping; `seen` holds what `watch` asked for."""
+    """The contract mapping; `seen` holds what `watch` asked for, `warnings` what was non-finite."""
 
     seen: dict = {}
+    warnings: list = []
 
 
 def run_layer(model: Model, name: str, x, initial_state=None, dtype=None, watch=()) -> dict:

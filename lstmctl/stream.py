@@ -166,18 +166,22 @@ class Progress:
             self.bar.stop()
 
 
-def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(), sequences=True, dtype=None, progress: Progress | None = None):
-    """Run `model` over the rows of `arrays` (name or None -> array-like) `chunk` at a time."""
+def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(), sequences=True, dtype=None, progress: Progress | None = None, strict=False) -> list:
+    """Run `model` over the rows of `arrays` (name or None -> array-like) `chunk` at a time.
+    Returns the warnings (non-finite weights or inputs), row numbers counted from the file's start."""
     inputs_named = None not in arrays
     rows = {a.shape[0] for a in arrays.values()}
     if len(rows) != 1:
         raise LstmctlError(f"inputs disagree on batch size: {sorted(rows)}")
     (total,) = rows
+    warnings = []
     try:
         for start in range(0, total, chunk):
             stop = min(total, start + chunk)
             part = {k: np.asarray(a[start:stop]) for k, a in arrays.items()}
-            result = model.run(part if inputs_named else part[None], dtype=dtype, sequences=sequences)
+            result = model.run(part if inputs_named else part[None], dtype=dtype, sequences=sequences, strict=strict)
+            new = [w for w in result.warnings if w not in warnings]
+            warnings.extend(new if start == 0 else [f"{w} (index within the chunk of rows {start}..{stop - 1})" for w in new if w not in model.warnings])
             if keys:
                 missing = [k for k in keys if k not in result]
                 if missing:
@@ -187,6 +191,7 @@ def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(),
             if progress is not None:
                 progress.advance(stop - start)
         writer.finish()
+        return warnings
     except BaseException:
         writer.abort()
         raise

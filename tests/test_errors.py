@@ -122,7 +122,6 @@ def x():
         (lambda x: x[0], "expected rank 3"),
         (lambda x: x[..., :3], "expected shape (batch, 6, 4)"),
         (lambda x: x.astype(np.int32), "expects floats"),
-        (lambda x: np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x).astype(np.float32), "non-finite"),
         (lambda x: x[:0], "empty"),
         (lambda x: x.astype(np.complex64), "not a plain numeric array"),
     ],
@@ -165,3 +164,25 @@ def test_usage_errors_exit_2(tmp_path):
 
 def test_unknown_layer_name_lists_layers():
     fails("inspect", sample(LSTM), "--layer", "nope", contains=["no layer named 'nope'", "lstm, dense"])
+
+
+def test_nan_input_warns_where_and_propagates_unless_strict(tmp_path, x):
+    """HOSTILE #16: the NaN is reported with its position; it turns every later state of that sample
+    into NaN (as in Keras) while the other samples keep Keras's numbers; --strict refuses."""
+    exp = expected(LSTM)
+    bad = x.copy()
+    bad[1, 2, 3] = np.nan
+    np.save(tmp_path / "x.npy", bad)
+    out = tmp_path / "r.npz"
+    r = CliRunner().invoke(main, ["run", sample(LSTM), "--input", str(tmp_path / "x.npy"), "--format", "npz", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "lstmctl: warning: input 'input_layer': 1 non-finite value(s), first nan at index (1, 2, 3)" in r.stderr
+    assert "sample 1's states are non-finite from step 2 on" in r.stderr
+    with np.load(out) as got:
+        seq = got["lstm/sequence"]
+        assert np.all(np.isnan(seq[1, 2:])) and np.all(np.isfinite(seq[1, :2]))
+        np.testing.assert_allclose(seq[[0, 2]], exp["lstm/sequence"][[0, 2]], atol=1e-5)
+        np.testing.assert_allclose(seq[1, :2], exp["lstm/sequence"][1, :2], atol=1e-5)
+    out.unlink()
+    fails("run", sample(LSTM), "--input", tmp_path / "x.npy", "--strict", "--format", "npz", "-o", out, contains=["non-finite", "(1, 2, 3)"])
+    assert not out.exists()

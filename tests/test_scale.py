@@ -54,7 +54,7 @@ def test_streamed_run_needs_a_file_and_cleans_up_on_error(tmp_path):
     bad = x.copy()
     bad[2, 1, 0] = np.nan  # in the second chunk: the first chunk was already written
     np.save(tmp_path / "bad.npy", bad)
-    r = invoke("run", sample("k3_lstm_dense.keras"), "--input", tmp_path / "bad.npy", "--chunk", 2, "--format", "npz", "-o", tmp_path / "r.npz")
+    r = invoke("run", sample("k3_lstm_dense.keras"), "--input", tmp_path / "bad.npy", "--chunk", 2, "--format", "npz", "--strict", "-o", tmp_path / "r.npz")
     assert r.exit_code == 3 and "non-finite" in r.stderr
     assert sorted(os.listdir(tmp_path)) == ["bad.npy", "x.npy"]
 
