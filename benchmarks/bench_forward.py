@@ -7,8 +7,11 @@ reported and skipped. Every peer's output is checked against lstmctl's before it
 Prints the median milliseconds per forward pass and the ratio to onnxruntime.
 """
 
-import argparse
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the lstmctl CLI runs (see lstmctl/cli.py entry)
+
+import argparse
 import platform
 import statistics
 import sys

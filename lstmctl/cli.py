@@ -403,5 +403,13 @@ def _initial_state(paths):
     return [load_arrays(p) for p in paths]
 
 
+def entry():
+    """The console script. Before NumPy loads: single-threaded BLAS, because the fast path splits
+    large batches across cores itself (faster, measured in benchmarks/); a user's own setting wins."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    main()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())
