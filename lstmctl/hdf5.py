@@ -8,6 +8,11 @@ the bytes really stored. Each dataset is read once (aliases share the array), an
 total of declared bytes is capped too, so a small file cannot make lstmctl allocate much.
 """
 
+import io
+import mmap
+import re
+import struct
+
 import h5py
 import numpy as np
 
@@ -34,6 +39,78 @@ def show(text) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
+_GCOL = b"GCOL\x01"
+
+
+def _signatures(buf):
+    """Offsets of every collection signature; by .find on an mmap (no buffer stays exported)."""
+    if hasattr(buf, "find"):
+        at = buf.find(_GCOL)
+        while at >= 0:
+            yield at
+            at = buf.find(_GCOL, at + 1)
+    else:
+        for match in re.finditer(re.escape(_GCOL), buf):
+            yield match.start()
+
+
+def _check_global_heaps(source, where: str):
+    """Refuse a global heap collection that would send HDF5 into an endless loop.
+
+    Variable-length strings (model_config, layer_names, weight_names) live in global heap
+    collections. HDF5 walks a collection's objects by their sizes, and a free-space object of
+    size 0 never advances the walk: H5Aread then spins forever (HDF5 2.0.0, found by the fuzz
+    harness). Every "GCOL" collection in the file is walked here first, the way HDF5 walks it."""
+    if isinstance(source, io.BytesIO):
+        _walk_heaps(source.getbuffer(), where)
+        return
+    try:
+        with open(source, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            _walk_heaps(buf, where)
+    except (OSError, ValueError):
+        return  # not mappable: h5py has already opened it, and nothing here can be checked
+
+
+MAX_HEAP_OBJECTS = 1 << 24  # global heap objects walked in one file (each takes at least 16 bytes)
+
+
+def _length_size(buf) -> int | None:
+    """The superblock's "size of lengths" (8 in every file h5py writes), or None if not found."""
+    offset = 0
+    while offset + 16 <= len(buf):
+        if bytes(buf[offset : offset + 8]) == b"\x89HDF\r\n\x1a\n":
+            version = buf[offset + 8]
+            at = offset + (14 if version in (0, 1) else 10)
+            return buf[at] if at < len(buf) else None
+        offset = 512 if offset == 0 else offset * 2  # a user block shifts the superblock
+    return None
+
+
+def _walk_heaps(buf, where: str):
+    size = len(buf)
+    length = _length_size(buf)
+    if length not in (2, 4, 8):
+        return
+    fmt = {2: "<H", 4: "<I", 8: "<Q"}[length]
+    header = 8 + length  # object index, reference count, reserved, size
+    walked = 0
+    for start in _signatures(buf):
+        if start + 8 + length > size:
+            continue
+        end = min(start + struct.unpack_from(fmt, buf, start + 8)[0], size)
+        p = start + 8 + length
+        while p + header <= end:
+            index = struct.unpack_from("<H", buf, p)[0]
+            object_size = struct.unpack_from(fmt, buf, p + 8)[0]
+            step = header + (object_size + 7) // 8 * 8 if index else object_size
+            if step < header:  # HDF5 would loop forever on 0 and walk garbage on less than a header
+                raise LstmctlError(f"{where}: global heap collection at byte {start} is corrupt (a free-space object of {object_size} bytes); refused")
+            walked += 1
+            if walked > MAX_HEAP_OBJECTS:
+                raise LstmctlError(f"{where}: more than {MAX_HEAP_OBJECTS} global heap objects; refused")
+            p += step
+
+
 class H5:
     """An HDF5 file (path or file object) read through checked paths only."""
 
@@ -48,6 +125,7 @@ class H5:
             self.size = self.file.id.get_filesize()
         except Exception:
             raise LstmctlError(f"{where}: not a readable HDF5 file (truncated or corrupt)") from None
+        _check_global_heaps(source, where)
 
     def close(self):
         self.file.close()

@@ -55,21 +55,33 @@ def _int(where):
     return hook
 
 
-_STRING = re.compile(r'"(?:[^"\\]+|\\.)*"', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+MAX_CONTAINERS = 1 << 20  # objects and arrays in one document: what parsing it allocates
+_ESCAPE = re.compile(r"\\.", re.S)  # left to right, as JSON reads escapes: \\\" is a backslash, then a quote
+_NOT_STRUCTURE = re.compile(r'[^"\[\]{}]+')
+_STRING = re.compile(r'"[^"]*"')  # no escapes are left, so only a last, unterminated quote can fail (once)
+_CHUNK = 1 << 20
 
 
-def _check_depth(text: str, where: str):
-    # Brackets inside an unterminated string may inflate the count; that only makes the cap stricter.
+def _check_structure(text: str, where: str):
+    """Depth and container count from the brackets outside strings, before anything is parsed.
+
+    Linear time: every pattern here is a single character class or a fixed-length pair, so no
+    input makes the regular expressions backtrack (an earlier pattern with nested repetition did)."""
     if "[" not in text and "{" not in text:
         return
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    if not brackets:
-        return
-    codes = np.frombuffer(brackets.encode("ascii"), np.uint8)
-    depth = np.cumsum(np.where((codes == ord("[")) | (codes == ord("{")), 1, -1))
-    if int(depth.max()) > MAX_DEPTH:
-        raise LstmctlError(f"{where}: JSON nested deeper than {MAX_DEPTH} levels")
+    skeleton = _STRING.sub("", _NOT_STRUCTURE.sub("", _ESCAPE.sub("", text)))
+    codes = np.frombuffer(skeleton.encode("ascii", "replace"), np.uint8)
+    opening = (codes == ord("[")) | (codes == ord("{"))
+    closing = (codes == ord("]")) | (codes == ord("}"))
+    if int(np.count_nonzero(opening)) > MAX_CONTAINERS:
+        raise LstmctlError(f"{where}: JSON holds more than {MAX_CONTAINERS} objects and arrays")
+    depth = 0
+    for start in range(0, len(codes), _CHUNK):
+        part = opening[start : start + _CHUNK].astype(np.int32) - closing[start : start + _CHUNK]
+        steps = np.cumsum(part, dtype=np.int32) + depth
+        if steps.size and int(steps.max()) > MAX_DEPTH:
+            raise LstmctlError(f"{where}: JSON nested deeper than {MAX_DEPTH} levels")
+        depth = int(steps[-1]) if steps.size else depth
 
 
 def loads(data, where: str):
@@ -87,7 +99,7 @@ def loads(data, where: str):
             raise LstmctlError(f"{where}: JSON is not valid UTF-8") from None
     if len(data) > MAX_JSON_BYTES:
         raise LstmctlError(f"{where}: JSON is larger than {MAX_JSON_BYTES} bytes")
-    _check_depth(data, where)
+    _check_structure(data, where)
     try:
         return json.loads(
             data,
@@ -102,6 +114,8 @@ def loads(data, where: str):
         raise LstmctlError(f"{where}: JSON nested too deeply") from None
     except ValueError as exc:  # e.g. an integer literal over Python's digit limit
         raise LstmctlError(f"{where}: not valid JSON ({exc})") from None
+    except MemoryError:
+        raise LstmctlError(f"{where}: JSON too large to parse in the memory available") from None
 
 
 def positive_int(value, what: str, cap: int | None = None) -> int:

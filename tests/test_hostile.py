@@ -296,7 +296,7 @@ def _limited_server():
     _LIMITED.stop()
 
 
-def limited(args, limit=ADDRESS_LIMIT, stdin=None, timeout=120):
+def limited(args, limit=ADDRESS_LIMIT, stdin=None, timeout=60):
     """Run the CLI under RLIMIT_AS in a child process; returns a CompletedProcess."""
     import tempfile
 
@@ -313,7 +313,7 @@ def refused_under_limit(args, contains=(), output=None):
     assert "MemoryError" not in err and "unexpected" not in err and "Traceback" not in err
     # under the limit, an allocation that fails inside h5py or zipfile would surface as "corrupt":
     # the refusal must come from a check made before allocating
-    assert "corrupt" not in lines[0] or "Bad CRC-32" in lines[0], lines[0]
+    assert "corrupt" not in lines[0] or "Bad CRC-32" in lines[0] or "global heap" in lines[0], lines[0]
     for text in contains:
         assert str(text) in lines[0], (text, lines[0])
     if output is not None:
@@ -468,7 +468,6 @@ def test_lambda_in_nested_keras_model(tmp_path, tripwires):
     assert loaded.layer("nested_lambda").config == {}  # never interpreted
 
 
-
 def test_inspect_lists_lambda_inside_nested_model(tmp_path):
     config = config_of("k3_nested.keras")
     config["config"]["layers"][1]["config"]["layers"].insert(2, keras3_lambda("nested_lambda", tmp_path / "PWNED"))
@@ -603,7 +602,6 @@ def test_activations_naming_functions_refused(tmp_path, tripwires, activation, m
     config["config"]["layers"][1]["config"]["activation"] = activation
     model = make_keras(tmp_path / "act.keras", config=config)
     fails("inspect", model, contains=[model, "lstm", message])
-
 
 
 def test_run_refusal_of_opaque_layer_names_the_file(tmp_path):
@@ -988,6 +986,26 @@ def test_deeply_nested_json_config(tmp_path):
     x = tmp_path / "x.json"
     x.write_bytes(b"[" * 100_000 + b"]" * 100_000)
     refused_under_limit(["run", sample(LSTM), "--input", x], contains=[x, "nested"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"class_name": "Sequential", "config": {"name": "' + '\\"' * 300_000,  # unterminated string of escaped quotes
+        '{"a": "' + "[" * 300_000,
+        '{"a": ' + '"[",' * 300_000 + "}",
+        "[" + "[]," * 1_200_000 + "[]]",  # 1.2 M arrays: a lot of objects from 3.6 MB
+    ],
+    ids=["escaped-quotes", "brackets-in-unterminated-string", "many-strings", "many-arrays"],
+)
+def test_json_config_scan_is_linear(tmp_path, text):
+    """The pre-parse scan of a config must not backtrack: each of these is refused within seconds."""
+    import time
+
+    p = make_keras(tmp_path / "slow.keras", config_bytes=text.encode())
+    start = time.monotonic()
+    fails("inspect", p, contains=[p, "config.json"])
+    assert time.monotonic() - start < 10
 
 
 def test_huge_json_config(tmp_path):
@@ -1603,3 +1621,26 @@ def test_non_finite_weights_are_shown_warned_or_refused(tmp_path, var, value):
     assert warned.exit_code == 0 and f"lstmctl: warning: {p}: model.weights.h5: dataset '{where}'" in warned.stderr or ("warning" in warned.stderr and where in warned.stderr)
     out = tmp_path / "out.npz"
     fails("run", p, "--input", X, "--strict", "--format", "npz", "-o", out, contains=[where, "non-finite"], output=out)
+
+
+def _zero_size_free_object(data: bytes) -> bytes:
+    """The first global heap collection with a free-space object of size 0 in place of its
+    second object: the corruption that made HDF5 2.0.0 spin forever in H5Aread (found by fuzzing)."""
+    buf = bytearray(data)
+    start = buf.find(b"GCOL\x01")
+    assert start >= 0
+    first = start + 16
+    second = first + 16 + (struct.unpack_from("<Q", buf, first + 8)[0] + 7) // 8 * 8
+    buf[second : second + 16] = bytes(16)
+    return bytes(buf)
+
+
+def test_global_heap_that_would_hang_hdf5(tmp_path):
+    p = tmp_path / "heap.h5"
+    p.write_bytes(_zero_size_free_object(Path(sample(LEGACY)).read_bytes()))
+    refused_under_limit(["inspect", p], contains=[p, "global heap"])  # a child that spins is killed: returncode -9
+    with zipfile.ZipFile(sample(LSTM)) as zf:
+        blob = zf.read("model.weights.h5")
+    if b"GCOL\x01" in blob:
+        k = make_keras(tmp_path / "heap.keras", replace={"model.weights.h5": _zero_size_free_object(blob)})
+        fails("inspect", k, contains=[k, "model.weights.h5", "global heap"])

@@ -1,0 +1,672 @@
+"""Fuzzing every reader with mutated real files: only lstmctl.LstmctlError may escape.
+
+Each target mutates real sample files (bytes: bit flips, byte sets, interesting integers,
+truncation, deletions, insertions, splices; structure: config.json / model_config values
+re-serialised and re-zipped, HDF5 datasets and attributes changed with h5py on a copy) and feeds
+the result to the reader, and whatever loads further on: `lstmctl.load` then inspect_facts, gates
+and `run` on a small input; `lstmctl.inputs.load_arrays` then `run` of a sample model.
+
+Every example runs in a forked child under an address-space limit and a timeout
+(LSTMCTL_FUZZ_TIMEOUT, 60 s): a hang or a crash inside a C library (HDF5) is reported as an escape
+instead of stalling or killing the run.
+
+The in-suite run is short and deterministic (derandomized). Deeper runs:
+
+    LSTMCTL_FUZZ_EXAMPLES=2500 LSTMCTL_FUZZ_SEED=1 LSTMCTL_FUZZ_COLLECT=1 \\
+        .venv/bin/python -m pytest -q tests/test_fuzz.py
+
+LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 10 targets);
+LSTMCTL_FUZZ_SEED switches to random generation from that seed; LSTMCTL_FUZZ_COLLECT=1 records
+every escape (to fuzz-escapes.jsonl, and the file to fuzz-escapes/, in the current directory)
+instead of stopping at the first; the summary line at the end gives cases tried, loaded and
+escaped per target.
+"""
+
+import io
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+import warnings
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+import lstmctl
+import lstmctl.runner
+from lstmctl.describe import inspect_facts
+from lstmctl.inputs import load_arrays
+from conftest import MANIFEST, sample
+
+EXAMPLES = int(os.environ.get("LSTMCTL_FUZZ_EXAMPLES", "50"))
+SEED = os.environ.get("LSTMCTL_FUZZ_SEED")
+COLLECT = bool(os.environ.get("LSTMCTL_FUZZ_COLLECT"))
+FUZZ_TIMEOUT = float(os.environ.get("LSTMCTL_FUZZ_TIMEOUT", "60"))  # seconds per example
+FUZZ_MEMORY = 2 << 30  # address space an example may add to the process's
+
+KERAS = sorted(m["file"] for m in MANIFEST if m["file"].endswith(".keras"))
+HDF5 = sorted(m["file"] for m in MANIFEST if m["file"].endswith(".h5"))
+LEGACY = sorted(m["file"] for m in MANIFEST if m["format"] == "hdf5-model")
+NPY = sample("k3_lstm_dense.input.npy")
+LSTM = "k3_lstm_dense.keras"
+
+TRIED = Counter()
+LOADED = Counter()  # cases that got past the reader (and so reached the model builder or a run)
+ESCAPES = Counter()
+_WORK = Path(tempfile.mkdtemp(prefix="lstmctl-fuzz-"))
+
+
+def fuzz_settings(f):
+    f = settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=SEED is None,
+        database=None,
+        print_blob=True,
+        suppress_health_check=list(HealthCheck),
+    )(f)
+    return seed(int(SEED))(f) if SEED is not None else f
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _summary(request):
+    yield
+    shutil.rmtree(_WORK, ignore_errors=True)
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None and TRIED:
+        parts = ", ".join(f"{k} {TRIED[k]} tried / {LOADED[k]} loaded / {ESCAPES[k]} escaped" for k in sorted(TRIED))
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(f"lstmctl fuzz: {sum(TRIED.values())} cases, {sum(ESCAPES.values())} escapes ({parts})")
+
+
+def _record(target, escape, blob):
+    """An escape (anything but LstmctlError, a hang or a crash): a bug. Collect mode records it
+    and goes on; otherwise the example fails and hypothesis shrinks it."""
+    ESCAPES[target] += 1
+    if not COLLECT:
+        raise AssertionError(f"{target}: {escape['type']} escaped: {escape['message']} (at {', '.join(escape['where'])})")
+    record = {"target": target, **escape}
+    if blob is not None:
+        folder = Path("fuzz-escapes")
+        folder.mkdir(exist_ok=True)
+        name = folder / f"{target}-{ESCAPES[target]}.bin"
+        name.write_bytes(blob)
+        record["file"] = str(name.resolve())
+    with open("fuzz-escapes.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _describe(exc) -> dict:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames if "lstmctl" in f.filename][-3:]
+    return {"type": type(exc).__name__, "message": str(exc)[:300], "where": where}
+
+
+def _stage(escapes, action):
+    """One stage in the child: True when it returned, False on LstmctlError or an escape.
+
+    Underflow is ignored here (NumPy's default, unlike the suite's errstate): a fuzzed input of
+    subnormal numbers underflows in any matrix product, and that is no error. Overflow and
+    invalid operations still raise: outside the tests they would print warnings."""
+    try:
+        with np.errstate(all="raise", under="ignore"):
+            action()
+        return True
+    except lstmctl.LstmctlError:
+        return False
+    except Exception as exc:  # noqa: BLE001 (the point: nothing else may escape)
+        escapes.append(_describe(exc))
+        return False
+
+
+def _vm_size() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _isolated(body) -> dict:
+    """Run body() (returning a JSON-able dict) in a forked child under an address-space limit and
+    a timeout, so that a hang or a crash in a C library is a finding, not a stuck or dead run."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            os.close(r)
+            vm = _vm_size()
+            if vm:
+                limit = vm + FUZZ_MEMORY
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            out = body()
+        except BaseException as exc:  # noqa: BLE001
+            out = {"loaded": False, "escapes": [_describe(exc)]}
+            code = 1
+        try:
+            os.write(w, json.dumps(out).encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    deadline = time.monotonic() + FUZZ_TIMEOUT
+    while True:
+        remaining = deadline - time.monotonic()
+        ready = select.select([r], [], [], max(remaining, 0))[0] if remaining > 0 else []
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(r)
+            return {"loaded": False, "escapes": [{"type": "Hang", "message": f"no result within {FUZZ_TIMEOUT} s", "where": []}]}
+        data = os.read(r, 1 << 16)
+        if not data:  # the child closed its end: it is exiting
+            break
+        chunks.append(data)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return {"loaded": False, "escapes": [{"type": "Crash", "message": f"killed by signal {os.WTERMSIG(status)}", "where": []}]}
+    return json.loads(b"".join(chunks) or b'{"loaded": false, "escapes": [{"type": "NoResult", "message": "", "where": []}]}')
+
+
+def _tally(target, outcome, blob):
+    TRIED[target] += 1
+    LOADED[target] += bool(outcome["loaded"])
+    for escape in outcome["escapes"]:
+        _record(target, escape, blob)
+
+
+def exercise_model(target, path: Path, blob=None):
+    """load; then each thing the CLI does with a model, each allowed to fail only our way."""
+
+    def body():
+        escapes = []
+        holder = {}
+        if not _stage(escapes, lambda: holder.__setitem__("m", lstmctl.load(path))):
+            return {"loaded": False, "escapes": escapes}
+        model = holder["m"]
+        _stage(escapes, lambda: inspect_facts(model))
+        _stage(escapes, lambda: model.gates())
+        if model.inputs:
+            _stage(escapes, lambda: model.run())
+        for layer in model.recurrent_layers()[:2]:
+            cell = (layer.forward or layer).cell
+            x = np.linspace(-2, 2, 2 * 3 * cell.input_dim, dtype=np.float32).reshape(2, 3, cell.input_dim)
+            _stage(escapes, lambda: lstmctl.runner.run_layer(model, layer.name, x))
+        return {"loaded": True, "escapes": escapes}
+
+    try:
+        _tally(target, _isolated(body), blob)
+    finally:
+        if path.parent == _WORK:
+            path.unlink(missing_ok=True)
+
+
+RUN_MODEL = lstmctl.load(sample(LSTM))
+
+
+def exercise_input(target, path: Path, blob=None):
+    """load_arrays; then a run of a sample model on what loaded."""
+
+    def body():
+        escapes = []
+        holder = {}
+        if not _stage(escapes, lambda: holder.__setitem__("x", load_arrays(str(path)))):
+            return {"loaded": False, "escapes": escapes}
+        x = holder["x"]
+        _stage(escapes, lambda: RUN_MODEL.run(x))
+        if isinstance(x, dict) and x:
+            _stage(escapes, lambda: RUN_MODEL.run(next(iter(x.values()))))
+        return {"loaded": True, "escapes": escapes}
+
+    try:
+        _tally(target, _isolated(body), blob)
+    finally:
+        if path.parent == _WORK:
+            path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# mutation strategies
+
+INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 2**63 - 1, 2**64 - 1, 16, 64, 4096]
+
+
+@st.composite
+def mutate_bytes(draw, data: bytes, max_ops=4):
+    buf = bytearray(data)
+    for _ in range(draw(st.integers(1, max_ops))):
+        if not buf:
+            break
+        op = draw(st.sampled_from(["flip", "set", "int", "truncate", "insert", "delete", "splice"]))
+        # bias positions towards the start, where headers and metadata live
+        if draw(st.booleans()):
+            pos = draw(st.integers(0, min(len(buf), 2048) - 1))
+        else:
+            pos = draw(st.integers(0, len(buf) - 1))
+        if op == "flip":
+            buf[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "set":
+            buf[pos] = draw(st.integers(0, 255))
+        elif op == "int":
+            size = draw(st.sampled_from([1, 2, 4, 8]))
+            value = draw(st.sampled_from(INTERESTING)) % (1 << (8 * size))
+            buf[pos : pos + size] = value.to_bytes(size, "little")
+        elif op == "truncate":
+            del buf[pos:]
+        elif op == "insert":
+            buf[pos:pos] = draw(st.binary(min_size=1, max_size=32))
+        elif op == "delete":
+            del buf[pos : pos + draw(st.integers(1, 64))]
+        elif op == "splice":
+            src = draw(st.integers(0, len(buf) - 1))
+            length = draw(st.integers(1, 256))
+            buf[pos : pos + length] = buf[src : src + length]
+    return bytes(buf)
+
+
+JSON_VALUES = st.one_of(
+    st.sampled_from([
+        None, True, False, 0, -1, 1, 2, 3, 7, 2**31, 2**63, 10**30, 0.5, -0.0, 1.5, 1e308,
+        "", "x", "lstm", "dense", "tanh", "hard_sigmoid", "os.system", "float16", "int32", "concat", "LSTM",
+        "Lambda", "Sequential", "Functional", "InputLayer", "__keras_tensor__", [], {}, [None], [None, 6, 4],
+        [None, None, 4], ["lstm", 0, 0], {"class_name": "Lambda", "config": {"name": "l"}},
+    ]),
+    st.integers(-3, 40),
+    st.text(max_size=8),
+    st.lists(st.one_of(st.none(), st.integers(-2, 12)), max_size=4),
+)
+
+
+def _containers(node, path=()):
+    """Every (path, container) in a JSON tree, containers only."""
+    if isinstance(node, dict):
+        yield path, node
+        for k, v in node.items():
+            yield from _containers(v, (*path, k))
+    elif isinstance(node, list):
+        yield path, node
+        for i, v in enumerate(node):
+            yield from _containers(v, (*path, i))
+
+
+@st.composite
+def mutate_json(draw, obj):
+    """Structural edits of a parsed JSON document: set, delete, duplicate, graft, retype."""
+    obj = json.loads(json.dumps(obj))
+    for _ in range(draw(st.integers(1, 3))):
+        containers = list(_containers(obj))
+        _, node = draw(st.sampled_from(containers))
+        if not node:
+            continue
+        key = draw(st.sampled_from(list(node.keys()) if isinstance(node, dict) else list(range(len(node)))))
+        op = draw(st.sampled_from(["set", "set", "set", "delete", "duplicate", "graft", "wrap"]))
+        if op == "set":
+            node[key] = json.loads(json.dumps(draw(JSON_VALUES)))  # a copy: the pool's lists must stay as they are
+        elif op == "delete":
+            del node[key]
+        elif op == "duplicate" and isinstance(node, list):
+            node.insert(key, json.loads(json.dumps(node[key])))
+        elif op == "graft":
+            _, other = draw(st.sampled_from(containers))
+            node[key] = json.loads(json.dumps(other)) if len(json.dumps(other)) < 20000 else None
+        elif op == "wrap":
+            node[key] = [node[key]]
+    return obj
+
+
+def _dump_json(draw, obj) -> bytes:
+    text = json.dumps(obj, allow_nan=True)
+    if draw(st.integers(0, 9)) == 0:  # sometimes a JSON trap at the text level
+        trap = draw(st.sampled_from(["NaN", "Infinity", "1e999", "true", "-0", "18446744073709551617"]))
+        text = text.replace("5", trap, 1)
+    return text.encode()
+
+
+def _keras_members(name):
+    with zipfile.ZipFile(sample(name)) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def _zip(members: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _fresh(suffix) -> Path:
+    fd, name = tempfile.mkstemp(suffix=suffix, dir=_WORK)
+    os.close(fd)
+    return Path(name)
+
+
+def _write(suffix, data: bytes) -> Path:
+    path = _fresh(suffix)
+    path.write_bytes(data)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# h5py edits on a copy
+
+
+def _datasets(f):
+    out = []
+    f.visititems(lambda name, obj: out.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _groups(f):
+    out = [""]
+    f.visititems(lambda name, obj: out.append(name) if isinstance(obj, h5py.Group) else None)
+    return out
+
+
+SHAPES = st.lists(st.integers(0, 9), min_size=0, max_size=4).map(tuple)
+DTYPES = st.sampled_from(["<f4", ">f4", "<f2", "<f8", "<i4", "<u1", "|b1", "S4", "<c8", [("a", "<f4")]])
+ATTR_VALUES = st.one_of(
+    JSON_VALUES.filter(lambda v: not isinstance(v, (dict, list)) and v is not None),
+    st.just(np.array([], dtype=np.float64)),
+    st.just(np.array(["lstm", "dense", "lstm"], dtype=h5py.string_dtype())),
+    st.just(np.array(["../x", "", "/model_weights"], dtype=h5py.string_dtype())),
+    st.just(np.arange(6).reshape(2, 3)),
+    st.just(np.array([1.5, np.nan])),
+)
+
+
+@st.composite
+def h5_edit(draw):
+    """A function editing an open h5py.File copy; drawn before the file exists."""
+    ops = draw(st.lists(st.sampled_from(["reshape", "retype", "delete", "rename", "attr", "names", "softlink", "extlink", "chunked", "fill", "config"]), min_size=1, max_size=3))
+    picks = [draw(st.integers(0, 10**6)) for _ in ops]
+    shapes = [draw(SHAPES) for _ in ops]
+    dtypes = [draw(DTYPES) for _ in ops]
+    attrs = [draw(ATTR_VALUES) for _ in ops]
+    json_edit_seed = draw(st.integers(0, 2**32 - 1))
+
+    def edit(f):
+        rng = np.random.default_rng(json_edit_seed)
+        for op, pick, shape, dtype, attr in zip(ops, picks, shapes, dtypes, attrs):
+            try:
+                _edit_one(f, rng, op, pick, shape, dtype, attr)
+            except (ValueError, KeyError, TypeError, OSError, RuntimeError):
+                pass  # an edit h5py itself refuses: the file stays as it was
+
+    return edit
+
+
+def _edit_one(f, rng, op, pick, shape, dtype, attr):
+    """One h5py edit: a dataset reshaped, retyped, deleted, renamed, linked; attributes; model_config."""
+    datasets, groups = _datasets(f), _groups(f)
+    ds = datasets[pick % len(datasets)] if datasets else None
+    group = groups[pick % len(groups)]
+    target = f[group] if group else f
+    if op in ("reshape", "retype", "fill", "chunked") and ds is not None:
+        old = f[ds][()]
+        del f[ds]
+        if op == "reshape":
+            data = np.resize(np.asarray(old, dtype=np.float64).ravel(), shape).astype(np.float32) if np.asarray(old).size else np.zeros(shape, np.float32)
+            f.create_dataset(ds, data=data)
+        elif op == "retype":
+            try:
+                data = np.zeros(np.shape(old), dtype=np.dtype(dtype))
+            except TypeError:
+                data = np.zeros(np.shape(old), np.float32)
+            f.create_dataset(ds, data=data)
+        elif op == "fill":
+            big = tuple(int(d) * 1000 + 1 for d in np.shape(old)) or (1000,)
+            f.create_dataset(ds, shape=big, dtype="<f4", fillvalue=float(rng.normal()))
+        else:
+            data = np.asarray(old)
+            if data.ndim:
+                f.create_dataset(ds, data=data, chunks=True, compression=str(rng.choice(["gzip", "lzf"])), shuffle=bool(rng.integers(2)))
+            else:
+                f.create_dataset(ds, data=data)
+    elif op == "delete" and ds is not None:
+        del f[ds]
+    elif op == "rename" and ds is not None:
+        f.move(ds, ds.rsplit("/", 1)[0] + "/" + str(rng.choice(["0", "9", "x", "01", "kernel:0", " 1"])) if "/" in ds else "renamed")
+    elif op == "attr":
+        key = str(rng.choice(["layer_names", "weight_names", "keras_version", "backend", "name"]))
+        try:
+            target.attrs[key] = attr
+        except (TypeError, ValueError):
+            pass
+    elif op == "names":
+        for key in ("layer_names", "weight_names"):
+            if key in target.attrs:
+                names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(target.attrs[key]).ravel().tolist()]
+                if names:
+                    rng.shuffle(names)
+                    names = names[: int(rng.integers(0, len(names) + 2))] + names[: int(rng.integers(0, 2))]
+                target.attrs[key] = np.array(names, dtype=h5py.string_dtype())
+    elif op == "softlink" and ds is not None and datasets:
+        other = datasets[(pick // 7) % len(datasets)]
+        del f[ds]
+        f[ds] = h5py.SoftLink("/" + other)
+    elif op == "extlink" and ds is not None:
+        del f[ds]
+        f[ds] = h5py.ExternalLink(str(_WORK / "does-not-exist.h5"), "/x")
+    elif op == "config" and "model_config" in f.attrs:
+        config = json.loads(f.attrs["model_config"])
+        containers = list(_containers(config))
+        _, node = containers[int(rng.integers(len(containers)))]
+        if node:
+            keys = list(node.keys()) if isinstance(node, dict) else list(range(len(node)))
+            node[keys[int(rng.integers(len(keys)))]] = [None, True, -1, 0, 2**40, "x", 1.5, []][int(rng.integers(8))]
+        f.attrs["model_config"] = json.dumps(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# targets: models
+
+
+@fuzz_settings
+@given(st.sampled_from(KERAS), st.data())
+def test_fuzz_keras_zip_bytes(name, data):
+    """Raw bytes of a .keras file."""
+    blob = data.draw(mutate_bytes(Path(sample(name)).read_bytes()))
+    exercise_model("keras-bytes", _write(".keras", blob), blob)
+
+
+@fuzz_settings
+@given(st.sampled_from(KERAS), st.data())
+def test_fuzz_keras_config_json(name, data):
+    """config.json edited as JSON, re-zipped with a valid directory."""
+    members = _keras_members(name)
+    config = json.loads(members["config.json"])
+    members["config.json"] = _dump_json(data.draw, data.draw(mutate_json(config)))
+    if data.draw(st.integers(0, 4)) == 0:
+        members["metadata.json"] = _dump_json(data.draw, data.draw(mutate_json(json.loads(members["metadata.json"]))))
+    blob = _zip(members)
+    exercise_model("keras-config", _write(".keras", blob), blob)
+
+
+@fuzz_settings
+@given(st.sampled_from(KERAS), st.data())
+def test_fuzz_keras_member_bytes(name, data):
+    """Bytes of one member (weights HDF5, config, metadata), re-zipped with a valid CRC."""
+    members = _keras_members(name)
+    member = data.draw(st.sampled_from(sorted(members)))
+    members[member] = data.draw(mutate_bytes(members[member]))
+    blob = _zip(members)
+    exercise_model("keras-member", _write(".keras", blob), blob)
+
+
+@fuzz_settings
+@given(st.sampled_from(KERAS), h5_edit())
+def test_fuzz_keras_weights_structure(name, edit):
+    """model.weights.h5 edited with h5py (shapes, dtypes, links, attributes), re-zipped."""
+    members = _keras_members(name)
+    h5 = _write(".h5", members["model.weights.h5"])
+    with h5py.File(h5, "r+") as f:
+        edit(f)
+    members["model.weights.h5"] = h5.read_bytes()
+    h5.unlink()
+    blob = _zip(members)
+    exercise_model("keras-weights", _write(".keras", blob), blob)
+
+
+@fuzz_settings
+@given(st.sampled_from(HDF5), st.data())
+def test_fuzz_hdf5_bytes(name, data):
+    """Raw bytes of legacy and weights-only HDF5 files."""
+    blob = data.draw(mutate_bytes(Path(sample(name)).read_bytes()))
+    exercise_model("h5-bytes", _write(".h5", blob), blob)
+
+
+@fuzz_settings
+@given(st.sampled_from(HDF5), h5_edit())
+def test_fuzz_hdf5_structure(name, edit):
+    """Legacy and weights-only HDF5 edited with h5py: datasets, attributes, links, model_config."""
+    path = _fresh(".h5")
+    shutil.copy(sample(name), path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    exercise_model("h5-structure", path, path.read_bytes())
+
+
+@fuzz_settings
+@given(st.sampled_from(LEGACY), st.data())
+def test_fuzz_legacy_model_config(name, data):
+    """A legacy file's model_config attribute edited as JSON."""
+    path = _fresh(".h5")
+    shutil.copy(sample(name), path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        f.attrs["model_config"] = _dump_json(data.draw, data.draw(mutate_json(config))).decode()
+    exercise_model("h5-config", path, path.read_bytes())
+
+
+# ---------------------------------------------------------------------------------------------
+# targets: inputs
+
+
+NPY_HEADER_VALUES = st.fixed_dictionaries(
+    {
+        "descr": st.one_of(st.sampled_from(["<f4", ">f4", "<f8", "<f2", "|u1", "<i8", "|b1", "<c8", "|O", "<U3", "|V4", "<M8[s]", "<f16", "zz"]), st.text(max_size=6)),
+        "fortran_order": st.one_of(st.booleans(), st.integers(-1, 2), st.none()),
+        "shape": st.one_of(
+            st.lists(st.integers(-3, 8), max_size=4).map(tuple),
+            st.lists(st.sampled_from([0, 1, 3, 6, 4, 2**31, 2**63, 2**70]), max_size=4).map(tuple),
+            st.just((True, 6, 4)),
+            st.just([3, 6, 4]),
+        ),
+    }
+)
+
+
+@st.composite
+def npy_blob(draw):
+    base = Path(NPY).read_bytes()
+    kind = draw(st.sampled_from(["bytes", "header", "header-bytes"]))
+    if kind == "bytes":
+        return draw(mutate_bytes(base))
+    header = repr(draw(NPY_HEADER_VALUES))
+    if draw(st.integers(0, 5)) == 0:
+        header = draw(mutate_bytes(header.encode("utf-8"), 2)).decode("utf-8", "replace")
+    version = draw(st.sampled_from([1, 2, 3]))
+    data = base[128:]
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))]
+    h = (header + "\n").encode("utf-8")
+    if version == 1:
+        blob = b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h + data
+    else:
+        blob = b"\x93NUMPY" + bytes([version, 0]) + len(h).to_bytes(4, "little") + h + data
+    if kind == "header-bytes":
+        blob = draw(mutate_bytes(blob, 2))
+    return blob
+
+
+@fuzz_settings
+@given(npy_blob())
+def test_fuzz_npy(blob):
+    exercise_input("npy", _write(".npy", blob), blob)
+
+
+@fuzz_settings
+@given(st.lists(npy_blob(), min_size=1, max_size=3), st.data())
+def test_fuzz_npz(members, data):
+    names = data.draw(st.lists(st.sampled_from(["input_layer.npy", "x.npy", "h.npy", "../x.npy", "a", "input_layer.npy"]), min_size=len(members), max_size=len(members)))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", data.draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))) as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate names are part of the test
+        for name, blob in zip(names, members):
+            zf.writestr(name, blob)
+    blob = buf.getvalue()
+    if data.draw(st.booleans()):
+        blob = data.draw(mutate_bytes(blob, 2))
+    exercise_input("npz", _write(".npz", blob), blob)
+
+
+CELLS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from(["", " ", "nan", "inf", "-Infinity", "1e999", "0x10", "1_000", "true", "a", '"1"', "1,5", "\x00", "١"]),
+)
+
+
+@st.composite
+def csv_text(draw):
+    rows = draw(st.integers(0, 8))
+    width = draw(st.integers(1, 6))
+    lines = []
+    for _ in range(rows):
+        n = width if draw(st.integers(0, 5)) else draw(st.integers(0, 7))
+        lines.append(",".join(draw(st.lists(CELLS, min_size=n, max_size=n))))
+    text = "\n".join(lines)
+    if draw(st.integers(0, 4)) == 0:
+        text = draw(mutate_bytes(text.encode("utf-8", "surrogatepass"), 2)).decode("utf-8", "replace")
+    return text
+
+
+JSON_ARRAYS = st.recursive(
+    st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none(), st.text(max_size=3)),
+    lambda children: st.lists(children, max_size=5),
+    max_leaves=60,
+)
+
+
+@fuzz_settings
+@given(st.data())
+def test_fuzz_text_inputs(data):
+    """.csv and .json inputs: generated text and mutated valid files."""
+    if data.draw(st.booleans()):
+        text = data.draw(csv_text())
+        blob = text.encode("utf-8", "surrogatepass")
+        exercise_input("csv-json", _write(".csv", blob), blob)
+        return
+    if data.draw(st.booleans()):
+        blob = json.dumps(data.draw(JSON_ARRAYS)).encode()
+    else:
+        blob = json.dumps(np.load(NPY).tolist()).encode()
+        blob = data.draw(mutate_bytes(blob, 3))
+    exercise_input("csv-json", _write(".json", blob), blob)
+
+
+def test_fuzz_harness_reaches_the_readers():
+    """The harness itself: valid samples load and run in the child; a hang and a crash are findings."""
+    exercise_model("sanity", Path(sample(LSTM)))
+    exercise_input("sanity", Path(NPY))
+    assert LOADED["sanity"] == 2 and ESCAPES["sanity"] == 0
+    assert _isolated(lambda: {"loaded": True, "escapes": []}) == {"loaded": True, "escapes": []}
+    assert _isolated(lambda: os.kill(os.getpid(), signal.SIGKILL))["escapes"][0]["type"] == "Crash"
