@@ -128,12 +128,18 @@ def make_cell(kind, units, weights, *, where, activation, recurrent_activation, 
 def from_keras1(kind: str, weights: list) -> list:
     """Keras 1 stored separate per-gate arrays: LSTM 12 in i, c, f, o order; GRU 9 in z, r, h."""
     if kind == "lstm" and len(weights) == 12:
-        # [W_i, U_i, b_i, W_c, U_c, b_c, W_f, U_f, b_f, W_o, U_o, b_o] -> i, f, c, o
-        order = (0, 6, 3, 9)
-        return [np.concatenate([weights[g + part] for g in order], axis=-1) for part in range(3)]
-    if kind == "gru" and len(weights) == 9:
-        return [np.concatenate([weights[g + part] for g in (0, 3, 6)], axis=-1) for part in range(3)]
-    return weights
+        order = (0, 6, 3, 9)  # [W_i, U_i, b_i, W_c, U_c, b_c, W_f, U_f, b_f, W_o, U_o, b_o] -> i, f, c, o
+    elif kind == "gru" and len(weights) == 9:
+        order = (0, 3, 6)
+    else:
+        return weights
+    fused = []
+    for part in range(3):
+        pieces = [weights[g + part] for g in order]
+        if len({p.shape for p in pieces}) != 1 or pieces[0].ndim not in (1, 2):
+            raise LstmctlError(f"Keras 1 per-gate arrays do not fuse: shapes {[p.shape for p in pieces]} differ")
+        fused.append(np.concatenate(pieces, axis=-1))
+    return fused
 
 
 def _per_gate(matrix, func, k):

@@ -271,6 +271,8 @@ def _bidirectional(layer: Layer, x: Tensor, states, dtype, record: dict, traces=
 
 def _dense(layer: Layer, x: Tensor, dtype, major) -> Tensor:
     w = layer.weights
+    if x.value.shape[-1] != w[0].shape[0]:
+        raise LstmctlError(f"layer '{layer.name}': its kernel takes {w[0].shape[0]} features, its input has {x.value.shape[-1]}")
     y = x.value.astype(dtype, copy=False) @ w[0].astype(dtype, copy=False)
     if len(w) > 1:
         y = y + w[1].astype(dtype, copy=False)

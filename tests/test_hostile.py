@@ -1644,3 +1644,35 @@ def test_global_heap_that_would_hang_hdf5(tmp_path):
     if b"GCOL\x01" in blob:
         k = make_keras(tmp_path / "heap.keras", replace={"model.weights.h5": _zero_size_free_object(blob)})
         fails("inspect", k, contains=[k, "model.weights.h5", "global heap"])
+
+
+# ---------------------------------------------------------------------------------------------
+# found by the fuzz harness outside the reader files: documented here until fixed there
+
+
+def test_dense_kernel_contradicting_its_input_width(tmp_path):
+    def edit(f):
+        config = json.loads(f.attrs["model_config"])
+        bidirs = [e for e in config["config"]["layers"] if e["class_name"] == "Bidirectional"]
+        assert bidirs[-1]["config"]["merge_mode"] == "ave"
+        del bidirs[-1]["config"]["merge_mode"]  # Keras's default, concat: twice as wide as the Dense kernel expects
+        f.attrs["model_config"] = json.dumps(config)
+
+    p = copy_h5(tmp_path / "wide.h5", "k2_bidir_masked.h5", edit=edit)
+    with pytest.raises(lstmctl.LstmctlError):
+        lstmctl.load(p).run()
+
+
+def test_weights_only_keras1_per_gate_shapes(tmp_path):
+    def edit(f):
+        f.attrs["keras_version"] = "1.2.2"
+        group = f["lstm"]
+        names = []
+        for i in range(12):  # W, U, b for i, c, f, o; W_c one row short
+            group.create_dataset(f"w{i}", data=np.zeros((4,) if i % 3 == 2 else (3 if i == 3 else 4, 4), np.float32))
+            names.append(f"w{i}")
+        group.attrs["weight_names"] = np.array(names, dtype=h5py.string_dtype())
+
+    p = copy_h5(tmp_path / "k1w.h5", "k2_lstm_dense_weights.h5", edit=edit)
+    with pytest.raises(lstmctl.LstmctlError):
+        lstmctl.load(p)
