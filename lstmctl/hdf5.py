@@ -29,6 +29,7 @@ MAX_MEMBERS = 1 << 16  # members of one group
 # deflate, shuffle, fletcher32, szip, nbit, scaleoffset, lzf: built into HDF5 / h5py, no plugin search
 ALLOWED_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
 _NUMERIC_KINDS = "fiu"
+_ATTRIBUTE_CLASSES = {h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.STRING}
 
 
 def show(text) -> str:
@@ -183,6 +184,11 @@ class H5:
             if name not in obj.attrs:
                 return default
             attr_id = obj.attrs.get_id(name)
+            kind = attr_id.get_type().get_class()
+            if kind not in _ATTRIBUTE_CLASSES:
+                # Keras writes strings and numbers only; HDF5 has crashed reading a corrupt
+                # variable-length sequence type (found by the fuzz harness)
+                raise LstmctlError(f"{self.where}: attribute '{name}' has HDF5 type class {kind}, not a string or number; refused")
             shape = attr_id.shape or ()
             items = int(np.prod(shape, dtype=np.float64))
             declared = items * attr_id.dtype.itemsize
