@@ -13,7 +13,7 @@ import numpy as np
 
 from . import kernels
 from .errors import LstmctlError, Unsupported
-from .model import RECURRENT, Layer, Model, dtype_name
+from .model import RECURRENT, Layer, Model, _tensor_refs, dtype_name
 from .safejson import positive_int
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -445,7 +445,7 @@ def _op(model: Model, layer: Layer, call, get) -> Tensor:
 
     def resolve(arg):
         if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
-            return get(model_ref(arg, layer)).value
+            return get(_tensor_refs(arg, f"op '{layer.name}'")[0]).value
         if isinstance(arg, list):
             return [resolve(a) for a in arg]
         if arg is None or isinstance(arg, _BOOL_OR_NUMBER):
@@ -464,13 +464,6 @@ def _op(model: Model, layer: Layer, call, get) -> Tensor:
         return Tensor(np.asarray(fn(*args, **kwargs)))
     except (TypeError, ValueError) as exc:
         raise LstmctlError(f"{model.path}: op '{layer.name}' ({layer.class_name}) failed: {exc}") from None
-
-
-def model_ref(tensor, layer):
-    from .model import _ref
-
-    config = tensor.get("config")
-    return _ref(config.get("keras_history") if isinstance(config, dict) else None, f"op '{layer.name}'")
 
 
 def _call(model: Model, layer: Layer, n, args, states, ctx: _Run) -> list:

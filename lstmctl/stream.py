@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import LstmctlError, UsageError
 from .inputs import _read_npy_header
+from .writers import publish
 
 STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are memory-mapped and chunked
 CHUNK_BYTES = 32 << 20  # input bytes per chunk when --chunk is not given
@@ -112,16 +113,14 @@ class ResultWriter:
             fh.close()
         if self.fmt == "npy":
             ((path, _),) = self.files.values()
-            os.chmod(path, 0o666 & ~_umask())
-            os.replace(path, self.output)
+            publish(path, self.output)
         else:
             packed = os.path.join(self.tmp, "result.npz")
             with zipfile.ZipFile(packed, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
                 for key, (path, _) in self.files.items():
                     with open(path, "rb") as src, zf.open(f"{key}.npy", "w", force_zip64=True) as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)
-            os.chmod(packed, 0o666 & ~_umask())
-            os.replace(packed, self.output)
+            publish(packed, self.output)
         self.abort()
 
     def abort(self):
@@ -129,12 +128,6 @@ class ResultWriter:
             fh.close()
         self.files.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class Progress:

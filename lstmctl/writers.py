@@ -40,6 +40,15 @@ def to_bytes(arrays: dict, fmt: str) -> bytes:
     raise UsageError(f"unknown format {fmt!r}")
 
 
+def publish(tmp: str, output: str):
+    """Rename a finished temporary file into place, with an ordinary file's permissions
+    (mkstemp makes 0600), so a reader never sees a partial result."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, output)
+
+
 def write(data: bytes, output: str | None, binary: bool):
     """Write to a file atomically (temp file + rename), or to stdout."""
     if output is None or output == "-":
@@ -55,10 +64,7 @@ def write(data: bytes, output: str | None, binary: bool):
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file is an ordinary file
-        os.replace(tmp, output)
+        publish(tmp, output)
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
