@@ -21,7 +21,7 @@ def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_acti
     """
     import os
 
-    from . import conventions, model, readers
+    from . import builder, conventions, readers
 
     path = os.fspath(path)
     if convention is not None:
@@ -34,4 +34,4 @@ def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_acti
     if given:
         raise UsageError(f"{', '.join(given)} only apply to an .npz read with a convention")
     conventions.refuse_unmarked_npz(path)
-    return model.build(readers.read(path))
+    return builder.build(readers.read(path))

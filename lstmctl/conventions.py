@@ -28,7 +28,10 @@ import numpy as np
 from . import gates as gates_mod
 from .errors import LstmctlError, UsageError
 from .kernels import ACTIVATION_NAMES
-from .model import Call, InputSpec, Layer, Model, Ref
+from .graph import Call, InputSpec, Layer, Ref
+from .layers import REGISTRY
+from .layers.recurrent import bidirectional_layer, recurrent_layer
+from .model import Model
 
 CONVENTIONS = ("keras", "pytorch", "tf1", "onnx")
 TARGETS = (*CONVENTIONS, "onnx-model")
@@ -789,7 +792,7 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
     dtype = np.dtype(dtype)
     base = name or kind
     input_dim = levels[0][0].W.shape[0]
-    layers = [Layer("input", "InputLayer", {"batch_shape": [None, None, input_dim], "dtype": dtype.name})]
+    layers = [Layer("input", "InputLayer", {"batch_shape": [None, None, input_dim], "dtype": dtype.name}, spec=REGISTRY["InputLayer"])]
     previous = "input"
     width = input_dim
     for k, specs in enumerate(levels):
@@ -815,12 +818,12 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
             config["reset_after"] = specs[0].reset_after
         cls = CLASS_NAME[kind]
         if len(specs) == 1:
-            layer = Layer(lname, cls, config, weights[0], cell=cells[0])
+            layer = recurrent_layer(lname, cls, config, weights[0], cells[0])
         else:
-            fwd = Layer(f"{lname}/forward", cls, dict(config, name=f"{lname}/forward"), weights[0], cell=cells[0])
-            bwd = Layer(f"{lname}/backward", cls, dict(config, name=f"{lname}/backward", go_backwards=True), weights[1], cell=cells[1])
+            fwd = recurrent_layer(f"{lname}/forward", cls, dict(config, name=f"{lname}/forward"), weights[0], cells[0])
+            bwd = recurrent_layer(f"{lname}/backward", cls, dict(config, name=f"{lname}/backward", go_backwards=True), weights[1], cells[1])
             wrapper = {"name": lname, "merge_mode": "concat", "return_sequences": True, "return_state": False, "go_backwards": False, "stateful": False, "dtype": dtype.name}
-            layer = Layer(lname, "Bidirectional", wrapper, weights[0] + weights[1], forward=fwd, backward=bwd)
+            layer = bidirectional_layer(lname, wrapper, fwd, bwd)
         layer.calls = [Call([Ref(previous, 0, 0)], [])]
         layer.notes.append(f"imported from {convention} weights" + (f" (layer {k} of {len(levels)})" if len(levels) > 1 else ""))
         layers.append(layer)

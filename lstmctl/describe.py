@@ -3,12 +3,9 @@
 Rendering (rich tables) lives in render.py; both it and `--format json` read these facts.
 """
 
-from . import gates as gates_mod
 from .errors import LstmctlError
-from .model import Layer, Model
+from .layers.recurrent import HARD_SIGMOID, top_cell
 from .runner import probe_shapes
-
-HARD_SIGMOID = {2: "clip(0.2·x + 0.5, 0, 1) (Keras 1/2 form)", 3: "clip(x/6 + 0.5, 0, 1) (Keras 3 form)"}
 FORMATS = {
     "keras-zip": "Keras native .keras (zip: config.json, metadata.json, model.weights.h5)",
     "hdf5-model": "legacy HDF5 full model (model_config + model_weights)",
@@ -25,9 +22,9 @@ def _shape(shape):
     return None if shape is None else [d for d in shape]
 
 
-def returns(layer: Layer, in_shape, units: int) -> list:
+def returns(layer, in_shape, units: int) -> list:
     """What calling the layer returns, in Keras's words and the math's."""
-    cell = (layer.forward or layer).cell
+    cell = top_cell(layer.forward or layer)
     batch_time = (in_shape or (None, None))[:2]
     width = units
     mode = layer.config.get("merge_mode") if layer.kind == "bidirectional" else None
@@ -51,59 +48,14 @@ def returns(layer: Layer, in_shape, units: int) -> list:
     return out
 
 
-def _gate_rows(cell) -> list:
-    parts = cell.split()
-    rows = []
-    names = gates_mod.GATES[cell.kind] or ("",)
-    for j, g in enumerate(names):
-        suffix = f"_{g}" if g else ""
-        row = {
-            "gate": g or "-",
-            "name": gates_mod.GATE_NAMES.get(g, "SimpleRNN (no gates)"),
-            "columns": [j * cell.units, (j + 1) * cell.units],  # the slice of the fused kernel/bias
-        }
-        for part in ("W", "U", "b", "rb"):
-            key = f"{part}{suffix}"
-            if key in parts:
-                row[part] = {"shape": list(parts[key].shape), **gates_mod.stats(parts[key])}
-        rows.append(row)
-    return rows
-
-
-def _cell_facts(layer: Layer, major: int) -> dict:
-    cell = layer.cell
-    facts = {
-        "units": cell.units,
-        "input_dim": cell.input_dim,
-        "activation": cell.activation_name,
-        "recurrent_activation": cell.recurrent_activation_name,
-        "use_bias": cell.bias is not None,
-        "go_backwards": layer.flag("go_backwards"),
-        "kernel_shape": list(cell.W.shape),
-        "recurrent_kernel_shape": list(cell.U.shape),
-        "bias_shape": None if cell.bias is None else list(cell.bias.shape),
-        "gates": _gate_rows(cell),
-    }
-    if cell.kind == "gru":
-        facts["reset_after"] = cell.reset_after
-    if "hard_sigmoid" in (cell.activation_name, cell.recurrent_activation_name):
-        facts["hard_sigmoid"] = HARD_SIGMOID[3 if major >= 3 else 2]
-    if cell.kind == "lstm" and cell.bias is not None:
-        b_f = cell.split()["b_f"]
-        facts["forget_bias"] = {
-            **gates_mod.stats(b_f),
-            "note": "the saved forget bias already includes training; unit_forget_bias only set its initial value to 1.0",
-        }
-    return facts
-
-
-def _layer_facts(model: Model, layer: Layer, shapes: dict, depth: int) -> dict:
+def _layer_facts(model, layer, shapes: dict, depth: int) -> dict:
     facts = {
         "name": layer.name,
         "class_name": layer.class_name,
         "kind": layer.kind,
         "depth": depth,
         "params": layer.param_count,
+        "trainable": layer.trainable,
         "inbound": list(dict.fromkeys(r.layer for c in layer.calls for r in c.inputs)),
         "initial_state_from": [f"{r.layer}[{r.index}]" for c in layer.calls for r in c.initial_state],
         "notes": list(layer.notes),
@@ -124,26 +76,23 @@ def _layer_facts(model: Model, layer: Layer, shapes: dict, depth: int) -> dict:
             "stateful": layer.flag("stateful"),
             "masked_input": bool(probed[2]) if probed else None,
         }
-        if layer.kind == "bidirectional":
-            rec["merge_mode"] = layer.config.get("merge_mode")
-            rec["directions"] = {d.name.rsplit("/", 1)[1]: _cell_facts(d, major) for d in (layer.forward, layer.backward)}
-            units = layer.forward.cell.units
-        else:
-            rec.update(_cell_facts(layer, major))
-            units = layer.cell.units
+        rec.update(layer.spec.facts(layer, major))
+        units = top_cell(layer.forward or layer).units
         if not model.inferred:
             rec["returns"] = returns(layer, probed[0][0] if probed else None, units)
         facts["recurrent"] = rec
+    elif layer.spec is not None and layer.kind == "layer":
+        facts["settings"] = layer.spec.facts(layer, model.keras_major)
     return facts
 
 
-def inspect_facts(model: Model, layer: str | None = None) -> dict:
+def inspect_facts(model, layer: str | None = None) -> dict:
     shapes = probe_shapes(model) if model.inputs else {}
     layers = []
 
     ops = 0
 
-    def visit(m: Model, depth: int):
+    def visit(m, depth: int):
         nonlocal ops
         for item in m.layers:
             if item.op:  # mask plumbing Keras 3 writes into the graph, not a layer of the model
@@ -177,8 +126,9 @@ def inspect_facts(model: Model, layer: str | None = None) -> dict:
     }
 
 
-def gate_arrays(model: Model, layer: str | None = None) -> dict:
-    """`<layer>/W_<g>`, `<layer>/U_<g>`, `<layer>/b_<g>` (…`/forward`, `/backward` for Bidirectional)."""
+def gate_arrays(model, layer: str | None = None) -> dict:
+    """`<layer>/W_<g>`, `<layer>/U_<g>`, `<layer>/b_<g>` (…`/forward`, `/backward` for Bidirectional,
+    `/cell_<k>` for each cell of a stack)."""
     targets = [model.layer(layer)] if layer else model.recurrent_layers()
     if not targets:
         raise LstmctlError(f"{model.path}: no recurrent layers")
@@ -186,8 +136,7 @@ def gate_arrays(model: Model, layer: str | None = None) -> dict:
     for target in targets:
         if not target.is_recurrent:
             raise LstmctlError(f"layer '{target.name}' is {target.class_name}, not a recurrent layer")
-        cells = [(target.name, target.cell)] if target.kind == "recurrent" else [(d.name, d.cell) for d in (target.forward, target.backward)]
-        for prefix, cell in cells:
+        for prefix, cell in _named_cells(target):
             for key, value in cell.split().items():
                 out[f"{prefix}/{key}"] = value
     return out
@@ -200,7 +149,16 @@ _LABELS = {
 }
 
 
-def run_selection(model: Model, result: dict, layer=None, return_sequences=False, return_state=False) -> list:
+def _named_cells(layer) -> list:
+    """(key prefix, Cell) for every cell of a recurrent layer."""
+    if layer.forward is not None:
+        return _named_cells(layer.forward) + _named_cells(layer.backward)
+    if layer.cells:
+        return [(sub.name, sub.cell) for sub in layer.cells]
+    return [(layer.name, layer.cell)]
+
+
+def run_selection(model, result: dict, layer=None, return_sequences=False, return_state=False) -> list:
     """(key, label) pairs to show for `run`: the model outputs by default, or, with the Keras-named
     flags, each selected recurrent layer's whole sequence and/or final states in Keras's order."""
     if not (return_sequences or return_state):

@@ -8,7 +8,11 @@ are assumed to be Keras's defaults; every such guess is written into the layer's
 import re
 
 from . import gates as gates_mod
-from .model import Layer, Model, keras_major
+from .config import keras_major
+from .graph import Layer
+from .layers.base import NESTED_MODEL
+from .layers.recurrent import bidirectional_layer, recurrent_layer
+from .model import Model
 from .readers import KerasV3Store, Saved
 
 _KINDS = {4: ("lstm", "LSTM"), 3: ("gru", "GRU"), 1: ("simple_rnn", "SimpleRNN")}
@@ -49,7 +53,7 @@ def _recurrent_layer(name, arrays, major, notes):
         use_bias=use_bias, reset_after=reset_after, keras_major=major,
     )  # fmt: skip
     config = {"units": units, "use_bias": use_bias, "reset_after": reset_after}
-    return Layer(name, cls, config, list(arrays), cell=cell, notes=[*notes, f"inferred {cls}({units}) from weight shapes", ASSUMED])
+    return recurrent_layer(name, cls, config, arrays, cell, [*notes, f"inferred {cls}({units}) from weight shapes", ASSUMED])
 
 
 def _bidirectional(name, forward, backward):
@@ -58,15 +62,14 @@ def _bidirectional(name, forward, backward):
     forward.name, backward.name = f"{name}/forward", f"{name}/backward"
     backward.config["go_backwards"] = True
     config = {"merge_mode": "concat", "units": forward.config["units"]}
-    return Layer(name, "Bidirectional", config, forward.weights + backward.weights, forward=forward, backward=backward,
-                 notes=[f"inferred Bidirectional({forward.class_name}({forward.config['units']})); merge mode unknown", ASSUMED])  # fmt: skip
+    return bidirectional_layer(name, config, forward, backward, [f"inferred Bidirectional({forward.class_name}({forward.config['units']})); merge mode unknown", ASSUMED])
 
 
 def _plain(name, arrays):
     if len(arrays) in (1, 2) and arrays[0].ndim == 2 and (len(arrays) == 1 or arrays[1].shape == (arrays[0].shape[1],)):
         cls = "Dense" if len(arrays) == 2 else "Dense or Embedding"
-        return Layer(name, cls, {}, list(arrays), known=False, notes=[f"{cls} by its shapes; not interpreted"])
-    return Layer(name, "unknown", {}, list(arrays), known=False, notes=["weights not recognised as a recurrent layer"])
+        return Layer(name, cls, {}, list(arrays), notes=[f"{cls} by its shapes; not interpreted"])
+    return Layer(name, "unknown", {}, list(arrays), notes=["weights not recognised as a recurrent layer"])
 
 
 def _classify(name, arrays, weight_names, major):
@@ -95,7 +98,7 @@ def _v3_layers(store: KerasV3Store, path: str, major: int) -> list:
         base = re.sub(r"_\d+$", "", group)
         if base in ("sequential", "functional"):
             inner = _v3_layers(store, gpath, major)
-            layers.append(Layer(group, base.capitalize(), {}, [], model=_model(store.where, inner, "keras-weights", None)))
+            layers.append(Layer(group, base.capitalize(), {}, [], spec=NESTED_MODEL, model=_model(store.where, inner, "keras-weights", None)))
             continue
         if base == "bidirectional":
             fwd = _recurrent_layer(group, store.vars(f"{gpath}/forward_layer/cell") or [], major, [])

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from . import fastpath
 from .errors import LstmctlError
 
 # --- activations ---------------------------------------------------------------------------
@@ -164,8 +165,6 @@ def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=Fa
     """Run `cell` over x (batch, time, features) from `states`: the fast path (fastpath.py) when
     nothing per-step is asked for and the activations are the standard ones, else the reference.
     With keep_sequence False the fast path keeps no per-step outputs (returns None for them)."""
-    from . import fastpath
-
     if mask is None and trace is None and fastpath.supported(cell):
         return fastpath.scan(cell, x, states, go_backwards, keep_sequence)
     return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)

@@ -69,7 +69,7 @@ def _graph(facts) -> Table:
         table.add_column(col, justify="right" if col == "params" else "left")
     for layer in facts["layers"]:
         name = "  " * layer["depth"] + esc(layer["name"])
-        cls = esc(layer["class_name"]) + (" [yellow](opaque)[/]" if layer["kind"] == "opaque" else "")
+        cls = esc(layer["class_name"]) + (" [yellow](opaque)[/]" if layer["kind"] == "opaque" else "") + ("" if layer["trainable"] else " (frozen)")
         io_text = f"{_shapes(layer['input_shapes'])} → {_shapes(layer['output_shapes'])}" if layer["input_shapes"] else _shapes(layer["output_shapes"])
         fed = esc(", ".join(layer["inbound"]))
         if layer["initial_state_from"]:
@@ -111,6 +111,18 @@ def _cell_lines(cell) -> list:
     return lines
 
 
+def _cells(rec, prefix="") -> list:
+    """(label, cell facts) for every cell of a recurrent layer: its directions, a stack's cells."""
+    if "directions" in rec:
+        return [item for d, facts in rec["directions"].items() for item in _cells(facts, f"{prefix}{d}")]
+    if "cells" in rec:
+        return [
+            (f"{prefix + ' ' if prefix else ''}{c['name'].rsplit('/', 1)[1]} ({c['class_name']}{'' if c['trainable'] else ', frozen'}) → {c['feeds']}:", c)
+            for c in rec["cells"]
+        ]
+    return [(f"{prefix}:" if prefix else "", rec)]
+
+
 def _recurrent_panel(layer) -> Panel:
     rec = layer["recurrent"]
     flags = ", ".join(f"{k}={rec[k]}" for k in ("return_sequences", "return_state", "go_backwards", "stateful"))
@@ -123,10 +135,11 @@ def _recurrent_panel(layer) -> Panel:
         for i, r in enumerate(rec["returns"]):
             ret.add_row(str(i), r["keras"], r["math"], _shape(r["shape"]))
         parts.append(ret)
-    cells = rec.get("directions") or {"": rec}
-    for direction, cell in cells.items():
-        if direction:
-            parts.append(Text(f"{direction}:", style="bold"))
+    if not layer["trainable"]:
+        parts.append(Text("frozen: trainable=False (training leaves these weights alone)"))
+    for label, cell in _cells(rec):
+        if label:
+            parts.append(Text(label, style="bold"))
         parts.extend(Text(line) for line in _cell_lines(cell))
         parts.append(_gate_table(cell))
     for note in layer["notes"]:

@@ -1,0 +1,126 @@
+"""What every layer type provides, and the registry that maps Keras class names to them.
+
+A layer type reads its part of a saved config (`build`), runs its forward pass on NumPy arrays
+(`call`) and says what inspect shows of it (`facts`). Types register under Keras class names;
+a class name that is not registered makes an opaque layer, listed but never interpreted.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import config as cfg
+from ..errors import LstmctlError, Unsupported
+
+REGISTRY: dict = {}
+
+
+def register(*class_names):
+    """Class decorator: one instance of the type serves every class name given."""
+
+    def deco(cls):
+        instance = cls()
+        for name in class_names:
+            if name in REGISTRY:
+                raise RuntimeError(f"{name} registered twice")
+            REGISTRY[name] = instance
+        return cls
+
+    return deco
+
+
+def entry_weight_count(entry, where) -> int | None:
+    """How many arrays a legacy file keeps for a config entry (None: not a layer lstmctl reads)."""
+    spec = REGISTRY.get(entry.get("class_name"))
+    if spec is None or cfg.foreign(entry):
+        return None
+    return spec.weight_count(cfg.entry_config(entry, where), where)
+
+
+@dataclass
+class Tensor:
+    value: np.ndarray
+    mask: np.ndarray | None = None  # (batch, time) bool
+
+
+@dataclass
+class Context:
+    """What a layer's call needs from the run it is part of."""
+
+    path: str  # the model file, for messages
+    keras_major: int
+    dtype: str | None = None  # forced compute dtype
+    record: dict = field(default_factory=dict)  # contract keys -> arrays (recurrent layers' sequences and states)
+    overrides: dict = field(default_factory=dict)  # layer name -> initial state arrays
+    sequences: bool = True  # record L/sequence also for layers that do not return sequences
+    watch: frozenset = frozenset()  # recurrent layers whose input, states and gates to keep
+    seen: dict = field(default_factory=dict)  # name -> {"x": Tensor, "states": [...], "traces": {...}}
+    probe: bool = False  # inspect's shape probe
+    # The call being made (set by the runner before each layer call):
+    states: list = field(default_factory=list)  # initial_state arrays it was given
+    node: int = 0  # which call of the layer (a shared layer's later calls record under L@n)
+    kwargs: dict = field(default_factory=dict)  # tensors passed by keyword, name -> list[Tensor]
+
+    def compute_dtype(self, layer) -> str:
+        if self.dtype:
+            return self.dtype
+        if "dtype" not in layer.params:  # a layer made outside a config (weights-only, conventions)
+            layer.params["dtype"] = cfg.compute_dtype(layer.class_name, layer.config, f"layer '{layer.name}'")
+        return layer.params["dtype"]
+
+
+class LayerType:
+    """Defaults for a weightless, single-input layer that keeps its input's mask."""
+
+    kind = "layer"
+    n_inputs = 1  # positional input tensors per call; None: two or more (merges)
+    n_weights = 0  # arrays a legacy HDF5 file keeps for the layer
+
+    def compute_dtype(self, config, where) -> str:
+        return cfg.compute_dtype(type(self).__name__, config, where)
+
+    def weight_count(self, config, where) -> int | None:
+        """How many arrays a legacy file keeps for this layer (None: cannot say)."""
+        return self.n_weights
+
+    def v3_weights(self, store, path, config) -> list:
+        """The layer's arrays in a Keras 3 store, under its group `path`."""
+        return (store.vars(path) or []) if self.n_weights else []
+
+    def build(self, builder, layer, entry, where) -> None:
+        """Check the config and weights once, keeping what `call` needs in `layer.params`."""
+        if len(layer.weights) != self.n_weights:
+            raise LstmctlError(f"{where}: {layer.class_name} should hold {self.n_weights} weight arrays, found {len(layer.weights)}")
+
+    def call(self, layer, args: list, ctx: Context) -> list:
+        return [Tensor(self.forward(layer, args[0].value, ctx), self.output_mask(layer, args))]
+
+    def forward(self, layer, x, ctx):
+        raise Unsupported(f"layer '{layer.name}': {layer.class_name} is not supported by run")
+
+    def output_mask(self, layer, args):
+        return args[0].mask
+
+    def facts(self, layer, major) -> dict:
+        """Extra facts for inspect (a layer's parsed settings)."""
+        return {}
+
+
+class NestedModel(LayerType):
+    """A model used as a layer: the runner walks its own graph."""
+
+    kind = "model"
+    n_inputs = None
+
+
+NESTED_MODEL = NestedModel()
+
+
+def check_rank(layer, x, ranks, what="input"):
+    if x.ndim not in ranks:
+        want = " or ".join(str(r) for r in sorted(ranks))
+        raise LstmctlError(f"layer '{layer.name}': {layer.class_name} expects a rank-{want} {what}, got shape {x.shape}")
+
+
+def cast(x, dtype):
+    return x.astype(dtype, copy=False)
