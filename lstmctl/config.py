@@ -236,7 +236,8 @@ def calls(entry, is_rnn: bool, where) -> list:
             inputs = tensor_refs(args, where)
             states = tensor_refs(kwargs.get("initial_state"), where)
             masks = tensor_refs(kwargs.get("mask"), where)
-            extra = {k: tensor_refs(v, where) for k, v in kwargs.items() if k not in ("initial_state", "mask")}
+            # Tensors passed by keyword (a list of masks, an attention mask…); one mask is `mask`.
+            extra = {k: tensor_refs(v, where) for k, v in kwargs.items() if k != "initial_state" and not (k == "mask" and len(masks) == 1)}
             out.append(Call(inputs, states, masks[0] if len(masks) == 1 else None, True, args if isinstance(args, list) else None,
                             kwargs, {k: v for k, v in extra.items() if v}))  # fmt: skip
             continue

@@ -50,9 +50,9 @@ class Model:
         names = ", ".join(layer.name for layer in self.walk() if layer.class_name != "InputLayer" and not layer.op)
         raise LstmctlError(f"{self.path}: no layer named '{name}' (layers: {names})")
 
-    def run(self, inputs=None, initial_state=None, layer=None, dtype=None, sequences=True, strict=False):
+    def run(self, inputs=None, initial_state=None, layer=None, dtype=None, sequences=True, strict=False, layer_outputs=False):
         """Forward pass; returns the npz contract mapping (see lstmctl.runner.run)."""
-        return runner.run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences, strict=strict)
+        return runner.run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences, strict=strict, layer_outputs=layer_outputs)
 
     def gates(self, layer=None) -> dict:
         """Named gate matrices under the `gates` npz contract."""

@@ -158,6 +158,9 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
             raise
         key = (layer.name, n + layer.node_offset)
         values[key] = outs
+        if ctx.layer_outputs:
+            name = f"layer/{layer.name}" + (f"@{n}" if n else "")
+            ctx.record.update({name: outs[0].value} if len(outs) == 1 else {f"{name}/{i}": t.value for i, t in enumerate(outs)})
         for j in waiting.pop(key, ()):
             items[j][3] -= 1
             if items[j][3] == 0:
@@ -203,13 +206,14 @@ def _call(model, layer, n, call, get, ctx: Context, shapes) -> list:
         ctx.states = [get(r).value for r in call.initial_state]
         ctx.node = n
         ctx.kwargs = {key: [get(r) for r in refs] for key, refs in call.tensor_kwargs.items()}
+        ctx.call_kwargs = call.kwargs
         outs = layer.spec.call(layer, args, ctx)
     if shapes is not None:
         shapes[(layer.name, n)] = ([a.value.shape for a in args], [o.value.shape for o in outs], args[0].mask is not None)
     return outs
 
 
-def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=(), sequences=True, strict=False) -> dict:
+def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=(), sequences=True, strict=False, layer_outputs=False) -> dict:
     """Run the whole model. Returns the contract mapping (see module docstring).
 
     `initial_state`: arrays ([h, c] for LSTM, [h] otherwise; forward then backward for a
@@ -221,6 +225,8 @@ def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()
     stays independent of the sequence length for them.
     NaN or Inf in the weights or inputs is reported in the result's `warnings` (the numbers carry
     it through); `strict=True` refuses such a run instead.
+    `layer_outputs=True` adds every layer's output as `layer/<name>` (`layer/<name>/<i>` for a
+    layer with several outputs, `@<n>` after the name for a shared layer's later calls).
     """
     if dtype is not None and dtype not in FLOAT_DTYPES:
         raise LstmctlError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
@@ -237,7 +243,7 @@ def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()
             raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
         overrides[target.name] = list(initial_state)
     feeds = {name: Tensor(a) for name, a in arrays.items()}
-    ctx = Context(model.path, model.keras_major, dtype, overrides=overrides, sequences=sequences, watch=frozenset(watch))
+    ctx = Context(model.path, model.keras_major, dtype, overrides=overrides, sequences=sequences, watch=frozenset(watch), layer_outputs=layer_outputs)
     warnings = list(model.warnings) + (warnings or [])
     with np.errstate(invalid="ignore", over="ignore") if warnings else contextlib.nullcontext():
         outs = _execute(model, feeds, ctx)

@@ -56,10 +56,12 @@ class Context:
     watch: frozenset = frozenset()  # recurrent layers whose input, states and gates to keep
     seen: dict = field(default_factory=dict)  # name -> {"x": Tensor, "states": [...], "traces": {...}}
     probe: bool = False  # inspect's shape probe
+    layer_outputs: bool = False  # record every layer's outputs as `layer/<name>` (`/<i>` for several)
     # The call being made (set by the runner before each layer call):
     states: list = field(default_factory=list)  # initial_state arrays it was given
     node: int = 0  # which call of the layer (a shared layer's later calls record under L@n)
     kwargs: dict = field(default_factory=dict)  # tensors passed by keyword, name -> list[Tensor]
+    call_kwargs: dict = field(default_factory=dict)  # the call's keyword arguments as saved (data, never code)
 
     def compute_dtype(self, layer) -> str:
         if self.dtype:
