@@ -202,7 +202,7 @@ def build(saved: Saved) -> Model:
         model = infer_model(saved)
     else:
         model = Builder(saved).model(saved.config, None, "" if isinstance(saved.store, KerasV3Store) else None, saved.path)
-        model.notes.extend(saved.notes)
+    model.notes.extend(saved.notes)
     h5 = getattr(saved.store, "h5", None)
     model.warnings.extend(h5.nonfinite if h5 is not None else [])
     model.notes.extend(model.warnings)

@@ -221,6 +221,20 @@ def _tensor_refs_k2(obj, where) -> list:
     return tensor_refs(obj, where)
 
 
+def _k2_items(node, where, depth=0) -> list:
+    """A Keras 2 inbound node's [name, node, index, kwargs] items; an RNN's nested initial
+    states (one list per cell of a stack) are flattened in order."""
+    out = []
+    for item in node:
+        if isinstance(item, list) and item and isinstance(item[0], list) and depth < 8:
+            out.extend(_k2_items(item, where, depth + 1))
+        elif isinstance(item, list):
+            out.append(item)
+        else:
+            raise LstmctlError(f"{where}: malformed inbound node")
+    return out
+
+
 def calls(entry, is_rnn: bool, where) -> list:
     """A Functional layer entry's inbound nodes as Calls (Keras 2 lists or Keras 3 args/kwargs)."""
     nodes = entry.get("inbound_nodes", [])
@@ -244,9 +258,9 @@ def calls(entry, is_rnn: bool, where) -> list:
         if not isinstance(node, list):
             raise LstmctlError(f"{where}: malformed inbound node")
         inputs, states, kwargs = [], [], {}
-        for item in node:  # Keras 1/2: [[name, node, index, kwargs], ...]
+        for item in _k2_items(node, where):  # Keras 1/2: [[name, node, index, kwargs], ...]
             inputs.append(ref(item, where))
-            if isinstance(item, list) and len(item) > 3 and isinstance(item[3], dict):
+            if len(item) > 3 and isinstance(item[3], dict):
                 states.extend(_tensor_refs_k2(item[3].get("initial_state"), where))
                 kwargs = item[3]
         if is_rnn and len(inputs) > 1 and not states:

@@ -71,6 +71,7 @@ class _Level:
     layer: Layer
     cells: list  # [Cell] or [forward Cell, backward Cell]
     go_backwards: bool = False  # a plain layer that reads its input last step first
+    in_stack: bool = False  # a cell of an RNN stack above its first: fed by the level below by construction
 
     @property
     def bidirectional(self) -> bool:
@@ -93,19 +94,24 @@ class _Level:
         return self.cells[0].bias is not None
 
 
-def _level(layer: Layer, to: str) -> _Level:
+def _levels(layer: Layer, to: str) -> list:
+    """The levels of one recurrent layer: itself, or each cell of a stack (first to last)."""
     if not layer.is_recurrent:
         raise LstmctlError(f"layer '{layer.name}' is {layer.class_name}, not a recurrent layer")
+    if layer.cells:
+        return [_Level(sub, [sub.cell], sub.flag("go_backwards"), k > 0) for k, sub in enumerate(layer.cells)]
     if layer.kind == "recurrent":
-        return _Level(layer, [layer.cell], layer.flag("go_backwards"))
+        return [_Level(layer, [layer.cell], layer.flag("go_backwards"))]
     fwd, bwd = layer.forward, layer.backward
+    if fwd.cells:
+        raise LstmctlError(f"layer '{layer.name}': refused: a Bidirectional around a stack of cells runs each direction's stack on its own; {to} stacks join the directions after every layer")
     if fwd.flag("go_backwards") or not bwd.flag("go_backwards"):
         raise LstmctlError(f"layer '{layer.name}': refused: a Bidirectional whose forward layer reads backwards (or whose backward layer reads forwards) has no {to} equivalent (its npz keys cannot say so)")
     a, b = fwd.cell, bwd.cell
     same = (a.kind, a.units, a.input_dim, a.bias is None, a.reset_after, a.activation_name, a.recurrent_activation_name)
     if same != (b.kind, b.units, b.input_dim, b.bias is None, b.reset_after, b.activation_name, b.recurrent_activation_name):
         raise LstmctlError(f"layer '{layer.name}': its forward and backward layers differ (kind, size, bias or activations); {to} keeps both directions in one layer")
-    return _Level(layer, [a, b])
+    return [_Level(layer, [a, b])]
 
 
 def _select(model: Model, layers, to: str) -> list:
@@ -115,10 +121,10 @@ def _select(model: Model, layers, to: str) -> list:
     targets = [model.layer(n) for n in names] if names else model.recurrent_layers()
     if not targets:
         raise LstmctlError(f"{model.path}: no recurrent layers to export")
-    levels = [_level(t, to) for t in targets]
+    levels = [level for t in targets for level in _levels(t, to)]
     if len(levels) > 1:
         listed = ", ".join(t.name for t in targets)
-        if not names:
+        if not names and len(targets) > 1:
             raise UsageError(f"{model.path} has {len(levels)} recurrent layers ({listed}): choose one with --layer (for a stack in pytorch or tf1, give --layer once per layer, first to last)")
         if to not in ("pytorch", "tf1"):
             raise LstmctlError(f"the {to} convention holds one layer; export {listed} one at a time (pytorch and tf1 can hold a stack)")
@@ -130,15 +136,16 @@ def _check_stack(model: Model, levels: list, to: str):
     first = levels[0]
     for below, above in zip(levels, levels[1:]):
         name = above.layer.name
-        fed_by = _feeder(model, above.layer)
-        if fed_by != below.layer.name:
-            raise LstmctlError(f"layer '{name}' is fed by '{fed_by}', not by '{below.layer.name}': give --layer in stack order, first to last")
         if (above.kind, above.bidirectional) != (first.kind, first.bidirectional):
             raise LstmctlError(f"layer '{name}' is not the same kind of layer as '{first.layer.name}'; a {to} stack repeats one kind")
-        if below.bidirectional and below.layer.config.get("merge_mode") != "concat":
-            raise LstmctlError(f"layer '{below.layer.name}' merges its directions by '{below.layer.config.get('merge_mode')}'; a {to} stack feeds the next layer both directions concatenated")
-        if not below.layer.flag("return_sequences"):
-            raise LstmctlError(f"layer '{below.layer.name}' does not return sequences, so '{name}' does not run on its outputs as a stacked layer would")
+        if not above.in_stack:  # the cells of one RNN run on the outputs of the one below by construction
+            fed_by = _feeder(model, above.layer)
+            if fed_by != below.layer.name:
+                raise LstmctlError(f"layer '{name}' is fed by '{fed_by}', not by '{below.layer.name}': give --layer in stack order, first to last")
+            if below.bidirectional and below.layer.config.get("merge_mode") != "concat":
+                raise LstmctlError(f"layer '{below.layer.name}' merges its directions by '{below.layer.config.get('merge_mode')}'; a {to} stack feeds the next layer both directions concatenated")
+            if not below.layer.flag("return_sequences"):
+                raise LstmctlError(f"layer '{below.layer.name}' does not return sequences, so '{name}' does not run on its outputs as a stacked layer would")
         if above.input_dim != below.units * len(below.cells):
             raise LstmctlError(f"layer '{name}' takes inputs of {above.input_dim} features, but '{below.layer.name}' gives {below.units * len(below.cells)}: they are not a stack")
         if to == "pytorch":

@@ -39,12 +39,14 @@ def returns(layer, in_shape, units: int) -> list:
         first["math"] += f"; forward and backward merged by '{mode}'" if mode else "; merge_mode=None returns forward and backward separately"
     out = [first] if mode is not None or layer.kind != "bidirectional" else [dict(first, keras=first["keras"] + " (forward)"), dict(first, keras=first["keras"] + " (backward)")]
     if layer.flag("return_state"):
-        directions = ("forward", "backward") if layer.kind == "bidirectional" else ("",)
-        for d in directions:
-            prefix = f"{d} " if d else ""
-            out.append({"keras": f"{prefix}final_memory_state", "math": "h_T", "shape": [batch_time[0], units]})
-            if cell.kind == "lstm":
-                out.append({"keras": f"{prefix}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], units]})
+        halves = [("forward ", layer.forward), ("backward ", layer.backward)] if layer.kind == "bidirectional" else [("", layer)]
+        for prefix, half in halves:
+            # A stack returns every cell's states, cell by cell.
+            for label, sub in [(f"cell_{k} ", c) for k, c in enumerate(half.cells)] or [("", half)]:
+                who, n = prefix + label, sub.cell.units
+                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], n]})
+                if sub.cell.kind == "lstm":
+                    out.append({"keras": f"{who}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], n]})
     return out
 
 
@@ -174,10 +176,19 @@ def run_selection(model, result: dict, layer=None, return_sequences=False, retur
         prefixes = [""] if target.kind == "recurrent" else ["", "forward/", "backward/"]
         for part in parts:
             for prefix in prefixes:
-                key = f"{target.name}/{prefix}{part}"
-                if key in result:
-                    label = (prefix.replace("/", " ") + _LABELS[part]).strip()
-                    if prefix == "" and target.kind == "bidirectional" and part != "sequence":
-                        label += ", forward and backward concatenated"
-                    out.append((key, label))
+                half = target.forward if prefix == "forward/" else target.backward if prefix == "backward/" else target
+                # A stack returns every cell's states, in cell order.
+                if part != "sequence" and half.cells:
+                    if part == "c":
+                        continue  # given with each cell's h, as Keras returns them: h_0, c_0, h_1, c_1, …
+                    items = [(f"{c.name.rsplit('/', 1)[1]}/", p) for c in half.cells for p in ("h", "c") if p in parts]
+                else:
+                    items = [("", part)]
+                for cell, part in items:
+                    key = f"{target.name}/{prefix}{cell}{part}"
+                    if key in result:
+                        label = (prefix.replace("/", " ") + cell.replace("/", " ") + _LABELS[part]).strip()
+                        if prefix == "" and target.kind == "bidirectional" and part != "sequence":
+                            label += ", forward and backward concatenated" + (" (top cells)" if half.forward.cells else "")
+                        out.append((key, label))
     return out

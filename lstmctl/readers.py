@@ -163,7 +163,9 @@ def read_hdf5(path: str) -> Saved:
     if h5.attr(root, "layer_names") is not None:
         return Saved(path, "hdf5-weights", version, backend, None, LegacyStore(h5, "", path))
     if h5.get("layers") is not None or h5.get("vars") is not None:
-        return Saved(path, "keras-weights", version, backend, None, KerasV3Store(h5, path))
+        store = KerasV3Store(h5, path)
+        notes = ["group names use Windows backslashes (the file was written on Windows); read as Keras's '/' paths"] if store.windows else []
+        return Saved(path, "keras-weights", version, backend, None, store, notes)
     raise LstmctlError(f"{path}: HDF5 file holds no Keras model or weights")
 
 
@@ -208,42 +210,64 @@ class EmptyStore(WeightStore):
 
 
 class KerasV3Store(WeightStore):
-    """Keras 3 layout: groups named after snake_cased class names; arrays under `vars/0..n`."""
+    """Keras 3 layout: groups named after snake_cased class names; arrays under `vars/0..n`.
+
+    A file written on Windows names its groups with backslashes, all at the top
+    (`layers\\lstm\\cell` holding `vars`): paths are mapped onto those names."""
 
     def __init__(self, h5: H5, where: str):
         self.h5 = h5
         self.where = where
+        root = h5.members(h5.file)
+        self.windows = "layers" not in root and any(name.startswith("layers\\") for name in root)
+        self._root = root if self.windows else []
+
+    def _physical(self, path: str) -> str:
+        if not self.windows:
+            return path
+        parts = [p for p in path.split("/") if p]
+        cut = parts.index("vars") if "vars" in parts else len(parts)
+        return "/".join(["\\".join(parts[:cut]), *parts[cut:]])
 
     def vars(self, path: str) -> list[np.ndarray] | None:
         """The arrays under `<path>/vars`, in index order; None when the group is absent."""
-        group = self.h5.get(f"{path}/vars")
+        where = self._physical(f"{path}/vars")
+        group = self.h5.get(where)
         if group is None:
             return None
         if not hasattr(group, "keys"):
-            raise LstmctlError(f"{self.where}: '{show(path)}/vars' is not a group")
+            raise LstmctlError(f"{self.where}: '{show(where)}' is not a group")
         keys = self.h5.members(group)
         if not all(k.isascii() and k.isdigit() and str(int(k)) == k for k in keys):
-            raise LstmctlError(f"{self.where}: '{show(path)}/vars' holds members not numbered 0..{len(keys) - 1}")
+            raise LstmctlError(f"{self.where}: '{show(where)}' holds members not numbered 0..{len(keys) - 1}")
         indices = sorted(int(k) for k in keys)
         if indices != list(range(len(indices))):
-            raise LstmctlError(f"{self.where}: '{show(path)}/vars' is not numbered 0..{len(indices) - 1}")
-        return [self.h5.read(f"{path}/vars/{i}") for i in indices]
+            raise LstmctlError(f"{self.where}: '{show(where)}' is not numbered 0..{len(indices) - 1}")
+        return [self.h5.read(f"{where}/{i}") for i in indices]
 
     def children(self, path: str) -> list[str]:
+        if self.windows:
+            prefix = self._physical(path) + "\\"
+            return [n[len(prefix) :] for n in self._root if n.startswith(prefix) and "\\" not in n[len(prefix) :]]
         group = self.h5.get(path)
         if group is None or not hasattr(group, "keys"):
             return []
         return self.h5.members(group)
 
     def all_arrays(self, path: str) -> list[np.ndarray]:
-        """Every array below a group (depth first, names sorted): for layers not interpreted."""
-        out = []
-        stack = [path]
+        """Every array below a group (depth first, names sorted): for layers not interpreted.
+
+        Each object is visited once, so a group that links back to itself cannot loop."""
+        phys = self._physical(path)
+        starts = [n for n in self._root if n == phys or n.startswith(phys + "\\")] if self.windows else [path]
+        out, seen = [], set()
+        stack = sorted(starts, reverse=True)
         while stack:
             current = stack.pop()
             obj = self.h5.get(current)
-            if obj is None:
+            if obj is None or obj.id in seen:
                 continue
+            seen.add(obj.id)
             if hasattr(obj, "keys"):
                 stack.extend(f"{current}/{name}" for name in sorted(self.h5.members(obj), reverse=True))
             else:

@@ -71,6 +71,14 @@ def recurrent_layer(name, class_name, config, weights, cell, notes=()) -> Layer:
     return Layer(name, class_name, config, list(weights), spec=RECURRENT, cell=cell, notes=list(notes))
 
 
+def stack_layer(name, cells, notes=()) -> Layer:
+    """An RNN over a stack of cells, from one recurrent Layer per cell (renamed `<name>/cell_<k>`)."""
+    for k, sub in enumerate(cells):
+        sub.name = f"{name}/cell_{k}"
+    config = {"units": cells[-1].cell.units}
+    return Layer(name, "RNN", config, [w for sub in cells for w in sub.weights], spec=REGISTRY["RNN"], cells=list(cells), notes=list(notes))
+
+
 def bidirectional_layer(name, config, forward, backward, notes=()) -> Layer:
     return Layer(name, "Bidirectional", config, forward.weights + backward.weights, spec=BIDIRECTIONAL, forward=forward, backward=backward, notes=list(notes))
 
@@ -90,16 +98,26 @@ def top_cell(layer):
 # --- running one direction ------------------------------------------------------------------
 
 
-def _given_states(layer, cell, states, batch, dtype):
+def _state_shape(layer, cell, x) -> tuple:
+    """Each state's shape: (batch, units), or a cell's own (ConvLSTM: (batch, *spatial, filters))."""
+    if hasattr(cell, "state_shape"):
+        return cell.state_shape(layer, x)
+    if x.ndim != 3 or x.shape[2] != cell.input_dim:
+        got = "(batch, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
+        raise LstmctlError(f"layer '{layer.name}': its kernel expects input (batch, time, {cell.input_dim}), got {got}")
+    return (x.shape[0], cell.units)
+
+
+def _given_states(layer, cell, states, shape, dtype):
     if not states:
-        return tuple(np.zeros((batch, cell.units), dtype) for _ in cell.state_names)
+        return tuple(np.zeros(shape, dtype) for _ in cell.state_names)
     if len(states) != len(cell.state_names):
         raise LstmctlError(f"layer '{layer.name}': initial_state needs {len(cell.state_names)} arrays ({', '.join(cell.state_names)}), got {len(states)}")
     out = []
     for name, s in zip(cell.state_names, states):
         s = np.asarray(s)
-        if s.shape != (batch, cell.units):
-            raise LstmctlError(f"layer '{layer.name}': initial state {name} must have shape ({batch}, {cell.units}), got {s.shape}")
+        if s.shape != shape:
+            raise LstmctlError(f"layer '{layer.name}': initial state {name} must have shape {shape}, got {s.shape}")
         if s.dtype.kind != "f" or not np.isfinite(s).all():
             raise LstmctlError(f"layer '{layer.name}': initial state {name} must hold finite floats")
         out.append(s.astype(dtype))
@@ -139,10 +157,7 @@ def run_direction(layer: Layer, x, states, mask, dtype, zero_output, trace=None,
             inputs = None if seq is None else (seq[:, ::-1] if go_backwards else seq)
         return seq, tuple(finals)
     cell = layer.cell.astype(dtype)
-    if x.ndim != 3 or x.shape[2] != cell.input_dim:
-        got = "(batch, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
-        raise LstmctlError(f"layer '{layer.name}': its kernel expects input (batch, time, {cell.input_dim}), got {got}")
-    init = _given_states(layer, cell, states, x.shape[0], dtype)
+    init = _given_states(layer, cell, states, _state_shape(layer, cell, x), dtype)
     return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output, trace, keep_sequence)
 
 
@@ -449,7 +464,7 @@ def _last_output(layer: Layer, seq, mask):
     steps = processed.shape[1]
     last = steps - 1 - np.argmax(processed[:, ::-1], axis=1)
     out = seq[np.arange(seq.shape[0]), last]
-    return np.where(processed.any(axis=1)[:, None], out, np.zeros_like(out))
+    return np.where(processed.any(axis=1).reshape(-1, *(1,) * (out.ndim - 1)), out, np.zeros_like(out))
 
 
 def _merge(mode, a, b):
