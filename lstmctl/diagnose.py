@@ -16,6 +16,7 @@ from .errors import LstmctlError, UsageError
 from .gates import Cell, n_gates
 from .model import Model
 from .runner import run, run_layer
+from .trace import only_recurrent
 
 EXPLANATIONS = {
     "reference": "your numbers match Keras: your implementation is right",
@@ -202,14 +203,15 @@ def _align(theirs: np.ndarray, seq: np.ndarray, final: np.ndarray, sample: int):
 
 
 def diagnose(model: Model, inputs, theirs, layer=None, sample=0, atol=1e-5, rtol=1e-5, direct=False, initial_state=None) -> Diagnosis:
-    from .trace import _only_recurrent
-
     theirs = np.asarray(theirs)
     if theirs.dtype.kind != "f" or not np.all(np.isfinite(theirs)):
         raise LstmctlError("--outputs must hold finite floating-point numbers")
-    target, direction = _resolve(model, layer) if layer else (_only_recurrent(model), "")
+    target, direction = _resolve(model, layer) if layer else (only_recurrent(model), "")
     if target.kind == "bidirectional" and not direction:
         raise UsageError(f"'{target.name}' is Bidirectional: diagnose one direction, --layer {target.name}/forward or {target.name}/backward")
+    half = getattr(target, direction) if direction else target
+    if half.cells:
+        raise UsageError(f"'{half.name}' is a stack of {len(half.cells)} cells: diagnose one cell, --layer {half.name}/cell_0 … {half.name}/cell_{len(half.cells) - 1}")
     if direct:
         result = run_layer(model, target.name, inputs, initial_state=initial_state, watch={target.name})
     else:

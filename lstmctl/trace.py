@@ -5,6 +5,8 @@ Keys (time, units): `<L>/gate_<g>` for g in i f c o (LSTM; gate_c is the candida
 a Bidirectional layer inserts `/forward` or `/backward` after the layer name. Rows follow
 `run`'s sequence: a plain layer's in the order Keras returns them (reversed for go_backwards),
 a Bidirectional's backward half reversed, as Keras returns it. So `<L>/h` equals `run`'s `L/sequence` row for row.
+A ConvLSTM's units are its filters: each gate, c and h is averaged over the spatial positions
+(`<L>/h` is then `L/sequence` averaged over its spatial axes).
 """
 
 import math
@@ -92,9 +94,12 @@ def parse_spec(spec: str | None, n: int, what: str) -> np.ndarray:
 
 def trace(model: Model, inputs=None, layer=None, sample=0, dtype=None, direct=False, initial_state=None, pre=False, units=None, steps=None) -> Trace:
     """Run the model (or, with `direct`, the layer alone) and keep layer `layer`'s gates."""
-    target = model.layer(layer) if layer else _only_recurrent(model)
+    target = model.layer(layer) if layer else only_recurrent(model)
     if not target.is_recurrent:
         raise LstmctlError(f"layer '{target.name}' is {target.class_name}, not a recurrent layer")
+    for half in (target.forward, target.backward) if target.forward else (target,):
+        if half.cells:
+            raise UsageError(f"'{half.name}' is a stack of {len(half.cells)} cells: trace one cell, --layer {half.name}/cell_0 … {half.name}/cell_{len(half.cells) - 1}")
     if direct:
         result = run_layer(model, target.name, inputs, initial_state=initial_state, dtype=dtype, watch={target.name})
     else:
@@ -124,19 +129,28 @@ def trace(model: Model, inputs=None, layer=None, sample=0, dtype=None, direct=Fa
         rows = order[row_idx]
         time_index[direction] = produced[rows]
         for g in gates_mod.GATES[cell.kind]:
-            arrays[f"{prefix}gate_{g}"] = np.stack([records[t][0][g][1][sample] for t in rows])[:, unit_idx]
+            arrays[f"{prefix}gate_{g}"] = _per_unit([records[t][0][g][1][sample] for t in rows])[:, unit_idx]
             if pre:
-                arrays[f"{prefix}pre_{g}"] = np.stack([records[t][0][g][0][sample] for t in rows])[:, unit_idx]
+                arrays[f"{prefix}pre_{g}"] = _per_unit([records[t][0][g][0][sample] for t in rows])[:, unit_idx]
         if cell.kind == "lstm":
-            arrays[f"{prefix}c"] = np.stack([records[t][1][1][sample] for t in rows])[:, unit_idx]
+            arrays[f"{prefix}c"] = _per_unit([records[t][1][1][sample] for t in rows])[:, unit_idx]
         sequence = result[seq_key][sample]
-        arrays[f"{prefix}h"] = sequence[row_idx][:, unit_idx]
+        arrays[f"{prefix}h"] = _per_unit(sequence[row_idx])[:, unit_idx]
     notes = []
+    spatial = result[seq_key].shape[2:-1]
+    if spatial:
+        notes.append(f"{(target.forward or target).class_name}: units are filters; each gate, c and h is its mean over the {int(np.prod(spatial))} spatial positions {tuple(spatial)}")
     if len(unit_idx) < cell.units:
         notes.append(f"units {_describe(unit_idx)} of {cell.units}")
     if len(row_idx) < n_rows:
         notes.append(f"steps {_describe(row_idx)} of {n_rows}")
     return Trace(target.name, cell.kind, unit_idx, row_idx, sample, arrays, time_index, directions, notes)
+
+
+def _per_unit(rows) -> np.ndarray:
+    """Rows of (units,) as (time, units); a ConvLSTM's rows of (*spatial, filters) averaged over the positions."""
+    a = np.stack(rows)
+    return a.reshape(len(a), -1, a.shape[-1]).mean(axis=1)
 
 
 def _describe(idx) -> str:
@@ -145,7 +159,7 @@ def _describe(idx) -> str:
     return ",".join(str(i) for i in idx[:8]) + ("…" if len(idx) > 8 else "")
 
 
-def _only_recurrent(model: Model):
+def only_recurrent(model: Model):
     layers = model.recurrent_layers()
     if len(layers) == 1:
         return layers[0]

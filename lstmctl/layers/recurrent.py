@@ -332,7 +332,8 @@ class RNN(RecurrentBase):
         subs, pos = [], 0
         for k, (e, n) in enumerate(zip(entries, counts)):
             config = dict(cfg.entry_config(e, where))
-            config["go_backwards"] = layer.config.get("go_backwards", False)
+            for key in ("go_backwards", "zero_output_for_mask"):  # the stack's, which every cell follows
+                config[key] = layer.config.get(key, False)
             arrays = layer.weights[pos : pos + n]
             pos += n
             notes = []
