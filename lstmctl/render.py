@@ -9,10 +9,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .writers import stdout_text
+
 
 def console(stderr=False) -> Console:
     # Rich drops colour codes by itself when the stream is not a terminal.
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 110)
+    return Console(file=None if stderr else stdout_text(), stderr=stderr, highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 110)
 
 
 def _shape(shape) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import LstmctlError, UsageError
 from .inputs import _read_npy_header
-from .writers import publish
+from .writers import publish, temp_dir
 
 STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are memory-mapped and chunked
 CHUNK_BYTES = 32 << 20  # input bytes per chunk when --chunk is not given
@@ -89,11 +89,8 @@ class ResultWriter:
     def __init__(self, output: str, fmt: str, rows: int):
         if fmt not in ("npz", "npy") or output in (None, "-"):
             raise UsageError("a streamed run writes --format npz or npy to a file: give --output PATH")
-        directory = os.path.dirname(os.path.abspath(output))
-        if not os.path.isdir(directory):
-            raise LstmctlError(f"{output}: directory {directory} does not exist")
         self.output, self.fmt, self.rows = output, fmt, rows
-        self.tmp = tempfile.mkdtemp(prefix=".lstmctl-", dir=directory)
+        self.tmp = tempfile.mkdtemp(prefix=".lstmctl-", dir=temp_dir(output))
         self.files = {}  # key -> (path, open file)
 
     def append(self, result: dict, start: int, stop: int):
@@ -106,7 +103,10 @@ class ResultWriter:
                 header = {"descr": np.lib.format.dtype_to_descr(value.dtype), "fortran_order": False, "shape": (self.rows, *value.shape[1:])}
                 np.lib.format.write_array_header_2_0(fh, header)
                 self.files[key] = (path, fh)
-            np.ascontiguousarray(value).tofile(self.files[key][1])
+            try:
+                np.ascontiguousarray(value).tofile(self.files[key][1])
+            except OSError as exc:
+                raise LstmctlError(f"{self.output}: cannot be written ({exc.strerror})") from None
 
     def finish(self):
         for _, fh in self.files.values():
