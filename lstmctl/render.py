@@ -49,8 +49,8 @@ def _header(facts) -> Panel:
     lines = [
         f"[bold]file[/]            {esc(facts['file'])}",
         f"[bold]format[/]          {facts['format_description']}",
-        f"[bold]saved by[/]        Keras {facts['keras_version'] or 'unknown (not recorded)'}"
-        + (f", backend {facts['backend']}" if facts.get("backend") else "")
+        f"[bold]saved by[/]        Keras {esc(facts['keras_version'] or 'unknown (not recorded)')}"
+        + (f", backend {esc(facts['backend'])}" if facts.get("backend") else "")
         if not facts["format"].startswith("npz-")
         else f"[bold]saved by[/]        not recorded: recurrent weights imported with --convention {facts['format'][4:]}",
         f"[bold]hard_sigmoid[/]    {facts['hard_sigmoid']}",
