@@ -10,11 +10,20 @@ total of declared bytes is capped too, so a small file cannot make lstmctl alloc
 
 import io
 import mmap
+import os
 import re
 import struct
 
-import h5py
-import numpy as np
+# lstmctl never needs an HDF5 plugin, and HDF5 dlopens every library in its plugin folders when a
+# file fails to open or names an unknown filter: switch plugin loading off before HDF5 starts
+# ("::" is HDF5's value for that), and empty the search path in case h5py was loaded already.
+os.environ["HDF5_PLUGIN_PRELOAD"] = "::"
+import h5py  # noqa: E402
+import h5py.h5pl  # noqa: E402
+import numpy as np  # noqa: E402
+
+while h5py.h5pl.size():
+    h5py.h5pl.remove(0)
 
 from .errors import LstmctlError
 
