@@ -1,6 +1,7 @@
 """The command line: a few lines of option parsing over the Python API per command."""
 
 import os
+import signal
 import sys
 
 import click
@@ -9,6 +10,18 @@ from . import __version__
 from .errors import EXIT_CHECK_FAILED, EXIT_INVALID, LstmctlError
 
 FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: unwound like Ctrl-C, so no partial or temporary file is left."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
 
 
 class _Group(click.Group):
@@ -23,6 +36,9 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except Terminated as exc:
+            click.echo(f"lstmctl: terminated by {signal.Signals(exc.signum).name}", err=True)
+            ctx.exit(128 + exc.signum)
         except KeyboardInterrupt:
             click.echo("lstmctl: interrupted", err=True)
             ctx.exit(130)
@@ -408,6 +424,8 @@ def entry():
     large batches across cores itself (faster, measured in benchmarks/); a user's own setting wins."""
     if "numpy" not in sys.modules:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     main()
 
 

@@ -169,6 +169,8 @@ def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(),
     (total,) = rows
     warnings = []
     try:
+        if total == 0:
+            raise LstmctlError("the input holds no samples (its first dimension is 0)")
         for start in range(0, total, chunk):
             stop = min(total, start + chunk)
             part = {k: np.asarray(a[start:stop]) for k, a in arrays.items()}
