@@ -17,7 +17,7 @@ import numpy as np
 from . import safejson
 from .errors import LstmctlError
 from .hdf5 import show
-from .readers import MAGIC_NPY, MAGIC_ZIP
+from .readers import MAGIC_NPY, MAGIC_ZIP, check_method
 
 MAX_INPUT_BYTES = 4 << 30
 MAX_TEXT_BYTES = safejson.MAX_JSON_BYTES  # .csv and .json inputs
@@ -100,6 +100,7 @@ def load_npz(path_or_bytes, where: str) -> dict:
                 raise LstmctlError(f"{member} appears twice")
             if info.file_size > MAX_INPUT_BYTES or total + info.file_size > MAX_INPUT_BYTES:
                 raise LstmctlError(f"{member} declares {info.file_size} bytes, over the {MAX_INPUT_BYTES}-byte cap")
+            check_method(info, member)
             compressed = max(info.compress_size, 1)
             if info.file_size > _CHUNK and info.file_size > MAX_ZIP_RATIO * compressed:
                 raise LstmctlError(f"{member} expands {info.file_size // compressed}x; refused as a zip bomb")

@@ -65,6 +65,13 @@ class Saved:
 # .keras zip
 
 
+def check_method(info: zipfile.ZipInfo, where: str):
+    """Only stored and deflated members: Python inflates those in bounded steps, while one bzip2 or
+    LZMA step can expand a few hundred bytes to gigabytes before any cap is checked."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise LstmctlError(f"{where} is compressed with method {info.compress_type}; only stored and deflate members are read")
+
+
 def _zip_member(zf: zipfile.ZipFile, name: str, cap: int, where: str, sink=None):
     """A member's bytes (or written into `sink`), read in bounded chunks with a running cap.
 
@@ -72,6 +79,7 @@ def _zip_member(zf: zipfile.ZipFile, name: str, cap: int, where: str, sink=None)
     Refused while reading: more data than declared, or a real expansion over the ratio."""
     info = zf.getinfo(name)
     shown = show(name)
+    check_method(info, f"{where}: member '{shown}'")
     if info.file_size > cap:
         raise LstmctlError(f"{where}: member '{shown}' declares {info.file_size} bytes, over the {cap}-byte cap")
     compressed = max(info.compress_size, 1)
