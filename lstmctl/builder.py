@@ -187,7 +187,8 @@ class Builder:
             if shape is None:
                 raise LstmctlError(f"{where}: Sequential model declares no input shape")
             input_name = f"{layers[0].name}_input" if layers else "input"
-            input_layer = Layer(input_name, "InputLayer", {"batch_shape": shape, "dtype": first_config.get("dtype")}, spec=REGISTRY["InputLayer"])
+            dtype = first_config.get("dtype", first_config.get("input_dtype"))  # Keras 1 wrote input_dtype
+            input_layer = Layer(input_name, "InputLayer", {"batch_shape": shape, "dtype": dtype}, spec=REGISTRY["InputLayer"])
             rest = layers
         previous = Ref(input_layer.name, 0, 0)
         for layer in rest:

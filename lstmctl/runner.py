@@ -19,8 +19,9 @@ from .layers import Context, Tensor
 # Inputs
 
 
-def _check_array(name, array, spec_shape, dtype, where, warnings=None):
-    """The array, checked; non-finite values raise, or are reported into `warnings` when given."""
+def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=False):
+    """The array, checked; non-finite values raise, or are reported into `warnings` when given.
+    `tokens`: the input feeds an Embedding, so integer ids are fine even where it is declared float."""
     if not isinstance(array, np.ndarray):
         array = np.asarray(array)
     if array.dtype.kind not in "fiu" or array.dtype.fields is not None:
@@ -36,6 +37,8 @@ def _check_array(name, array, spec_shape, dtype, where, warnings=None):
     if dtype.startswith(("int", "uint")):
         if array.dtype.kind == "f":
             raise LstmctlError(f"{where} '{name}': the model expects integer token ids ({dtype}), got {array.dtype}")
+    elif tokens and array.dtype.kind in "iu":
+        pass  # Keras 1 and 2.1 declared token inputs float32; Keras casts the ids it is given
     else:
         if array.dtype.kind != "f":
             raise LstmctlError(f"{where} '{name}': the model expects floats ({dtype}), got {array.dtype}")

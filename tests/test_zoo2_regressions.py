@@ -118,7 +118,6 @@ def test_keras21_float_token_ids_run_as_keras():
     assert_matches(result, exp)
 
 
-@pytest.mark.xfail(strict=True, raises=LstmctlError, reason="input 'embedding_1_input': the model expects floats (float32), got int32")
 def test_keras21_int_token_ids_run_as_keras():
     """Keras casts int ids into the float32 input (the generator checked: same output)."""
     exp = expected(K21)
