@@ -79,7 +79,7 @@ def normalize_inputs(model, inputs, warnings=None) -> dict:
         arrays = [inputs]
     out = {}
     for spec, array in zip(specs, arrays):
-        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings)
+        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None)
     batches = {a.shape[0] for a in out.values()}
     if len(batches) > 1:
         raise LstmctlError(f"inputs disagree on batch size: {sorted(batches)}")
