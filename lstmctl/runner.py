@@ -155,6 +155,8 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
         done += 1
         try:
             outs = _call(model, layer, n, call, get, ctx, shapes)
+        except MemoryError:
+            raise LstmctlError(f"{model.path}: layer '{layer.name}' ({layer.class_name}) needs more memory than this process may use") from None
         except Unsupported:
             if ctx.probe:  # inspect still shows what follows an opaque layer, shapes unknown
                 continue
