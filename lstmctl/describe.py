@@ -83,9 +83,28 @@ def _layer_facts(model, layer, shapes: dict, depth: int) -> dict:
         if not model.inferred:
             rec["returns"] = returns(layer, probed[0][0] if probed else None, units)
         facts["recurrent"] = rec
-    elif layer.spec is not None and layer.kind == "layer":
+    elif layer.spec is not None and layer.kind in ("layer", "op"):
         facts["settings"] = layer.spec.facts(layer, model.keras_major)
     return facts
+
+
+def _mask_ops(m) -> set:
+    """The keras.ops nodes whose values only ever feed layers' `mask` arguments, directly or through
+    other such nodes: the mask computation Keras 3 records for Masking, Embedding(mask_zero), masked
+    merges and attention. An op whose value reaches a layer's input or a model output is tensor
+    code the user wrote, and inspect lists it."""
+    uses = {}  # layer name -> its value's users: a layer's name, or None for a `mask` argument
+    for layer in m.layers:
+        for call in layer.calls:
+            for key, refs in [("", call.inputs), ("", call.initial_state), ("mask", [call.mask] if call.mask else []), *call.tensor_kwargs.items()]:
+                for ref in refs:
+                    uses.setdefault(ref.layer, []).append(None if key == "mask" else layer.name)
+    masks = {item.name for item in m.layers if item.op and item.name in uses} - {r.layer for r in m.outputs}
+    while True:
+        kept = {name for name in masks if all(user is None or user in masks for user in uses[name])}
+        if kept == masks:
+            return masks
+        masks = kept
 
 
 def inspect_facts(model, layer: str | None = None) -> dict:
@@ -96,8 +115,9 @@ def inspect_facts(model, layer: str | None = None) -> dict:
 
     def visit(m, depth: int):
         nonlocal ops
+        masks = _mask_ops(m)
         for item in m.layers:
-            if item.op:  # mask plumbing Keras 3 writes into the graph, not a layer of the model
+            if item.name in masks:  # mask plumbing Keras 3 writes into the graph, not code of the model
                 ops += 1
                 continue
             layers.append(_layer_facts(m, item, shapes, depth))

@@ -73,7 +73,8 @@ def _graph(facts) -> Table:
         name = "  " * layer["depth"] + esc(layer["name"])
         cls = esc(layer["class_name"]) + (" [yellow](opaque)[/]" if layer["kind"] == "opaque" else "") + ("" if layer["trainable"] else " (frozen)")
         io_text = f"{_shapes(layer['input_shapes'])} → {_shapes(layer['output_shapes'])}" if layer["input_shapes"] else _shapes(layer["output_shapes"])
-        fed = esc(", ".join(layer["inbound"]))
+        call = layer.get("settings", {}).get("call") if layer["kind"] == "op" else None
+        fed = esc(call or ", ".join(layer["inbound"]))  # an op shows what it computes: mean(lstm, axis=1)
         if layer["initial_state_from"]:
             fed += f"; initial_state ← {esc(', '.join(layer['initial_state_from']))}"
         table.add_row(name, cls, io_text, f"{layer['params']:,}", fed)

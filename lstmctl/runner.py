@@ -187,9 +187,12 @@ def _as_mask(value, layer):
 
 
 def _call(model, layer, n, call, get, ctx: Context, shapes) -> list:
-    if layer.op:
-        return [layer.spec.evaluate(layer, call, get, ctx)]
     args = [get(r) for r in call.inputs]
+    if layer.op:
+        outs = [layer.spec.evaluate(layer, call, get, ctx)]
+        if shapes is not None:  # inspect lists the ops a user wrote, with their shapes
+            shapes[(layer.name, n)] = ([a.value.shape for a in args], [outs[0].value.shape], False)
+        return outs
     if call.explicit_mask and args and (call.mask is not None or layer.is_recurrent):
         # Keras 3 calls a layer with the mask it recorded; a recurrent layer called
         # with initial_state gets none (Keras 3 fills in the mask for a lone input only).
