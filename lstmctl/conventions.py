@@ -98,6 +98,9 @@ def _levels(layer: Layer, to: str) -> list:
     """The levels of one recurrent layer: itself, or each cell of a stack (first to last)."""
     if not layer.is_recurrent:
         raise LstmctlError(f"layer '{layer.name}' is {layer.class_name}, not a recurrent layer")
+    half = layer.forward or layer
+    if half.cell is not None and half.cell.W.ndim != 2:
+        raise LstmctlError(f"layer '{layer.name}': {half.class_name} convolves; the {to} convention holds dense recurrent layers only")
     if layer.cells:
         return [_Level(sub, [sub.cell], sub.flag("go_backwards"), k > 0) for k, sub in enumerate(layer.cells)]
     if layer.kind == "recurrent":

@@ -26,15 +26,19 @@ def returns(layer, in_shape, units: int) -> list:
     """What calling the layer returns, in Keras's words and the math's."""
     cell = top_cell(layer.forward or layer)
     batch_time = (in_shape or (None, None))[:2]
+
+    def dims(n):  # after batch (and time): (units,), a ConvLSTM's (*spatial, filters) or (filters, *spatial)
+        return cell.state_dims(in_shape, n) if hasattr(cell, "state_dims") else [n]
+
     width = units
     mode = layer.config.get("merge_mode") if layer.kind == "bidirectional" else None
     if layer.kind == "bidirectional" and mode == "concat":
         width = 2 * units
     seq = layer.flag("return_sequences")
     if seq:
-        first = {"keras": "whole_seq_output", "math": "h_1..h_T" + (" (in reversed time order: go_backwards)" if layer.flag("go_backwards") else ""), "shape": [batch_time[0], batch_time[1], width]}
+        first = {"keras": "whole_seq_output", "math": "h_1..h_T" + (" (in reversed time order: go_backwards)" if layer.flag("go_backwards") else ""), "shape": [batch_time[0], batch_time[1], *dims(width)]}
     else:
-        first = {"keras": "output", "math": "h_T (the last hidden state)", "shape": [batch_time[0], width]}
+        first = {"keras": "output", "math": "h_T (the last hidden state)", "shape": [batch_time[0], *dims(width)]}
     if layer.kind == "bidirectional":
         first["math"] += f"; forward and backward merged by '{mode}'" if mode else "; merge_mode=None returns forward and backward separately"
     out = [first] if mode is not None or layer.kind != "bidirectional" else [dict(first, keras=first["keras"] + " (forward)"), dict(first, keras=first["keras"] + " (backward)")]
@@ -44,9 +48,9 @@ def returns(layer, in_shape, units: int) -> list:
             # A stack returns every cell's states, cell by cell.
             for label, sub in [(f"cell_{k} ", c) for k, c in enumerate(half.cells)] or [("", half)]:
                 who, n = prefix + label, sub.cell.units
-                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], n]})
+                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(n)]})
                 if sub.cell.kind == "lstm":
-                    out.append({"keras": f"{who}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], n]})
+                    out.append({"keras": f"{who}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], *dims(n)]})
     return out
 
 

@@ -212,6 +212,8 @@ def diagnose(model: Model, inputs, theirs, layer=None, sample=0, atol=1e-5, rtol
     half = getattr(target, direction) if direction else target
     if half.cells:
         raise UsageError(f"'{half.name}' is a stack of {len(half.cells)} cells: diagnose one cell, --layer {half.name}/cell_0 … {half.name}/cell_{len(half.cells) - 1}")
+    if half.cell.W.ndim != 2:
+        raise LstmctlError(f"layer '{half.name}': {half.class_name} convolves; diagnose knows the conventions of dense recurrent layers only")
     if direct:
         result = run_layer(model, target.name, inputs, initial_state=initial_state, watch={target.name})
     else:

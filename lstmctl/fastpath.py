@@ -22,6 +22,8 @@ THREADS = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
 
 
 def supported(cell) -> bool:
+    if hasattr(cell, "step"):  # a cell with its own math (ConvLSTM)
+        return False
     if cell.kind == "simple_rnn":
         return cell.activation_name in ("tanh", "relu")
     return cell.activation_name == "tanh" and cell.recurrent_activation_name == "sigmoid"

@@ -5,7 +5,7 @@ Keras fuses the gates column-wise: kernel W (input_dim, k·units), recurrent_ker
 LSTM k=4 in order i, f, c, o; GRU k=3 in order z, r, h; SimpleRNN k=1.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class Cell:
 
     @property
     def input_dim(self) -> int:
-        return self.W.shape[0]
+        return self.W.shape[-2]
 
     @property
     def input_bias(self):
@@ -70,16 +70,11 @@ class Cell:
     def astype(self, dtype) -> "Cell":
         if self.W.dtype == dtype and self.U.dtype == dtype and (self.bias is None or self.bias.dtype == dtype):
             return self  # keeps what the fast path cached on it
-        return Cell(
-            self.kind,
-            self.units,
-            self.W.astype(dtype, copy=False),
-            self.U.astype(dtype, copy=False),
-            None if self.bias is None else self.bias.astype(dtype, copy=False),
-            self.activation_name,
-            self.recurrent_activation_name,
-            self.keras_major,
-            self.reset_after,
+        return replace(  # keeps a subclass's own fields (ConvLSTM's convolution)
+            self,
+            W=self.W.astype(dtype, copy=False),
+            U=self.U.astype(dtype, copy=False),
+            bias=None if self.bias is None else self.bias.astype(dtype, copy=False),
         )
 
     def split(self) -> dict[str, np.ndarray]:
@@ -93,8 +88,8 @@ class Cell:
         out = {}
         for j, g in enumerate(GATES[self.kind]):
             cols = slice(j * u, (j + 1) * u)
-            out[f"W_{g}"] = self.W[:, cols]
-            out[f"U_{g}"] = self.U[:, cols]
+            out[f"W_{g}"] = self.W[..., cols]  # the last axis: a ConvLSTM's kernels lead with kernel_size
+            out[f"U_{g}"] = self.U[..., cols]
             if self.input_bias is not None:
                 out[f"b_{g}"] = self.input_bias[cols]
             if self.recurrent_bias is not None:

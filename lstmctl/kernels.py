@@ -6,6 +6,7 @@ go_backwards (steps taken last to first; outputs in the order they were produced
 """
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -108,7 +109,11 @@ def activation(name, keras_major: int):
 def lstm_step(cell, xw_t, states):
     """xw_t = x_t·W + b, already projected. Gate order i, f, c, o."""
     h, c = states
-    z = xw_t + h @ cell.U
+    return lstm_update(cell, xw_t + h @ cell.U, c)
+
+
+def lstm_update(cell, z, c):
+    """The LSTM update from the fused pre-activations z = x_t·W + h_{t-1}·U + b (ConvLSTM: convolutions)."""
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
     i = cell.recurrent_activation(z_i)
     f = cell.recurrent_activation(z_f)
@@ -176,15 +181,18 @@ def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_f
     Returns (outputs (batch, time, units) in the order produced, final states tuple).
     With a `trace` list, appends per step (gates, states after the step) in the order produced.
     """
-    step = STEPS[cell.kind]
-    xw = project_inputs(cell, x)
+    if hasattr(cell, "step"):  # a cell with its own products (ConvLSTM convolves) brings its own math
+        step, xw = cell.step, cell.project(x)
+    else:
+        step, xw = partial(STEPS[cell.kind], cell), project_inputs(cell, x)
     steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
     outputs = []
     previous = None
     for t in steps:
-        out, new_states, gates = step(cell, xw[:, t], states)
+        out, new_states, gates = step(xw[:, t], states)
         if mask is not None:
-            keep = mask[:, t, None]
+            # over the units; a ConvLSTM's mask may also have its states' positions (Keras masks each)
+            keep = mask[:, t].reshape(*mask.shape[:1], *mask.shape[2:], *(1,) * (out.ndim + 1 - mask.ndim))
             new_states = tuple(np.where(keep, n, s) for n, s in zip(new_states, states))
             if zero_output_for_mask or previous is None:
                 previous = np.zeros_like(out)
@@ -195,5 +203,5 @@ def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_f
         if trace is not None:
             trace.append((gates, states))
     if not outputs:
-        return np.zeros((x.shape[0], 0, cell.units), x.dtype), states
+        return np.zeros((x.shape[0], 0, *states[0].shape[1:]), x.dtype), states
     return np.stack(outputs, axis=1), states

@@ -181,8 +181,8 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
 
 def _as_mask(value, layer):
     value = np.asarray(value)
-    if value.dtype != bool or value.ndim != 2:
-        raise LstmctlError(f"layer '{layer.name}': its recorded mask has shape {value.shape} and dtype {value.dtype}, not (batch, time) booleans")
+    if value.dtype != bool or value.ndim < 2:  # a Masking layer over frames masks each position: (batch, time, *spatial)
+        raise LstmctlError(f"layer '{layer.name}': its recorded mask has shape {value.shape} and dtype {value.dtype}, not (batch, time, …) booleans")
     return value
 
 
@@ -305,7 +305,7 @@ def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=()) -> 
         raise LstmctlError(f"layer '{name}' is not recurrent")
     half = layer.forward or layer
     cell = (half.cells[0] if half.cells else half).cell
-    x = _check_array("input", x, (None, cell.input_dim), "float32", "input")
+    x = _check_array("input", x, (None, *[None] * getattr(cell, "rank", 0), cell.input_dim), "float32", "input")  # ConvLSTM: spatial axes
     ctx = Context(model.path, model.keras_major, dtype, watch=frozenset(watch))
     ctx.states = list(initial_state or [])
     outs = layer.spec.call(layer, [Tensor(x)], ctx)

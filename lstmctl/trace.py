@@ -129,15 +129,15 @@ def trace(model: Model, inputs=None, layer=None, sample=0, dtype=None, direct=Fa
         rows = order[row_idx]
         time_index[direction] = produced[rows]
         for g in gates_mod.GATES[cell.kind]:
-            arrays[f"{prefix}gate_{g}"] = _per_unit([records[t][0][g][1][sample] for t in rows])[:, unit_idx]
+            arrays[f"{prefix}gate_{g}"] = _per_unit([records[t][0][g][1][sample] for t in rows], cell)[:, unit_idx]
             if pre:
-                arrays[f"{prefix}pre_{g}"] = _per_unit([records[t][0][g][0][sample] for t in rows])[:, unit_idx]
+                arrays[f"{prefix}pre_{g}"] = _per_unit([records[t][0][g][0][sample] for t in rows], cell)[:, unit_idx]
         if cell.kind == "lstm":
-            arrays[f"{prefix}c"] = _per_unit([records[t][1][1][sample] for t in rows])[:, unit_idx]
+            arrays[f"{prefix}c"] = _per_unit([records[t][1][1][sample] for t in rows], cell)[:, unit_idx]
         sequence = result[seq_key][sample]
-        arrays[f"{prefix}h"] = _per_unit(sequence[row_idx])[:, unit_idx]
+        arrays[f"{prefix}h"] = _per_unit(sequence[row_idx], cell)[:, unit_idx]
     notes = []
-    spatial = result[seq_key].shape[2:-1]
+    spatial = result[seq_key].shape[3:] if getattr(cell, "channels_first", False) else result[seq_key].shape[2:-1]
     if spatial:
         notes.append(f"{(target.forward or target).class_name}: units are filters; each gate, c and h is its mean over the {int(np.prod(spatial))} spatial positions {tuple(spatial)}")
     if len(unit_idx) < cell.units:
@@ -147,9 +147,12 @@ def trace(model: Model, inputs=None, layer=None, sample=0, dtype=None, direct=Fa
     return Trace(target.name, cell.kind, unit_idx, row_idx, sample, arrays, time_index, directions, notes)
 
 
-def _per_unit(rows) -> np.ndarray:
-    """Rows of (units,) as (time, units); a ConvLSTM's rows of (*spatial, filters) averaged over the positions."""
+def _per_unit(rows, cell) -> np.ndarray:
+    """Rows of (units,) as (time, units); a ConvLSTM's rows of (*spatial, filters) (or (filters,
+    *spatial), channels_first) averaged over the positions."""
     a = np.stack(rows)
+    if getattr(cell, "channels_first", False):
+        a = np.moveaxis(a, 1, -1)
     return a.reshape(len(a), -1, a.shape[-1]).mean(axis=1)
 
 

@@ -56,8 +56,19 @@ def test_extension_lies_format_by_magic(tmp_path):
     assert result.exit_code == 0 and json.loads(result.output)["format"] == "keras-zip"
 
 
-def test_unknown_layer_run_names_it():
-    fails("run", sample("k3_conv.keras"), contains=["conv1d", "Conv1D", "--direct"])
+def custom_conv(src, dst):
+    """k3_conv.keras with its Conv1D made a custom class (module my_pkg): a layer lstmctl keeps opaque."""
+
+    def edit(config):
+        conv = next(entry for entry in config["config"]["layers"] if entry["class_name"] == "Conv1D")
+        conv["module"] = "my_pkg.layers"
+
+    _rewrite_config(src, dst, edit)
+    return dst
+
+
+def test_unknown_layer_run_names_it(tmp_path):
+    fails("run", custom_conv(sample("k3_conv.keras"), tmp_path / "custom.keras"), contains=["conv1d", "Conv1D", "--direct"])
 
 
 def _rewrite_config(src, dst, edit):

@@ -81,8 +81,10 @@ def test_inspect_gru_reset_after_has_recurrent_bias():
     assert second["reset_after"] is False and "rb" not in second["gates"][0]
 
 
-def test_inspect_opaque_layer_listed_not_decoded():
-    facts = json.loads(invoke("inspect", sample("k3_conv.keras"), "--format", "json").output)
+def test_inspect_opaque_layer_listed_not_decoded(tmp_path):
+    from test_errors import custom_conv
+
+    facts = json.loads(invoke("inspect", custom_conv(sample("k3_conv.keras"), tmp_path / "custom.keras"), "--format", "json").output)
     conv = [layer for layer in facts["layers"] if layer["class_name"] == "Conv1D"][0]
     assert conv["kind"] == "opaque" and conv["params"] > 0
     assert "recurrent" in [layer for layer in facts["layers"] if layer["class_name"] == "LSTM"][0]

@@ -44,20 +44,8 @@ GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": (), 
 
 # What lstmctl fails on today (HEAD at the time of writing), as it says it; the zoo2 path is shown
 # as <zoo2>. "*": every aspect. Aspects: gates, inspect, run, cli_inspect, cli_run.
-CONVLSTM_RUN = "<zoo2>/pranjal_convlstm/convlstm.h5: layer 'conv_lstm2d' (ConvLSTM2D) is not supported by run"
-LRCN_RUN = "layer 'time_distributed_3': TimeDistributed(Conv2D) is not supported by run"
 DOT_RUN = "<zoo2>/zabir_dot_res_lstm/dot_res_lstm-29-0.84.hdf5: layer 'dot_27' (Dot) is not supported by run"
 XFAIL = {
-    # Bidirectional(ConvLSTM2D) x2 (tf.keras 2.2.4-tf): refused when the model is built.
-    ("konduit_convlstm2d_0", "*"): "<zoo2>/konduit_convlstm2d_0/convlstm2d_0.h5: layer 'bidirectional': Bidirectional wraps 'ConvLSTM2D', not a recurrent layer lstmctl knows",
-    # ConvLSTM2D (Keras 3.3.3 legacy .h5): kept as an opaque layer.
-    ("pranjal_convlstm", "gates"): "<zoo2>/pranjal_convlstm/convlstm.h5: no recurrent layers",
-    ("pranjal_convlstm", "inspect"): "conv_lstm2d is not shown as a recurrent layer",
-    ("pranjal_convlstm", "run"): CONVLSTM_RUN,
-    ("pranjal_convlstm", "cli_run"): "lstmctl: error: " + CONVLSTM_RUN,
-    # TimeDistributed(Conv2D / MaxPooling2D / Flatten) before the LSTM.
-    ("pranjal_lrcn", "run"): LRCN_RUN,
-    ("pranjal_lrcn", "cli_run"): LRCN_RUN,
     # Dot (attention between two LSTMs).
     ("zabir_dot_res_lstm", "run"): DOT_RUN,
     ("zabir_dot_res_lstm", "cli_run"): "lstmctl: error: " + DOT_RUN,

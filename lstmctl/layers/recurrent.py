@@ -98,13 +98,16 @@ def top_cell(layer):
 # --- running one direction ------------------------------------------------------------------
 
 
-def _state_shape(layer, cell, x) -> tuple:
-    """Each state's shape: (batch, units), or a cell's own (ConvLSTM: (batch, *spatial, filters))."""
+def _state_shape(layer, cell, x, mask) -> tuple:
+    """Each state's shape: (batch, units), or a cell's own (ConvLSTM: (batch, *spatial, filters));
+    the input and the mask checked against the cell."""
     if hasattr(cell, "state_shape"):
-        return cell.state_shape(layer, x)
+        return cell.state_shape(layer, x, mask)
     if x.ndim != 3 or x.shape[2] != cell.input_dim:
         got = "(batch, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
         raise LstmctlError(f"layer '{layer.name}': its kernel expects input (batch, time, {cell.input_dim}), got {got}")
+    if mask is not None and mask.shape != x.shape[:2]:
+        raise LstmctlError(f"layer '{layer.name}': its mask has shape {mask.shape}, not (batch, time) {x.shape[:2]}")
     return (x.shape[0], cell.units)
 
 
@@ -157,7 +160,9 @@ def run_direction(layer: Layer, x, states, mask, dtype, zero_output, trace=None,
             inputs = None if seq is None else (seq[:, ::-1] if go_backwards else seq)
         return seq, tuple(finals)
     cell = layer.cell.astype(dtype)
-    init = _given_states(layer, cell, states, _state_shape(layer, cell, x), dtype)
+    if getattr(cell, "repeats_masked_output", False):  # tf_keras's ConvLSTM ignores zero_output_for_mask
+        zero_output = False
+    init = _given_states(layer, cell, states, _state_shape(layer, cell, x, mask), dtype)
     return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output, trace, keep_sequence)
 
 
@@ -463,9 +468,10 @@ def _last_output(layer: Layer, seq, mask):
         return seq[:, -1]
     processed = mask[:, ::-1] if layer.flag("go_backwards") else mask
     steps = processed.shape[1]
-    last = steps - 1 - np.argmax(processed[:, ::-1], axis=1)
-    out = seq[np.arange(seq.shape[0]), last]
-    return np.where(processed.any(axis=1).reshape(-1, *(1,) * (out.ndim - 1)), out, np.zeros_like(out))
+    last = steps - 1 - np.argmax(processed[:, ::-1], axis=1)  # per sample (and per position of a ConvLSTM's mask)
+    trailing = (1,) * (seq.ndim - 1 - last.ndim)
+    out = np.take_along_axis(seq, last.reshape(last.shape[0], 1, *last.shape[1:], *trailing), axis=1)[:, 0]
+    return np.where(processed.any(axis=1).reshape(*last.shape, *trailing), out, np.zeros_like(out))
 
 
 def _merge(mode, a, b):
