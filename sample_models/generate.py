@@ -787,7 +787,7 @@ SAMPLES = [
      "side branch Flatten -> Dense(24) -> Reshape(6,4); Add, Multiply, Average, Concatenate, "
      "Activation(tanh), Dropout, GRU(3), Dense(2, softmax)"),
     ("conv", build_conv, None, None,
-     "Conv1D(4, 3) -> LSTM(3) -> Dense(1); Conv1D is not a recurrent layer (opaque to lstmctl)"),
+     "Conv1D(4, 3) -> LSTM(3) -> Dense(1): a convolution feeding an LSTM"),
 ]
 
 K2_SAMPLES = {"lstm_dense", "stack3", "gru", "simplernn", "bidir", "bidir_masked", "masked_merges", "bidir_backwards_inner", "encdec", "masked",
