@@ -212,6 +212,8 @@ HOSTILE = {
     "transpose that is no permutation": ("tanh", _config("tanh", "Transpose", axes=[0, 0, 1]), "twice"),
     "squeeze of an axis that is not 1": ("tanh", _config("tanh", "Squeeze", axis=1), "not 1"),
     "cast to an unknown dtype": ("tanh", _config("tanh", "Cast", dtype="string"), "dtype"),
+    "dtype that is an object": ("tanh", _config("tanh", "Cast", dtype={"name": "float32"}), "dtype"),
+    "constant array whose dtype is an object": ("multiply", _args("multiply", [S, {"class_name": "__numpy__", "config": {"value": [1], "dtype": {}}}]), "neither a tensor"),
     "clip bound not a number": ("tanh", _config("tanh", "Clip", x_min="0", x_max=1), "x_min"),
 }
 

@@ -45,6 +45,10 @@ DTYPES = frozenset(_LATTICE) - {"int", "float"}
 FLOATS = ("float16", "float32", "float64")
 
 
+def _is_dtype(value) -> bool:
+    return isinstance(value, str) and value in DTYPES
+
+
 def _above(node) -> frozenset:
     return frozenset({node}).union(*(_above(n) for n in _LATTICE[node]))
 
@@ -124,7 +128,7 @@ def _resolve(arg, tensor):
             return slice(*(None if inner[k] is None else _int(inner[k], f"slice {k}") for k in ("start", "stop", "step")))
         if kind == "__ellipsis__":
             return Ellipsis
-        if kind in ("__numpy__", "__tensor__") and isinstance(inner, dict) and inner.get("dtype") in DTYPES:
+        if kind in ("__numpy__", "__tensor__") and isinstance(inner, dict) and _is_dtype(inner.get("dtype")):
             return _array(inner.get("value"), inner["dtype"])
         raise Unsupported(f"an argument {short(arg)} that is neither a tensor nor plain data")
     if isinstance(arg, list):
@@ -200,7 +204,7 @@ def _optional(check):
 
 
 def _dtype(value, key):
-    if value is not None and value not in DTYPES:
+    if value is not None and not _is_dtype(value):
         raise Unsupported(f"{key} {short(value)} is not a dtype lstmctl computes with")
     return value
 
