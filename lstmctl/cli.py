@@ -20,7 +20,11 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+_RECEIVED = []  # the termination signal, once one arrived
+
+
 def _terminate(signum, frame):
+    _RECEIVED.append(signum)
     raise Terminated(signum)
 
 
@@ -43,6 +47,9 @@ class _Group(click.Group):
             click.echo("lstmctl: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # a bug in lstmctl: still one line, never a traceback
+            if _RECEIVED:  # raised inside C code (NumPy) that the signal interrupted, and swallowed there
+                click.echo(f"lstmctl: terminated by {signal.Signals(_RECEIVED[0]).name}", err=True)
+                ctx.exit(128 + _RECEIVED[0])
             if os.environ.get("LSTMCTL_DEBUG"):
                 raise
             click.echo(f"lstmctl: error: unexpected {type(exc).__name__}: {exc} (set LSTMCTL_DEBUG=1 for details)", err=True)
