@@ -266,7 +266,9 @@ def calls(entry, is_rnn: bool, where) -> list:
         if is_rnn and len(inputs) > 1 and not states:
             # Keras 2 RNNs receive [inputs, *initial_state] as one list.
             inputs, states = inputs[:1], inputs[1:]
-        out.append(Call(inputs, states, kwargs=kwargs))
+        # Tensors passed by keyword (MultiHeadAttention's value, key, attention_mask…).
+        extra = {k: _tensor_refs_k2(v, where) for k, v in kwargs.items() if k != "initial_state"}
+        out.append(Call(inputs, states, kwargs=kwargs, tensor_kwargs={k: v for k, v in extra.items() if v}))
     return out
 
 

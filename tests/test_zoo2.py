@@ -43,13 +43,9 @@ RECORDED_RTOL = 1e-6
 GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "SimpleRNN": (), "ConvLSTM2D": ("i", "f", "c", "o")}
 
 # What lstmctl fails on today (HEAD at the time of writing), as it says it; the zoo2 path is shown
-# as <zoo2>. "*": every aspect. Aspects: gates, inspect, run, cli_inspect, cli_run.
-DOT_RUN = "<zoo2>/zabir_dot_res_lstm/dot_res_lstm-29-0.84.hdf5: layer 'dot_27' (Dot) is not supported by run"
-XFAIL = {
-    # Dot (attention between two LSTMs).
-    ("zabir_dot_res_lstm", "run"): DOT_RUN,
-    ("zabir_dot_res_lstm", "cli_run"): "lstmctl: error: " + DOT_RUN,
-}
+# as <zoo2>. "*": every aspect. Aspects: gates, inspect, run, cli_inspect, cli_run. Nothing, now
+# that Dot runs (zabir_dot_res_lstm: attention between two LSTMs).
+XFAIL = {}
 
 
 class CliFailed(Exception):
