@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import lstmctl
 from lstmctl.cli import main
-from lstmctl.layers.ops import result_type
+from lstmctl.layers.ops import OPS, result_type
 from conftest import SAMPLES, keras_inputs
 
 BASE = "ops/k3_ops_masked.keras"  # multiply (args [s, 2.0]), tanh, get_item (s[:, :4]), multiply_1
@@ -102,6 +102,11 @@ def test_run_forced_to_float64_stays_float64_through_ops():
     np.testing.assert_allclose(result["output"], exp["output"], atol=1e-5)
 
 
+def test_every_supported_op_has_a_keras_fixture():
+    covered = {c[len("ops."):] for d in SAMPLES.glob("*/manifest.json") for m in json.loads(d.read_text()) for c in m["classes"] if c.startswith("ops.")}
+    assert set(OPS) <= covered, sorted(set(OPS) - covered)
+
+
 # --- CLI -----------------------------------------------------------------------------------------
 
 
@@ -138,6 +143,16 @@ def test_inspect_lists_user_ops_with_shapes_and_summarises_mask_ops():
     assert any(note.startswith("2 keras.ops nodes that compute masks") for note in facts["notes"])
     table = cli("inspect", SAMPLES / BASE)
     assert table.exit_code == 0 and "lstm_masked[:, :4]" in table.output
+
+
+def test_inspect_goes_on_past_an_op_its_probe_cannot_compute():
+    """broadcast_to((3, 6, 2)) names the batch size; inspect's probe runs batch 1, where the
+    concatenation of it with the batch-1 values fails."""
+    result = cli("inspect", SAMPLES / "ops/k3_ops_shapes.keras", "--format", "json")
+    assert result.exit_code == 0, result.output
+    layers = {f["name"]: f for f in json.loads(result.output)["layers"]}
+    assert layers["dense_shapes"]["output_shapes"] is None
+    assert layers["get_item"]["output_shapes"] == [[None, 2, 3]]
 
 
 def test_inspect_shows_keyword_settings_of_an_op():

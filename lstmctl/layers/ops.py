@@ -830,10 +830,11 @@ class Op(LayerType):
             bound = self._arguments(call, lambda ref: _computable(get(ref).value))
             with np.errstate(all="ignore"):  # IEEE results, as Keras gives them (exp overflowing to inf)
                 out = np.asarray(self.definition.fn(**bound, **params))
-        except LstmctlError as exc:
-            raise type(exc)(f"{where}: {exc}") from None
-        except (TypeError, ValueError, IndexError, OverflowError) as exc:  # NumPy refusing the operands
-            raise LstmctlError(f"{where}: {exc}") from None
+        except (LstmctlError, TypeError, ValueError, IndexError, OverflowError) as exc:  # also NumPy refusing operands
+            # inspect's probe (batch 1, random values) goes on past a node it cannot compute, say a
+            # reshape that names the batch size: it is listed with its shapes unknown.
+            unsupported = ctx.probe or isinstance(exc, Unsupported)
+            raise (Unsupported if unsupported else LstmctlError)(f"{where}: {exc}") from None
         return Tensor(_computable(out))
 
     def facts(self, layer, major) -> dict:
