@@ -208,6 +208,15 @@ def test_legacy_prelu_alpha_and_layernorm_rms(tmp_path):
     _refused(norms, "ln", "rms_scaling is a Keras 3 option")
 
 
+def test_keras_1_0_batch_normalization_refused(tmp_path):
+    """Keras 1.0 kept a running standard deviation where later versions keep a variance."""
+    old = tmp_path / "old.h5"
+    shutil.copy(sample("layers/k2_norms.h5"), old)
+    with h5py.File(old, "r+") as f:
+        f.attrs["keras_version"] = "1.0.8"
+    _refused(old, "bn_last", "saved by Keras 1.0.8 is not supported")
+
+
 def test_softmax_mask_must_broadcast():
     """The (batch, time) mask of activations_more's softmax broadcasts onto (batch 3, 3, 3) from the
     right, as Keras applies it; with another batch size Keras refuses, and so does lstmctl."""

@@ -13,6 +13,8 @@ Where the versions differ:
   with floor ε² (ε = 1e-12 for UnitNormalization, 1e-7 for Dot) in Keras 3, 1e-12 in tf_keras.
 """
 
+import re
+
 import numpy as np
 
 from .. import config as cfg
@@ -73,6 +75,8 @@ class BatchNormalization(LayerType):
         mode = config.get("mode", 0)  # Keras 1: modes 1 and 2 use the batch's own statistics
         if mode != 0:
             raise LstmctlError(f"{where}: BatchNormalization mode {cfg.short(mode)} normalizes with batch statistics; only mode 0 is read")
+        if re.match(r"\s*1\.0\b", builder.saved.keras_version or ""):  # kept a standard deviation, not a variance
+            raise LstmctlError(f"{where}: BatchNormalization saved by Keras {builder.saved.keras_version} is not supported (Keras 1.1 and later are)")
         if config.get("virtual_batch_size") is not None:
             raise LstmctlError(f"{where}: BatchNormalization with a virtual_batch_size is not supported")
         axes = read_axes(config.get("axis", -1), where)
