@@ -297,6 +297,10 @@ class Result(dict):
     seen: dict = {}
     warnings: list = []
 
+    def __repr__(self) -> str:
+        items = ", ".join(f"{k!r}: {v.dtype}{tuple(v.shape)}" for k, v in self.items())
+        return f"<lstmctl Result {{{items}}}>"
+
 
 def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=()) -> dict:
     """Feed `x` straight to one recurrent layer (for models whose other layers cannot run)."""

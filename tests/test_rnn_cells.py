@@ -143,3 +143,10 @@ def test_pytorch_refuses_a_stack_of_different_sizes():
         conventions.export(model, "pytorch", ["stack"])
     arrays, _ = conventions.export(model, "tf1", ["stack"])  # TF1's MultiRNNCell takes any sizes
     assert arrays["rnn/multi_rnn_cell/cell_2/lstm_cell/kernel"].shape == (3 + 2, 4 * 2)
+
+
+def test_model_and_result_reprs_are_short():
+    model, exp = _load("k3_rnn_stack3.keras")
+    assert repr(model) == f"<lstmctl Model 'rnn_stack3' from '{LAYERS / 'k3_rnn_stack3.keras'}': 3 layers, recurrent: stack (RNN)>"
+    text = repr(model.run(_inputs(exp)))
+    assert text.startswith("<lstmctl Result {'output_0': float32(3, 5, 2), ") and len(text) < 700
