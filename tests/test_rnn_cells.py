@@ -147,6 +147,6 @@ def test_pytorch_refuses_a_stack_of_different_sizes():
 
 def test_model_and_result_reprs_are_short():
     model, exp = _load("k3_rnn_stack3.keras")
-    assert repr(model) == f"<lstmctl Model 'rnn_stack3' from '{LAYERS / 'k3_rnn_stack3.keras'}': 3 layers, recurrent: stack (RNN)>"
+    assert repr(model) == f"<lstmctl Model 'rnn_stack3' from '{LAYERS / 'k3_rnn_stack3.keras'}': 2 layers, recurrent: stack (RNN)>"
     text = repr(model.run(_inputs(exp)))
     assert text.startswith("<lstmctl Result {'output_0': float32(3, 5, 2), ") and len(text) < 700
