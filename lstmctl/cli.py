@@ -61,6 +61,9 @@ class _Group(click.Group):
 def main():
     """Show what is inside the recurrent layers of a saved Keras model, without TensorFlow.
 
+    Start with `lstmctl inspect MODEL` (the layers, what each recurrent layer returns, its
+    gates), then `lstmctl run MODEL --input X.npy --return-state` for the numbers.
+
     Exit codes: 0 ok, 1 a check failed, 2 usage, 3 invalid, unsupported or unsafe input.
     """
 
