@@ -113,7 +113,7 @@ def build_mha_more(K):
     m3 = L.MultiHeadAttention(3, 2, value_dim=4, name="mha_causal_masked")(s3, s3, use_causal_mask=True)
     k = L.Dense(5, name="key_dense")(s4)
     m4 = L.MultiHeadAttention(2, 2, name="mha_key")(s4, s4, key=k)
-    kw = {"sliding_window": 2} if K is K3 else {"softmax_robust_masking": True}
+    kw = {"sliding_window": 2, "use_gate": True} if K is K3 else {"softmax_robust_masking": True}
     m5, sc5 = L.MultiHeadAttention(2, 3, name="mha_version_option", **kw)(s5, s5, return_attention_scores=True)
     # Called after the attention (it reads its output), the merge sees s6 without a mask in Keras 3.
     m6 = L.MultiHeadAttention(2, 3, name="mha_then_merge")(s6, s6)
@@ -246,7 +246,7 @@ CASES = [
             "MultiHeadAttention(s, s) with return_attention_scores "
             "'mha_masked_scores'; MHA(output_shape=5)(s, s, attention_mask=<input attention_mask (6,6) int32>); "
             "MHA(3 heads, key_dim 2, value_dim 4)(s, s, use_causal_mask); MHA(s, s, key=Dense(5)(s)); "
-            "Keras 3 MHA(sliding_window=2), tf_keras MHA(softmax_robust_masking=True), with scores; "
+            "Keras 3 MHA(sliding_window=2, use_gate=True), tf_keras MHA(softmax_robust_masking=True), with scores; "
             "Multiply([s, MHA(s, s)]) -> Flatten (Keras 3's attention has deleted s's mask by then); grid(3,4,5) -> "
             "MHA(grid, grid) (attention axes 1, 2) and MHA(attention_axes=(2,), output_shape=(3,)); Concatenate -> "
             "LSTM(3), Flatten -> Dense(2); outputs [dense, scores, scores]. Batch 4, tokens padded as attention_more",

@@ -94,7 +94,7 @@ CONFIG_ERRORS = [
     (MHA, "mha_self", {"output_shape": [7]}, "output weights"),
     (MHA, "mha_self", {"output_shape": [HUGE]}, "output_shape"),
     (MHA, "mha_self", {"use_bias": False}, "should hold 4 weight arrays"),
-    (MHA, "mha_self", {"use_gate": True}, "use_gate is not supported"),
+    (MHA, "mha_self", {"use_gate": True}, "should hold 10 weight arrays (query, key, gate, value, output"),
     (MHA, "mha_self", {"sliding_window": 0}, "sliding_window must be a positive integer"),
     (LUONG, "scores", {"axes": [2, 2, 2]}, "not an axis or a pair of axes"),
     (LUONG, "scores", {"axes": "x"}, "axes 'x' is not an axis"),
@@ -252,4 +252,4 @@ def test_inspect_shows_parsed_settings():
     settings = {layer["name"]: layer.get("settings") for layer in json.loads(result.output)["layers"]}
     assert settings["mha_causal_masked"] == {"num_heads": 3, "key_dim": 2, "value_dim": 4, "use_bias": True, "attention_axes": [1]}
     assert settings["mha_grid_axis2"]["attention_axes"] == [2] and settings["mha_grid_axis2"]["output_shape"] == [3]
-    assert settings["mha_version_option"]["sliding_window"] == 2
+    assert settings["mha_version_option"]["sliding_window"] == 2 and settings["mha_version_option"]["use_gate"] is True

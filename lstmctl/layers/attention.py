@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import config as cfg
 from ..errors import LstmctlError
+from ..kernels import sigmoid
 from ..safejson import positive_int
 from .activations import masked_softmax, softmax
 from .base import LayerType, Tensor, cast, check_rank, register
@@ -171,7 +172,10 @@ def attention_equations(rank, attn_axes):
     return f"{source},{target}->{product}", f"{product},{source}->{target}"
 
 
-PROJECTIONS = ("query", "key", "value", "output")
+def projections(config, where) -> tuple:
+    """The EinsumDense sublayers in get_weights order; Keras 3's use_gate adds a sigmoid gate."""
+    gate = ("gate",) if cfg.flag(config, "use_gate", where) else ()
+    return ("query", "key", *gate, "value", "output")
 
 
 @register("MultiHeadAttention")
@@ -179,15 +183,15 @@ class MultiHeadAttention(LayerType):
     n_inputs = None
 
     def weight_count(self, config, where):
-        return 8 if cfg.use_bias(config, where) else 4
+        return len(projections(config, where)) * (2 if cfg.use_bias(config, where) else 1)
 
     def v3_weights(self, store, path, config):
-        return [a for name in PROJECTIONS for a in (store.vars(f"{path}/{name}_dense") or [])]
+        # The gate has no public property, so Keras saves it under its attribute name.
+        groups = {"gate": "_gate_dense"}
+        return [a for name in projections(config, "") for a in (store.vars(f"{path}/{groups.get(name, name + '_dense')}") or [])]
 
     def build(self, builder, layer, entry, where):
         c, p = layer.config, layer.params
-        if cfg.flag(c, "use_gate", where):
-            raise LstmctlError(f"{where}: MultiHeadAttention with use_gate is not supported")
         heads = positive_int(c.get("num_heads"), f"{where}: num_heads", MAX_HEADS)
         key_dim = positive_int(c.get("key_dim"), f"{where}: key_dim", cfg.MAX_DIM)
         value_dim = key_dim if c.get("value_dim") is None else positive_int(c.get("value_dim"), f"{where}: value_dim", cfg.MAX_DIM)
@@ -204,12 +208,13 @@ class MultiHeadAttention(LayerType):
         p["robust"] = cfg.flag(c, "softmax_robust_masking", where)
         p["dropout"] = cfg.number(c, "dropout", where, 0.0)
         use_bias = cfg.use_bias(c, where)
+        names = projections(c, where)
         w = layer.weights
-        if len(w) != (8 if use_bias else 4):
-            raise LstmctlError(f"{where}: MultiHeadAttention should hold {8 if use_bias else 4} weight arrays (use_bias={use_bias}), found {len(w)}")
-        pairs = [(w[2 * i], w[2 * i + 1]) for i in range(4)] if use_bias else [(k, None) for k in w]
-        dims = {"query": key_dim, "key": key_dim, "value": value_dim}
-        for name, (kernel, bias) in zip(PROJECTIONS, pairs):
+        if len(w) != self.weight_count(c, where):
+            raise LstmctlError(f"{where}: MultiHeadAttention should hold {self.weight_count(c, where)} weight arrays ({', '.join(names)}; use_bias={use_bias}), found {len(w)}")
+        pairs = [(w[2 * i], w[2 * i + 1]) for i in range(len(names))] if use_bias else [(k, None) for k in w]
+        dims = {"query": key_dim, "key": key_dim, "gate": value_dim, "value": value_dim}
+        for name, (kernel, bias) in zip(names, pairs):
             if name == "output":
                 ok = kernel.ndim >= 3 and kernel.shape[:2] == (heads, value_dim) and (not output_shape or list(kernel.shape[2:]) == output_shape)
                 ok = ok and (bias is None or bias.shape == kernel.shape[2:])
@@ -218,7 +223,7 @@ class MultiHeadAttention(LayerType):
             if not ok:
                 raise LstmctlError(f"{where}: MultiHeadAttention {name} weights {[a.shape for a in (kernel, bias) if a is not None]} "
                                    f"do not fit num_heads={heads}, key_dim={key_dim}, value_dim={value_dim}")  # fmt: skip
-        p["projections"] = dict(zip(PROJECTIONS, pairs))
+        p["projections"] = dict(zip(names, pairs))
         p.update(heads=heads, key_dim=key_dim, value_dim=value_dim, output_shape=output_shape)
 
     def _project(self, layer, name, x, bound_dims, dtype):
@@ -299,6 +304,8 @@ class MultiHeadAttention(LayerType):
         else:
             probs = masked_softmax(scores, mask, norm_axes, ctx.keras_major, p["robust"])
         out = np.einsum(combine_equation, probs, v)
+        if "gate" in p["projections"]:
+            out = out * sigmoid(self._project(layer, "gate", cast(query.value, dtype), 1, dtype))
         out = Tensor(self._project(layer, "output", out, 2, dtype), query.mask)
         if ctx.keras_major >= 3:
             # Keras 3 deletes the masks of the tensors it was called on: whatever reads them later
@@ -310,7 +317,7 @@ class MultiHeadAttention(LayerType):
 
     def facts(self, layer, major):
         p = layer.params
-        optional = {k: p[k] for k in ("output_shape", "attention_axes", "sliding_window") if p[k]}
+        optional = {k: p[k] for k in ("output_shape", "attention_axes", "sliding_window") if p[k]} | ({"use_gate": True} if "gate" in p["projections"] else {})
         return {"num_heads": p["heads"], "key_dim": p["key_dim"], "value_dim": p["value_dim"], "use_bias": p["projections"]["output"][1] is not None, **optional}
 
 
