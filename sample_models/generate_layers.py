@@ -347,11 +347,17 @@ def build_attention_masked(K):
     L = K.layers
     q_in = K.Input((5,), dtype="int32", name="query_tokens")
     v_in = K.Input((6,), dtype="int32", name="value_tokens")
-    q = L.LSTM(4, return_sequences=True, name="q_lstm")(L.Embedding(20, 3, mask_zero=True, name="q_embed")(q_in))
-    v = L.LSTM(4, return_sequences=True, name="v_lstm")(L.Embedding(20, 3, mask_zero=True, name="v_embed")(v_in))
+    q_emb = L.Embedding(20, 3, mask_zero=True, name="q_embed")(q_in)
+    v_emb = L.Embedding(20, 3, mask_zero=True, name="v_embed")(v_in)
+    q = L.LSTM(4, return_sequences=True, name="q_lstm")(q_emb)
+    v = L.LSTM(4, return_sequences=True, name="v_lstm")(v_emb)
     a1 = L.Attention(use_scale=True, name="att_masked")([q, v])
     a2 = L.AdditiveAttention(name="additive_masked")([q, v])
-    a3 = L.MultiHeadAttention(2, 3, name="mha_masked")(q, v)
+    # Keras 3's MultiHeadAttention deletes the masks of the tensors it is called on, so another
+    # layer reading the same tensors would see masks or not by Keras's node order: its own LSTMs.
+    q_m = L.LSTM(4, return_sequences=True, name="q_lstm_mha")(q_emb)
+    v_m = L.LSTM(4, return_sequences=True, name="v_lstm_mha")(v_emb)
+    a3 = L.MultiHeadAttention(2, 3, name="mha_masked")(q_m, v_m)
     y = L.Concatenate()([a1, a2, a3])
     y = L.GlobalAveragePooling1D(name="gap")(y)
     y = L.Dense(2)(y)
@@ -641,8 +647,8 @@ CASES_C = [
          "[dense, scores]"),
     Case("attention_masked", build_attention_masked,
          "query_tokens(5,) / value_tokens(6,) int32 -> Embedding(20,3,mask_zero) -> LSTM(4, rs) each (masks "
-         "propagate); Attention(use_scale) 'att_masked', AdditiveAttention 'additive_masked', "
-         "MultiHeadAttention(2 heads, key_dim 3) 'mha_masked' on [q, v] with the propagated masks; Concatenate -> "
+         "propagate); Attention(use_scale) 'att_masked', AdditiveAttention 'additive_masked' on [q, v], "
+         "MultiHeadAttention(2 heads, key_dim 3) 'mha_masked' on LSTMs of its own, with the propagated masks; Concatenate -> "
          "GlobalAveragePooling1D (masked) -> Dense(2). Tokens padded (sample 0 last 2, sample 1 first 2)",
          inputs=padded_inputs),
     Case("mha", build_mha,
