@@ -106,6 +106,11 @@ def _cell_lines(cell) -> list:
         f"activation {cell['activation']}, recurrent_activation {cell['recurrent_activation'] or '-'}"
         + (f"; reset_after={cell['reset_after']}" if "reset_after" in cell else ""),
     ]
+    if "kernel_size" in cell:  # a ConvLSTM: its units are filters, its gates convolutions
+        lines.append(
+            f"filters {cell['filters']}, kernel_size {tuple(cell['kernel_size'])}, strides {tuple(cell['strides'])}, padding {cell['padding']}, "
+            f"dilation_rate {tuple(cell['dilation_rate'])}, {cell['data_format']}; the recurrent convolution: {cell['recurrent_convolution']}"
+        )
     if "hard_sigmoid" in cell:
         lines.append(f"hard_sigmoid here is {cell['hard_sigmoid']}")
     if "forget_bias" in cell:

@@ -212,3 +212,13 @@ def test_initial_state_shape_is_the_spatial_state(tmp_path):
     np.testing.assert_allclose(same["convlstm_from_state/sequence"], exp["convlstm_from_state/sequence"], atol=1e-5)
     with pytest.raises(LstmctlError, match=r"initial state h must have shape \(3, 3, 6, 2\)"):
         model.run(inputs, initial_state=[h[:, :2], c], layer="convlstm_from_state")
+
+
+def test_inspect_panel_shows_the_convolution_of_a_convlstm():
+    from click.testing import CliRunner
+
+    from lstmctl.cli import main
+
+    result = CliRunner().invoke(main, ["inspect", sample("layers/k3_convlstm2d.keras"), "--layer", "convlstm2d_s2"])
+    assert result.exit_code == 0, result.output
+    assert "filters 2, kernel_size (2, 2), strides (2, 2), padding valid, dilation_rate (1, 1), channels_last; the recurrent convolution: padding same, stride 1" in result.output
