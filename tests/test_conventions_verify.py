@@ -294,3 +294,21 @@ def test_readme_pytorch_hand_off_runs(tmp_path, monkeypatch):
     code = _readme_block("python", "import numpy as np")
     assert "lstm.load_state_dict" in code and "lstm_torch.npz" in code
     exec(compile(code, "README.md", "exec"), {})  # under the suite's strict warnings and np.errstate
+
+
+@pytest.mark.parametrize("name", ["layers/k3_rnn_encdec.keras", "layers/k2_rnn_encdec.h5"])
+def test_a_stack_of_cells_runs_in_torch_as_num_layers(tmp_path, name):
+    """The encoder, RNN([LSTMCell(4), LSTMCell(4)]), exported as torch.nn.LSTM(num_layers=2): torch's
+    output is Keras's top-cell sequence and its h_n / c_n are each cell's final states."""
+    torch = pytest.importorskip("torch")
+    out = _export(tmp_path, name, "encoder", "pytorch")
+    exp = expected(name)
+    lstm = torch.nn.LSTM(input_size=3, hidden_size=4, num_layers=2, batch_first=True)
+    with np.load(out) as sd:
+        lstm.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
+    with torch.no_grad():
+        seq, (h, c) = lstm(torch.from_numpy(exp["encoder/input"]))
+    np.testing.assert_allclose(seq.numpy(), exp["encoder/sequence"], atol=ATOL)
+    for k in range(2):
+        np.testing.assert_allclose(h[k].numpy(), exp[f"encoder/cell_{k}/h"], atol=ATOL)
+        np.testing.assert_allclose(c[k].numpy(), exp[f"encoder/cell_{k}/c"], atol=ATOL)
