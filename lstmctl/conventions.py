@@ -853,20 +853,15 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
 def import_file(path: str, convention: str, **options) -> Model:
     """Read an .npz of one recurrent layer's weights in `convention` (see import_arrays)."""
     from .inputs import load_npz
-    from .readers import sniff
+    from .readers import open_zip, sniff
 
     kind = sniff(path)
     if kind == "hdf5":
         raise UsageError(f"{path}: is an HDF5 Keras file; --convention is for an .npz of weights (drop it to read the file as a model)")
     if kind != "zip":
         raise LstmctlError(f"{path}: --convention {convention} reads an .npz of weights; this is not one")
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except Exception:
-        raise LstmctlError(f"{path}: not a readable .npz (zip) file") from None
+    with open_zip(path, path) as zf:
+        names = zf.namelist()
     if "config.json" in names:
         raise UsageError(f"{path}: is a .keras model; --convention is for an .npz of weights (drop it to read the file as a model)")
     return import_arrays(load_npz(path, path), convention, path, **options)
@@ -874,15 +869,13 @@ def import_file(path: str, convention: str, **options) -> Model:
 
 def refuse_unmarked_npz(path: str):
     """An .npz of arrays given as a model: say that --convention is needed (before the .keras reader fails)."""
-    import zipfile
-
-    from .readers import MAGIC_ZIP
+    from .readers import MAGIC_ZIP, open_zip
 
     try:
         with open(path, "rb") as fh:
             if fh.read(4) != MAGIC_ZIP:
                 return
-        with zipfile.ZipFile(path) as zf:
+        with open_zip(path, path) as zf:
             names = zf.namelist()
     except Exception:
         return  # the model readers give the error

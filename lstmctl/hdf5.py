@@ -9,9 +9,7 @@ total of declared bytes is capped too, so a small file cannot make lstmctl alloc
 """
 
 import io
-import mmap
 import os
-import re
 import struct
 
 # lstmctl never needs an HDF5 plugin, and HDF5 dlopens every library in its plugin folders when a
@@ -33,6 +31,7 @@ SPARSE_LIMIT = 16 << 20  # above this, the data must really be stored in the fil
 MAX_EXPANSION = 64  # declared bytes per stored byte, for datasets (and the file's total) above SPARSE_LIMIT
 MAX_CHUNK_BYTES = 64 << 20  # one chunk, decompressed whole by HDF5 on read
 MAX_ATTR_BYTES = 64 << 20
+MAX_ATTR_TOTAL = 256 << 20  # every attribute read from one file together
 MAX_ATTR_ITEMS = 1 << 20  # elements of an array attribute (layer_names, weight_names)
 MAX_MEMBERS = 1 << 16  # members of one group
 # deflate, shuffle, fletcher32, szip, nbit, scaleoffset, lzf: built into HDF5 / h5py, no plugin search
@@ -50,75 +49,119 @@ def show(text) -> str:
 
 
 _GCOL = b"GCOL\x01"
+_CHUNK = 1 << 20
+_SIZE_T = 1 << 64  # HDF5 adds object sizes in size_t: a sum past 2^64 wraps
+MAX_HEAP_OBJECTS = 1 << 20  # global heap objects walked in one file (Keras writes a few thousand)
+MAX_HEAP_COLLECTIONS = 1 << 16  # collection signatures in one file (a real collection takes 4 KiB)
+MAX_SCANNED_COLLECTIONS = 16  # large collections whose references are counted for one attribute
 
 
-def _signatures(buf):
-    """Offsets of every collection signature; by .find on an mmap (no buffer stays exported)."""
-    if hasattr(buf, "find"):
-        at = buf.find(_GCOL)
-        while at >= 0:
-            yield at
-            at = buf.find(_GCOL, at + 1)
-    else:
-        for match in re.finditer(re.escape(_GCOL), buf):
-            yield match.start()
+class _Bytes:
+    """Bounded reads at any offset of the very file HDF5 opened: through its descriptor, or from
+    the buffer of an in-memory file. Never a memory map: a file that another process shrinks
+    while it is read must end in an error, not kill the process with SIGBUS."""
+
+    def __init__(self, source, file, size: int, where: str):
+        self.source, self.size, self.where = source, size, where
+        self.fd = None if isinstance(source, io.BytesIO) else file.id.get_vfd_handle()
+
+    def read(self, offset: int, n: int) -> bytes:
+        n = max(0, min(n, self.size - offset))
+        if self.fd is None:
+            with self.source.getbuffer() as view:
+                return bytes(view[offset : offset + n])
+        try:
+            data = os.pread(self.fd, n, offset)
+        except OSError as exc:
+            raise LstmctlError(f"{self.where}: cannot be read ({exc.strerror})") from None
+        if len(data) < n:
+            raise LstmctlError(f"{self.where}: the file shrank while it was being read; refused")
+        return data
+
+    def chunks(self, overlap: int):
+        """(offset, bytes) over the whole file, each chunk overlapping the next by `overlap` bytes."""
+        for offset in range(0, self.size, _CHUNK):
+            yield offset, self.read(offset, _CHUNK + overlap)
+
+    def cursor(self, end: int):
+        """read(offset, n) for a forward walk below `end`, served from a window of the file."""
+        window = [0, b""]
+
+        def read(offset, n):
+            at, data = window
+            if not (at <= offset and offset + n <= at + len(data)):
+                window[:] = offset, self.read(offset, max(n, min(_CHUNK, end - offset)))
+                at, data = window
+            return data[offset - at : offset - at + n]
+
+        return read
 
 
-def _check_global_heaps(source, where: str):
-    """Refuse a global heap collection that would send HDF5 into an endless loop.
+def _superblock(data: _Bytes) -> tuple[int, int, int]:
+    """(file offset of the superblock, size of offsets, size of lengths): the superblock sits at
+    0, 512, 1024, 2048… (after a user block), and HDF5 counts addresses from where it sits."""
+    offset = 0
+    while offset + 16 <= data.size:
+        head = data.read(offset, 16)
+        if head[:8] == b"\x89HDF\r\n\x1a\n":
+            at = 13 if head[8] in (0, 1) else 9
+            return offset, head[at], head[at + 1]
+        offset = 512 if offset == 0 else offset * 2
+    raise LstmctlError(f"{data.where}: no HDF5 superblock found; refused")
+
+
+def _scan_heaps(data: _Bytes, where: str) -> tuple[int, dict]:
+    """(size of offsets, {collection address: its largest object}) for every global heap
+    collection HDF5 could read, after refusing any that would make HDF5 loop forever.
 
     Variable-length strings (model_config, layer_names, weight_names) live in global heap
-    collections. HDF5 walks a collection's objects by their sizes, and a free-space object of
-    size 0 never advances the walk: H5Aread then spins forever (HDF5 2.0.0, found by the fuzz
-    harness). Every "GCOL" collection in the file is walked here first, the way HDF5 walks it."""
-    if isinstance(source, io.BytesIO):
-        _walk_heaps(source.getbuffer(), where)
-        return
-    try:
-        with open(source, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            _walk_heaps(buf, where)
-    except (OSError, ValueError):
-        return  # not mappable: h5py has already opened it, and nothing here can be checked
-
-
-MAX_HEAP_OBJECTS = 1 << 24  # global heap objects walked in one file (each takes at least 16 bytes)
-
-
-def _length_size(buf) -> int | None:
-    """The superblock's "size of lengths" (8 in every file h5py writes), or None if not found."""
-    offset = 0
-    while offset + 16 <= len(buf):
-        if bytes(buf[offset : offset + 8]) == b"\x89HDF\r\n\x1a\n":
-            version = buf[offset + 8]
-            at = offset + (14 if version in (0, 1) else 10)
-            return buf[at] if at < len(buf) else None
-        offset = 512 if offset == 0 else offset * 2  # a user block shifts the superblock
-    return None
-
-
-def _walk_heaps(buf, where: str):
-    size = len(buf)
-    length = _length_size(buf)
-    if length not in (2, 4, 8):
-        return
+    collections. HDF5 walks a collection's objects by their sizes, adding in size_t: a free-space
+    object of size 0 never advances the walk (found by the fuzz harness), nor does an object of
+    2^64-16 bytes, whose 16-byte header wraps the step to 0 (found by the red team); H5Aread then
+    spins forever (HDF5 2.0.0). Every "GCOL" collection in the file is walked here the same way."""
+    base, offsets, length = _superblock(data)
+    if offsets not in (2, 4, 8) or length not in (2, 4, 8):
+        raise LstmctlError(f"{where}: HDF5 superblock declares {offsets}-byte addresses and {length}-byte lengths; only 2, 4 and 8 are read")
     fmt = {2: "<H", 4: "<I", 8: "<Q"}[length]
     header = 8 + length  # object index, reference count, reserved, size
-    walked = 0
-    for start in _signatures(buf):
-        if start + 8 + length > size:
-            continue
-        end = min(start + struct.unpack_from(fmt, buf, start + 8)[0], size)
-        p = start + 8 + length
+    starts = []
+    for offset, chunk in data.chunks(len(_GCOL) - 1):
+        at = chunk.find(_GCOL)
+        while 0 <= at < _CHUNK:
+            starts.append(offset + at)
+            if len(starts) > MAX_HEAP_COLLECTIONS:
+                raise LstmctlError(f"{where}: more than {MAX_HEAP_COLLECTIONS} global heap collections; refused")
+            at = chunk.find(_GCOL, at + 1)
+    collections, walked = {}, 0
+    for start in starts:
+        if start < base or start + 8 + length > data.size:
+            continue  # no address names it, or HDF5 cannot read it
+        end = start + struct.unpack(fmt, data.read(start + 8, length))[0]
+        if end > data.size:
+            continue  # HDF5 cannot read a collection that ends past the file
+        read, p, largest = data.cursor(end), start + 8 + length, 0
         while p + header <= end:
-            index = struct.unpack_from("<H", buf, p)[0]
-            object_size = struct.unpack_from(fmt, buf, p + 8)[0]
-            step = header + (object_size + 7) // 8 * 8 if index else object_size
-            if step < header:  # HDF5 would loop forever on 0 and walk garbage on less than a header
-                raise LstmctlError(f"{where}: global heap collection at byte {start} is corrupt (a free-space object of {object_size} bytes); refused")
+            obj = read(p, header)
+            index, size = struct.unpack_from("<H", obj)[0], struct.unpack_from(fmt, obj, 8)[0]
+            step = (header + (size + 7) % _SIZE_T // 8 * 8) % _SIZE_T if index else size
+            if step < header or step >= _SIZE_T >> 1:  # HDF5 would stand still, walk garbage, or step backwards
+                raise LstmctlError(f"{where}: global heap collection at byte {start} is corrupt (an object of {size} bytes); refused")
             walked += 1
             if walked > MAX_HEAP_OBJECTS:
                 raise LstmctlError(f"{where}: more than {MAX_HEAP_OBJECTS} global heap objects; refused")
+            if index and p + header + size <= end:  # HDF5 refuses to read an object past its collection
+                largest = max(largest, size)
             p += step
+        collections[start - base] = largest
+    return offsets, collections
+
+
+def _decoded_size(value) -> int:
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "O":
+        return sum(len(v) for v in value.ravel() if isinstance(v, (str, bytes)))
+    return 0
 
 
 class H5:
@@ -130,12 +173,14 @@ class H5:
         self._declared = 0
         self._stored = 0
         self.nonfinite = []  # one line per weight array holding NaN or Inf
+        self._attr_bytes = 0
         try:
             self.file = h5py.File(source, "r")
             self.size = self.file.id.get_filesize()
+            self._bytes = _Bytes(source, self.file, self.size, where)
         except Exception:
             raise LstmctlError(f"{where}: not a readable HDF5 file (truncated or corrupt)") from None
-        _check_global_heaps(source, where)
+        self._offsets, self._heaps = _scan_heaps(self._bytes, where)
 
     def close(self):
         self.file.close()
@@ -200,19 +245,49 @@ class H5:
                 raise LstmctlError(f"{self.where}: attribute '{name}' has HDF5 type class {kind}, not a string or number; refused")
             shape = attr_id.shape or ()
             items = int(np.prod(shape, dtype=np.float64))
-            declared = items * attr_id.dtype.itemsize
-            if declared > MAX_ATTR_BYTES or items > MAX_ATTR_ITEMS:
-                raise LstmctlError(f"{self.where}: attribute '{name}' is too large ({items} items, {declared} bytes)")
+            if items > MAX_ATTR_ITEMS:
+                raise LstmctlError(f"{self.where}: attribute '{name}' is too large ({items} items)")
+            vlen = kind == h5py.h5t.STRING and attr_id.get_type().is_variable_str()
+            declared = self._vlen_bound(items) if vlen else items * attr_id.dtype.itemsize
+            if declared > MAX_ATTR_BYTES:
+                raise LstmctlError(f"{self.where}: attribute '{name}' is too large ({items} items, up to {declared} bytes)")
+            if self._attr_bytes + declared > MAX_ATTR_TOTAL:
+                raise LstmctlError(f"{self.where}: attribute '{name}' would bring the attributes read from this file over {MAX_ATTR_TOTAL} bytes; refused")
             value = obj.attrs[name]
         except LstmctlError:
             raise
         except Exception:
             raise LstmctlError(f"{self.where}: attribute '{name}' could not be read (corrupt file)") from None
+        self._attr_bytes += _decoded_size(value) if vlen else declared  # strings: what was read, not the bound
         if isinstance(value, (bytes, np.bytes_)):
             return bytes(value).decode("utf-8", "replace")
         if isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
             return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in value.ravel().tolist()]
         return value
+
+    def _vlen_bound(self, items: int) -> int:
+        """The most bytes HDF5 may allocate decoding `items` variable-length strings.
+
+        Each string is a reference to a global heap object, and nothing stops many references from
+        naming one object: 4000 names of one 1 MiB object make a 64 KiB attribute decode to 4 GiB.
+        `items` x the largest object bounds that. Where this is over the cap, the objects larger
+        than their share of it count only as often as their collection's address is spelled out in
+        the file (every reference spells it out), so a big model_config does not inflate the bound
+        of a long layer_names list."""
+        largest = max(self._heaps.values(), default=0)
+        if items * largest <= MAX_ATTR_BYTES:
+            return items * largest
+        share = MAX_ATTR_BYTES // items
+        big = {address: size for address, size in self._heaps.items() if size > share}
+        if len(big) > MAX_SCANNED_COLLECTIONS or any(address >= 1 << (8 * self._offsets) for address in big):
+            return items * largest
+        patterns = {address: address.to_bytes(self._offsets, "little") for address in big}
+        counts = dict.fromkeys(big, 0)
+        for _, chunk in self._bytes.chunks(self._offsets - 1):
+            for address, pattern in patterns.items():
+                counts[address] += chunk.count(pattern)
+        small = max((size for size in self._heaps.values() if size <= share), default=0)
+        return items * small + sum(min(counts[address], items) * size for address, size in big.items())
 
     def read(self, path: str) -> np.ndarray:
         """A numeric dataset's contents, after the link, storage and size checks."""

@@ -10,14 +10,13 @@ import math
 import os
 import stat
 import sys
-import zipfile
 
 import numpy as np
 
 from . import safejson
 from .errors import LstmctlError
 from .hdf5 import show
-from .readers import MAGIC_NPY, MAGIC_ZIP, check_method
+from .readers import MAGIC_NPY, MAGIC_ZIP, check_method, check_names, open_zip
 
 MAX_INPUT_BYTES = 4 << 30
 MAX_TEXT_BYTES = safejson.MAX_JSON_BYTES  # .csv and .json inputs
@@ -65,17 +64,26 @@ def _npy_from_file(fh, size: int | None, where: str) -> np.ndarray:
         raise LstmctlError(f"{where}: header declares {declared} bytes of data, the file holds {remaining}")
     if declared > MAX_INPUT_BYTES:
         raise LstmctlError(f"{where}: array of {declared} bytes is over the {MAX_INPUT_BYTES}-byte cap")
-    data = bytearray()
-    while len(data) < declared:
+    # The array is allocated once and filled in place (no second copy); a stream of unknown
+    # length may declare more than this process may allocate: that is said before reading it.
+    try:
+        array = np.empty(count, dtype)
+    except MemoryError:
+        raise LstmctlError(f"{where}: header declares an array of {declared} bytes, more than this process may allocate") from None
+    data = memoryview(array.view(np.uint8))
+    filled = 0
+    while filled < declared:
         try:
-            chunk = fh.read(min(_CHUNK, declared - len(data)))
+            chunk = fh.read(min(_CHUNK, declared - filled))
         except Exception:
             raise LstmctlError(f"{where}: array data is corrupt") from None
         if not chunk:
-            raise LstmctlError(f"{where}: header declares {declared} bytes of data, the file holds {len(data)}")
-        data += chunk
-    array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
-    return array.astype(dtype.newbyteorder("="), copy=True)
+            raise LstmctlError(f"{where}: header declares {declared} bytes of data, the file holds {filled}")
+        data[filled : filled + len(chunk)] = chunk
+        filled += len(chunk)
+    if not dtype.isnative:
+        array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def load_npy_bytes(data: bytes, where: str) -> np.ndarray:
@@ -83,21 +91,16 @@ def load_npy_bytes(data: bytes, where: str) -> np.ndarray:
 
 
 def load_npz(path_or_bytes, where: str) -> dict:
-    try:
-        zf = zipfile.ZipFile(path_or_bytes)
-        infos = zf.infolist()
-    except Exception:
-        raise LstmctlError(f"{where}: not a readable .npz (zip) file") from None
+    zf = open_zip(path_or_bytes, where)
     out = {}
     total = 0
     with zf:
-        for info in infos:
+        check_names(zf, where)
+        for info in zf.infolist():
             member = f"{where}: member '{show(info.filename)}'"
             if not info.filename.endswith(".npy"):
                 raise LstmctlError(f"{member} is not an .npy array")
             key = info.filename[: -len(".npy")]
-            if key in out:
-                raise LstmctlError(f"{member} appears twice")
             if info.file_size > MAX_INPUT_BYTES or total + info.file_size > MAX_INPUT_BYTES:
                 raise LstmctlError(f"{member} declares {info.file_size} bytes, over the {MAX_INPUT_BYTES}-byte cap")
             check_method(info, member)
@@ -168,8 +171,14 @@ def _from_json(data, where: str) -> np.ndarray:
     return array.reshape(shape)
 
 
+MAX_CSV_CELLS = 1 << 22  # cells of one CSV input (each is a Python string while parsing)
+
+
 def _from_csv(text: str, where: str) -> np.ndarray:
     """One sample: a row per time step, a column per feature; a non-numeric first row is a header."""
+    cells = text.count(",") + text.count("\n") + text.count("\r") + 1  # at least the cells the parser would make
+    if cells > MAX_CSV_CELLS:
+        raise LstmctlError(f"{where}: CSV holds more than {MAX_CSV_CELLS} cells; give an input this large as .npy")
     try:
         rows = [r for r in csv.reader(io.StringIO(text), strict=True) if r and any(cell.strip() for cell in r)]
     except csv.Error as exc:

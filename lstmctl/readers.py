@@ -7,6 +7,8 @@ layer's arrays in Keras's `get_weights()` order. Nothing from the file is import
 
 import io
 import os
+import stat
+import struct
 import zipfile
 from dataclasses import dataclass, field
 
@@ -110,24 +112,71 @@ def _zip_member(zf: zipfile.ZipFile, name: str, cap: int, where: str, sink=None)
     return out.getvalue()
 
 
-def _check_names(zf: zipfile.ZipFile, where: str):
+def check_names(zf: zipfile.ZipFile, where: str):
+    """Member names that stay inside the archive, each once, none a symbolic link: nothing is
+    extracted, but Keras's own extraction would follow a link or a '..' out of its folder."""
     seen = set()
-    for name in zf.namelist():
+    for info in zf.infolist():
+        name = info.filename
         parts = name.replace("\\", "/").split("/")
         if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":") or "\0" in name:
             raise LstmctlError(f"{where}: zip member name '{show(name)}' escapes the archive; refused")
         if name in seen:
             raise LstmctlError(f"{where}: zip member '{show(name)}' appears twice; refused")
+        if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
+            raise LstmctlError(f"{where}: zip member '{show(name)}' is a symbolic link; refused")
         seen.add(name)
 
 
-def read_keras_zip(path: str) -> Saved:
+MAX_CENTRAL_DIRECTORY = 1 << 20  # bytes of zip directory (about 20000 members; a .keras has 3)
+_EOCD, _EOCD64, _LOCATOR64 = b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07"
+
+
+def _directory_size(fh) -> int:
+    """The central directory size a zip's end records declare (the largest reading, zip64 too)."""
+    end = fh.seek(0, 2)
+    fh.seek(max(0, end - (22 + 0xFFFF + 20)))  # end record, its comment, the zip64 locator
+    tail = fh.read()
+    at = len(tail) - 22  # as zipfile looks: an end record without a comment first, then the last one
+    if at < 0 or tail[at : at + 4] != _EOCD or tail[-2:] != b"\0\0":
+        at = tail.rfind(_EOCD)
+    if at < 0 or at + 22 > len(tail):
+        return 0  # not a zip: zipfile says so
+    sizes = [struct.unpack_from("<I", tail, at + 12)[0]]
+    if at >= 20 and tail[at - 20 : at - 16] == _LOCATOR64:
+        # Python reads the zip64 record just before the locator (3.11) or where it points (later)
+        for offset in (end - len(tail) + at - 20 - 56, struct.unpack_from("<Q", tail, at - 12)[0]):
+            fh.seek(max(0, offset))
+            record = fh.read(56)
+            if len(record) == 56 and record[:4] == _EOCD64:
+                sizes.append(struct.unpack_from("<Q", record, 40)[0])
+    return max(sizes)
+
+
+def open_zip(source, where: str) -> zipfile.ZipFile:
+    """A zip archive (path or file object), its directory size checked first: Python's zipfile
+    reads every directory entry into memory before anything else can be looked at."""
     try:
-        zf = zipfile.ZipFile(path)
+        if isinstance(source, str):
+            with open(source, "rb") as fh:
+                size = _directory_size(fh)
+        else:
+            size = _directory_size(source)
+            source.seek(0)
+    except OSError as exc:
+        raise LstmctlError(f"{where}: cannot be read ({exc.strerror})") from None
+    if size > MAX_CENTRAL_DIRECTORY:
+        raise LstmctlError(f"{where}: zip central directory of {size} bytes is over the {MAX_CENTRAL_DIRECTORY}-byte cap; refused")
+    try:
+        return zipfile.ZipFile(source)
     except Exception:
-        raise LstmctlError(f"{path}: not a readable zip archive (truncated or corrupt)") from None
+        raise LstmctlError(f"{where}: not a readable zip archive (truncated or corrupt)") from None
+
+
+def read_keras_zip(path: str) -> Saved:
+    zf = open_zip(path, path)
     with zf:
-        _check_names(zf, path)
+        check_names(zf, path)
         names = set(zf.namelist())
         if "config.json" not in names:
             raise LstmctlError(f"{path}: zip has no config.json; not a .keras model")

@@ -7,12 +7,13 @@ those after each sample's last unmasked step, as Keras returns them.
 """
 
 import contextlib
+import math
 from collections import deque
 
 import numpy as np
 
 from .config import FLOAT_DTYPES
-from .errors import LstmctlError, Unsupported
+from .errors import LstmctlError, Unsupported, UsageError
 from .layers import Context, Tensor
 
 # ---------------------------------------------------------------------------------------------
@@ -86,10 +87,13 @@ def normalize_inputs(model, inputs, warnings=None) -> dict:
     return out
 
 
+MAX_RANDOM_VALUES = 1 << 24  # a random input is drawn as float64 first: 192 MiB at most
+
+
 def random_inputs(model, seed=0, batch=1, timesteps=None) -> dict:
     """A deterministic input of the model's shape: standard normal floats, or token ids."""
     rng = np.random.default_rng(seed)
-    out = {}
+    shapes = {}
     for spec in model.inputs:
         shape = [batch]
         for i, d in enumerate(spec.shape):
@@ -98,6 +102,14 @@ def random_inputs(model, seed=0, batch=1, timesteps=None) -> dict:
                     timesteps = 10
                 d = timesteps if i == 0 else 1
             shape.append(d)
+        shapes[spec.name] = shape
+    total = sum(math.prod(shape) for shape in shapes.values())
+    if total > MAX_RANDOM_VALUES:
+        steps = "" if timesteps is None else f" and {timesteps} time steps"
+        raise UsageError(f"a random input of batch {batch}{steps} holds {total} values, over lstmctl's cap of {MAX_RANDOM_VALUES}; give an input instead")
+    out = {}
+    for spec in model.inputs:
+        shape = shapes[spec.name]
         high = _embedding_size(model, spec.name)
         if spec.dtype.startswith(("int", "uint")) or high:
             # Token ids, also for a float-declared input that feeds an Embedding (Keras 2.1's default).

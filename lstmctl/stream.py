@@ -1,9 +1,10 @@
 """Inputs larger than memory: a .npy read in batch chunks, results streamed to disk.
 
 Rows are read with plain file reads (a memory map would count every page it touched as resident
-memory), and each result key is appended to its own .npy file beside the output as chunks arrive;
-at the end they are packed (uncompressed, zip64) into the .npz, or the one .npy is renamed into
-place. Resident memory is bounded by the chunk, not by the input.
+memory, and die of SIGBUS when another process shrinks the file), and each result key is appended
+to its own .npy file beside the output as chunks arrive; at the end they are packed (uncompressed,
+zip64) into the .npz, or the one .npy is renamed into place. Resident memory is bounded by the
+chunk, not by the input.
 """
 
 import math
@@ -20,7 +21,7 @@ from .errors import LstmctlError, UsageError
 from .inputs import _read_npy_header
 from .writers import publish, temp_dir
 
-STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are memory-mapped and chunked
+STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are read and run in chunks
 CHUNK_BYTES = 32 << 20  # input bytes per chunk when --chunk is not given
 
 
@@ -46,21 +47,27 @@ class NpyRows:
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(self.shape[0])
-        if self.fortran:  # rows are not contiguous on disk: map, copy out, unmap
-            whole = np.memmap(self.path, self.dtype, "r", self.offset, self.shape, order="F")
-            part = np.array(whole[start:stop])
-            del whole
-            return part.astype(self.dtype.newbyteorder("="), copy=False)
+        n, size = stop - start, self.dtype.itemsize
+        ended = LstmctlError(f"{self.path}: the file ended before its declared data (it shrank while being read)")
         with open(self.path, "rb") as fh:
-            fh.seek(self.offset + start * self.row_items * self.dtype.itemsize)
-            part = np.fromfile(fh, self.dtype, (stop - start) * self.row_items)
-        if part.size != (stop - start) * self.row_items:
-            raise LstmctlError(f"{self.path}: the file ended before its declared data")
-        return part.reshape(stop - start, *self.shape[1:]).astype(self.dtype.newbyteorder("="), copy=False)
+            if self.fortran:  # column-major: the rows of each column are contiguous on disk
+                columns = np.empty((self.row_items, n), self.dtype)
+                for j, column in enumerate(columns):
+                    fh.seek(self.offset + (j * self.shape[0] + start) * size)
+                    if fh.readinto(memoryview(column).cast("B")) != n * size:
+                        raise ended
+                part = columns.T.reshape((n, *self.shape[1:]), order="F")
+            else:
+                fh.seek(self.offset + start * self.row_items * size)
+                part = np.fromfile(fh, self.dtype, n * self.row_items)
+                if part.size != n * self.row_items:
+                    raise ended
+                part = part.reshape(n, *self.shape[1:])
+        return part.astype(self.dtype.newbyteorder("="), copy=False)
 
 
 def streamable(values, chunk) -> dict | None:
-    """{input name or None: memory map} when every --input is a .npy and streaming is asked for
+    """{input name or None: row reader} when every --input is a .npy and streaming is asked for
     (--chunk) or needed (a file over STREAM_THRESHOLD); else None."""
     paths = {}
     for value in values:
