@@ -115,8 +115,23 @@ def _describe(exc) -> dict:
     return {"type": type(exc).__name__, "message": str(exc)[:300], "where": where}
 
 
+def _wrapped_memory_error(exc) -> bool:
+    """Whether an exception was raised while handling a MemoryError (`from None` hides it from
+    tracebacks, not from __context__)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MemoryError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _stage(escapes, action):
     """One stage in the child: True when it returned, False on LstmctlError or an escape.
+
+    An LstmctlError made from a MemoryError is an escape too: a small fuzzed file that needs more
+    than the child's memory limit got past a cap, and only the allocation failing stopped it.
 
     Underflow is ignored here (NumPy's default, unlike the suite's errstate): a fuzzed input of
     subnormal numbers underflows in any matrix product, and that is no error. Overflow and
@@ -125,7 +140,9 @@ def _stage(escapes, action):
         with np.errstate(all="raise", under="ignore"):
             action()
         return True
-    except lstmctl.LstmctlError:
+    except lstmctl.LstmctlError as exc:
+        if _wrapped_memory_error(exc):
+            escapes.append({**_describe(exc), "type": "MemoryError (as LstmctlError)"})
         return False
     except Exception as exc:  # noqa: BLE001 (the point: nothing else may escape)
         escapes.append(_describe(exc))
@@ -669,4 +686,15 @@ def test_fuzz_harness_reaches_the_readers():
     exercise_input("sanity", Path(NPY))
     assert LOADED["sanity"] == 2 and ESCAPES["sanity"] == 0
     assert _isolated(lambda: {"loaded": True, "escapes": []}) == {"loaded": True, "escapes": []}
+
+    def memory_error_made_ours():
+        try:
+            raise MemoryError
+        except MemoryError:
+            raise lstmctl.LstmctlError("x.keras: too large") from None
+
+    escapes = []
+    assert _stage(escapes, memory_error_made_ours) is False
+    assert [e["type"] for e in escapes] == ["MemoryError (as LstmctlError)"]
+    assert _stage(escapes, lambda: lstmctl.load("no-such-file.keras")) is False and len(escapes) == 1
     assert _isolated(lambda: os.kill(os.getpid(), signal.SIGKILL))["escapes"][0]["type"] == "Crash"
