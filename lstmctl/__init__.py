@@ -4,6 +4,7 @@
     >>> model = lstmctl.load("sample_models/k3_lstm_dense.keras")
     >>> result = model.run(x)            # {"output": …, "lstm/sequence": …, "lstm/h": …, "lstm/c": …}
     >>> layer = lstmctl.load("weights.npz", convention="pytorch")   # a state_dict saved with numpy
+    >>> tf1 = lstmctl.load("train/model.ckpt")                       # a TF1 checkpoint, no TensorFlow needed
 """
 
 from .errors import CheckFailed, LstmctlError, UsageError
@@ -13,7 +14,10 @@ __all__ = ["load", "LstmctlError", "UsageError", "CheckFailed", "__version__"]
 
 
 def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_activation=None, name=None, hard_sigmoid="keras2"):
-    """Read a .keras, legacy .h5 or weights-only file into a `lstmctl.model.Model`.
+    """Read a model into a `lstmctl.model.Model`: a .keras, legacy .h5 or weights-only file, a
+    TensorFlow SavedModel folder, or a TF1 / TF2 checkpoint (its prefix, `.index` file, or the
+    folder holding its `checkpoint` file). For a TF1 checkpoint, `forget_bias` and `activation`
+    say what TF1 added and used at run time (the checkpoint does not record them).
 
     With `convention` ("keras", "pytorch", "tf1" or "onnx"), `path` is an .npz holding one recurrent
     layer's weights (or a stack) in that framework's layout; see `lstmctl.conventions.import_arrays`
@@ -21,7 +25,7 @@ def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_acti
     """
     import os
 
-    from . import builder, conventions, readers
+    from . import conventions, formats
 
     path = os.fspath(path)
     if convention is not None:
@@ -29,9 +33,11 @@ def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_acti
             path, convention, forget_bias=forget_bias, activation=activation,
             recurrent_activation=recurrent_activation, name=name, hard_sigmoid=hard_sigmoid,
         )  # fmt: skip
-    options = {"activation": activation, "recurrent_activation": recurrent_activation, "name": name}
-    given = [k for k, v in options.items() if v is not None] + (["forget_bias"] if forget_bias != 1.0 else []) + (["hard_sigmoid"] if hard_sigmoid != "keras2" else [])
+    options = {"recurrent_activation": recurrent_activation, "name": name}
+    given = [k for k, v in options.items() if v is not None] + (["hard_sigmoid"] if hard_sigmoid != "keras2" else [])
     if given:
         raise UsageError(f"{', '.join(given)} only apply to an .npz read with a convention")
+    if not isinstance(forget_bias, (int, float)) or isinstance(forget_bias, bool) or forget_bias != forget_bias or abs(forget_bias) == float("inf"):
+        raise UsageError(f"forget_bias must be a finite number, got {forget_bias!r}")
     conventions.refuse_unmarked_npz(path)
-    return builder.build(readers.read(path))
+    return formats.load(path, None if forget_bias == 1.0 else float(forget_bias), activation)

@@ -13,7 +13,7 @@ from .infer import infer_model
 from .layers import OP_TYPES, REGISTRY, is_op
 from .layers.base import NESTED_MODEL, entry_weight_count
 from .model import Model
-from .readers import KerasV3Store, LegacyStore, Saved
+from .readers import KerasV3Store, LayerStore, Saved
 
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 
@@ -149,7 +149,7 @@ class Builder:
     def _legacy_weights(self, entries, weights, where) -> list:
         """Per-entry weight lists for legacy files (None entries for Keras 3 stores)."""
         store = self.saved.store
-        if not isinstance(store, LegacyStore):
+        if not isinstance(store, LayerStore):
             return [None] * len(entries)
         if weights is None:  # top level: one HDF5 group per layer
             groups = set(store.layer_names())

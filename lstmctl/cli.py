@@ -86,8 +86,8 @@ def import_options(command):
 
     options = [
         click.option("--convention", type=click.Choice(CONVENTIONS), help="MODEL is an .npz of one recurrent layer's weights in this framework's layout."),
-        click.option("--forget-bias", type=float, help="With --convention tf1: the forget_bias TF1 adds at run time (default 1.0)."),
-        click.option("--activation", help="With --convention: the layer's activation (default tanh)."),
+        click.option("--forget-bias", type=float, help="For a TF1 checkpoint or --convention tf1: the forget_bias TF1 adds at run time (default 1.0)."),
+        click.option("--activation", help="With --convention or for a TF1 checkpoint: the cells' activation (default tanh)."),
         click.option("--recurrent-activation", help="With --convention: the gates' activation (default sigmoid)."),
         click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), help="With --convention: hard_sigmoid as clip(0.2x + 0.5) (keras2, the default) or clip(x/6 + 0.5) (keras3)."),
         click.option("--name", help="With --convention: the imported layer's name (default: its kind, lstm / gru / simple_rnn)."),
@@ -97,15 +97,26 @@ def import_options(command):
     return wrapper
 
 
+def _output_format(fmt, output, choices) -> str:
+    """--format, or the one --output's suffix names; a table is for the terminal only."""
+    if fmt is None:
+        suffix = os.path.splitext(output or "")[1].lower().lstrip(".")
+        fmt = suffix if output not in (None, "-") and suffix in choices else "table"
+    if fmt == "table" and output is not None:
+        raise click.UsageError(f"--output writes {', '.join(c for c in choices if c != 'table')}: give --format or a file name ending in one")
+    return fmt
+
+
 def _load(model, source):
     import lstmctl
 
     convention = source["convention"]
     if convention is None:
-        given = [f"--{k.replace('_', '-')}" for k in _IMPORT_KEYS[1:] if source[k] is not None]
+        given = [f"--{k.replace('_', '-')}" for k in _IMPORT_KEYS[1:] if source[k] is not None and k not in ("forget_bias", "activation")]
         if given:
             raise click.UsageError(f"{', '.join(given)}: applies only with --convention")
-        return lstmctl.load(model)
+        forget_bias = source["forget_bias"]
+        return lstmctl.load(model, forget_bias=1.0 if forget_bias is None else forget_bias, activation=source["activation"])
     if source["forget_bias"] is not None and convention != "tf1":
         raise click.UsageError("--forget-bias applies to --convention tf1 only")
     return lstmctl.load(
@@ -187,7 +198,7 @@ def gates(model, layer, gate, part, fmt, output, source):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input used when --input is not given.")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch size of the random input.")
 @click.option("--timesteps", type=click.IntRange(1), help="Time steps of the random input, for variable-length models.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS_RUN), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS_RUN), help="Default: from --output's suffix (.npz .npy .json .csv), else table.")
 @click.option("--key", "keys", multiple=True, help="Only these result keys (e.g. lstm/h) in the output.")
 @click.option("--output", "-o", help="File to write (npz/npy/json/csv); default stdout.")
 @click.option("--full", is_flag=True, help="Print every value instead of a summary.")
@@ -200,6 +211,7 @@ def gates(model, layer, gate, part, fmt, output, source):
 @import_options
 def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol, chunk, quiet, strict, source):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c."""
+    fmt = _output_format(fmt, output, FORMATS_RUN)
     from .describe import run_selection
     from .inputs import parse_input_options
     from .runner import random_inputs, run_layer
@@ -293,11 +305,12 @@ def _expect(result, path, atol, rtol, fmt):
 @click.option("--timesteps", type=click.IntRange(1), help="Time steps of the random input, for variable-length models.")
 @click.option("--view", type=click.Choice(["all", "table", "heatmap", "summary"]), default="all", show_default=True)
 @click.option("--svg", type=click.Path(dir_okay=False), help="Also save the heatmaps (and summary) as an SVG image.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "npz"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "npz"]), help="Default: from --output's suffix (.csv .json .npz), else table.")
 @click.option("--output", "-o", help="File for csv/json/npz (default stdout).")
 @click.option("--full", is_flag=True, help="Every step in the table.")
 @import_options
 def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timesteps, view, svg, fmt, output, full, source):
+    fmt = _output_format(fmt, output, ("table", "csv", "json", "npz"))
     """Every gate at every step of one recurrent layer (i, f, c̃, o or z, r, h̃), with c_t and h_t."""
     from .inputs import parse_input_options
     from .runner import random_inputs

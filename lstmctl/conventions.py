@@ -473,7 +473,7 @@ def onnx_model(model: Model, layers=None, opset: int = 14):
 
 
 @dataclass
-class _Spec:
+class Spec:
     """One direction of one imported layer, already in Keras's layout."""
 
     kind: str
@@ -501,7 +501,7 @@ class ImportedModel(Model):
 
 
 @dataclass
-class _Keys:
+class Keys:
     """The npz's arrays, with checks that name the file and the key."""
 
     arrays: dict
@@ -539,7 +539,7 @@ def _kind_of(U, path, key) -> tuple:
     return KIND_BY_GATES[width // units], units
 
 
-def _from_keras(keys: _Keys) -> list:
+def _from_keras(keys: Keys) -> list:
     arrays, path = keys.arrays, keys.path
     directions = [""]
     if any(k.startswith(("forward/", "backward/")) for k in arrays):
@@ -570,14 +570,14 @@ def _from_keras(keys: _Keys) -> list:
             if flag is None:
                 raise LstmctlError(f"{path}: a GRU without bias does not say whether reset_after is True or False; add a scalar array '{prefix}reset_after' (1 or 0)")
             reset_after = bool(int(flag))
-        specs.append(_Spec(kind, W, U, bias, reset_after, f"{path} ({prefix.rstrip('/') or 'keras'})"))
+        specs.append(Spec(kind, W, U, bias, reset_after, f"{path} ({prefix.rstrip('/') or 'keras'})"))
     return [specs]
 
 
 _TORCH_KEY = re.compile(r"(?P<prefix>.*?)(?P<part>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<level>\d+)(?P<reverse>_reverse)?")
 
 
-def _from_pytorch(keys: _Keys) -> list:
+def _from_pytorch(keys: Keys) -> list:
     arrays, path = keys.arrays, keys.path
     found = {}
     prefixes = set()
@@ -624,23 +624,23 @@ def _from_pytorch(keys: _Keys) -> list:
                     bias = np.stack([_blocks(b_ih, KERAS_TO_TORCH_GRU, 3), _blocks(b_hh, KERAS_TO_TORCH_GRU, 3)])
             elif with_bias:
                 bias = b_ih + b_hh
-            specs.append(_Spec(kind, W, U, bias, reset_after, f"{path} (layer {level}{', reverse' if rev else ''})"))
+            specs.append(Spec(kind, W, U, bias, reset_after, f"{path} (layer {level}{', reverse' if rev else ''})"))
         levels.append(specs)
     return levels
 
 
-_TF1_LEAVES = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias", "kernel", "bias")
-_TF1_REFUSED = {"w_f_diag": "peephole weights", "w_i_diag": "peephole weights", "w_o_diag": "peephole weights", "projection/kernel": "a projection (num_proj)"}
+TF1_LEAVES = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias", "kernel", "bias")
+TF1_REFUSED = {"w_f_diag": "peephole weights", "w_i_diag": "peephole weights", "w_o_diag": "peephole weights", "projection/kernel": "a projection (num_proj)"}
 
 
-def _from_tf1(keys: _Keys, forget_bias: float) -> list:
+def _from_tf1(keys: Keys, forget_bias: float) -> list:
     arrays, path = keys.arrays, keys.path
     groups = {}
     for key in arrays:
-        for leaf, what in _TF1_REFUSED.items():
+        for leaf, what in TF1_REFUSED.items():
             if key == leaf or key.endswith("/" + leaf):
                 raise LstmctlError(f"{path}: '{key}' holds {what}, which Keras's LSTM does not have; refused")
-        leaf = next((lf for lf in _TF1_LEAVES if key == lf or key.endswith("/" + lf)), None)
+        leaf = next((lf for lf in TF1_LEAVES if key == lf or key.endswith("/" + lf)), None)
         if leaf is None:
             raise LstmctlError(f"{path}: key '{key}' is not a TF1 cell variable (expected [scope/]kernel and [scope/]bias for LSTMCell, [scope/]gates/kernel, gates/bias, candidate/kernel, candidate/bias for GRUCell)")
         groups.setdefault(key[: len(key) - len(leaf)], set()).add(leaf)
@@ -662,12 +662,13 @@ def _from_tf1(keys: _Keys, forget_bias: float) -> list:
             prefix = placed.get((level, backward))
             if prefix is None:
                 raise LstmctlError(f"{path}: no TF1 cell for layer {level}{' (backward)' if backward else ''}; scopes found: {_list(repr(p) for p in groups)}")
-            specs.append(_tf1_cell(keys, prefix, groups[prefix], forget_bias))
+            specs.append(tf1_cell(keys, prefix, groups[prefix], forget_bias))
         levels.append(specs)
     return levels
 
 
-def _tf1_cell(keys: _Keys, prefix: str, leaves: set, forget_bias: float) -> _Spec:
+def tf1_cell(keys: Keys, prefix: str, leaves: set, forget_bias: float) -> Spec:
+    """One TF1 cell's variables under `prefix` (LSTMCell, BasicLSTMCell, GRUCell, BasicRNNCell) in Keras's layout."""
     path = keys.path
     where = f"{path} ({prefix.rstrip('/') or 'tf1'})"
     scope = [s for s in prefix.split("/") if s][-1:] or [""]
@@ -683,7 +684,7 @@ def _tf1_cell(keys: _Keys, prefix: str, leaves: set, forget_bias: float) -> _Spe
         r_k, u_k = gk[:, :u], gk[:, u:]
         kernel = np.concatenate([u_k, r_k, ck], axis=1)  # z (TF1's u), r, h
         bias = np.concatenate([gb[u:], gb[:u], cb])
-        return _Spec("gru", kernel[:n_in], kernel[n_in:], bias, False, where)
+        return Spec("gru", kernel[:n_in], kernel[n_in:], bias, False, where)
     kernel, bias = keys.get(f"{prefix}kernel", 2), keys.get(f"{prefix}bias", 1)
     rnn = "rnn_cell" in scope[0] and "lstm" not in scope[0]
     cols = kernel.shape[1]
@@ -696,15 +697,15 @@ def _tf1_cell(keys: _Keys, prefix: str, leaves: set, forget_bias: float) -> _Spe
     if bias.shape != (cols,):
         raise LstmctlError(f"{path}: '{prefix}bias' has shape {bias.shape}; '{prefix}kernel' {kernel.shape} needs ({cols},)")
     if rnn:
-        return _Spec("simple_rnn", kernel[:n_in], kernel[n_in:], bias, False, where)
+        return Spec("simple_rnn", kernel[:n_in], kernel[n_in:], bias, False, where)
     b64 = bias.astype(np.float64)
     b64[TF1_F * u : (TF1_F + 1) * u] += forget_bias
     dtype = kernel.dtype
     keras_b = _blocks(b64, KERAS_TO_TF1, 4).astype(dtype)
-    return _Spec("lstm", _blocks(kernel[:n_in], KERAS_TO_TF1, 4), _blocks(kernel[n_in:], KERAS_TO_TF1, 4), keras_b, False, where)
+    return Spec("lstm", _blocks(kernel[:n_in], KERAS_TO_TF1, 4), _blocks(kernel[n_in:], KERAS_TO_TF1, 4), keras_b, False, where)
 
 
-def _from_onnx(keys: _Keys) -> list:
+def _from_onnx(keys: Keys) -> list:
     path = keys.path
     if "P" in keys.arrays:
         raise LstmctlError(f"{path}: 'P' holds ONNX LSTM peephole weights, which Keras's LSTM does not have; refused")
@@ -745,7 +746,7 @@ def _from_onnx(keys: _Keys) -> list:
         elif B is not None:
             bias = np.stack([wb, rb]) if kind == "gru" and int(lbr) else wb + rb
         reset_after = kind == "gru" and bool(int(lbr))
-        specs.append(_Spec(kind, Wk, Uk, bias, reset_after, f"{path} (direction {d})"))
+        specs.append(Spec(kind, Wk, Uk, bias, reset_after, f"{path} (direction {d})"))
     return [specs]
 
 
@@ -767,7 +768,7 @@ def import_arrays(arrays: dict, convention: str, path: str = "<arrays>", forget_
         raise UsageError(f"layer name {name!r} must be a plain name without '/' or '@', other than 'input' (the model's input)")
     if not arrays:
         raise LstmctlError(f"{path}: holds no arrays")
-    keys = _Keys(dict(arrays), path, convention)
+    keys = Keys(dict(arrays), path, convention)
     if convention == "keras":
         levels = _from_keras(keys)
     elif convention == "pytorch":
@@ -780,6 +781,30 @@ def import_arrays(arrays: dict, convention: str, path: str = "<arrays>", forget_
     if unused:
         raise LstmctlError(f"{path}: key(s) {', '.join(unused)} do not belong to the {convention} layer read from the others; remove them")
     return _build(levels, convention, path, activation, recurrent_activation, name, HARD_SIGMOID_FORMS[hard_sigmoid], float(forget_bias))
+
+
+def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: int, go_backwards: bool = False) -> Layer:
+    """A recurrent layer returning its whole sequence, from one direction's arrays in Keras's layout."""
+    w = [spec.W.astype(dtype), spec.U.astype(dtype)] + ([] if spec.bias is None else [spec.bias.astype(dtype)])
+    cell = gates_mod.make_cell(
+        spec.kind, spec.units, w, where=spec.where, activation=act, recurrent_activation=ract,
+        use_bias=spec.bias is not None, reset_after=spec.reset_after, keras_major=form,
+    )  # fmt: skip
+    config = {
+        "name": name, "units": spec.units, "activation": act, "use_bias": spec.bias is not None,
+        "return_sequences": True, "return_state": False, "go_backwards": go_backwards, "stateful": False, "dtype": np.dtype(dtype).name,
+    }  # fmt: skip
+    if ract is not None:
+        config["recurrent_activation"] = ract
+    if spec.kind == "gru":
+        config["reset_after"] = spec.reset_after
+    return recurrent_layer(name, CLASS_NAME[spec.kind], config, w, cell)
+
+
+def bidirectional_wrapper(name: str, forward: Layer, backward: Layer, dtype) -> Layer:
+    """Two directions joined as Keras's Bidirectional(merge_mode="concat") joins them."""
+    wrapper = {"name": name, "merge_mode": "concat", "return_sequences": True, "return_state": False, "go_backwards": False, "stateful": False, "dtype": np.dtype(dtype).name}
+    return bidirectional_layer(name, wrapper, forward, backward)
 
 
 def _build(levels, convention, path, activation, recurrent_activation, name, form, forget_bias) -> Model:
@@ -809,31 +834,12 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
         lname = base if k == 0 else f"{base}_{k}"
         if specs[0].W.shape[0] != width:
             raise LstmctlError(f"{specs[0].where}: takes inputs of {specs[0].W.shape[0]} features, but the layer below gives {width}")
-        cells, weights = [], []
-        for spec in specs:
-            w = [spec.W.astype(dtype), spec.U.astype(dtype)] + ([] if spec.bias is None else [spec.bias.astype(dtype)])
-            cell = gates_mod.make_cell(
-                kind, spec.units, w, where=spec.where, activation=act, recurrent_activation=ract,
-                use_bias=spec.bias is not None, reset_after=spec.reset_after, keras_major=form,
-            )  # fmt: skip
-            cells.append(cell)
-            weights.append(w)
-        config = {
-            "name": lname, "units": specs[0].units, "activation": act, "use_bias": specs[0].bias is not None,
-            "return_sequences": True, "return_state": False, "go_backwards": False, "stateful": False, "dtype": dtype.name,
-        }  # fmt: skip
-        if ract is not None:
-            config["recurrent_activation"] = ract
-        if kind == "gru":
-            config["reset_after"] = specs[0].reset_after
-        cls = CLASS_NAME[kind]
         if len(specs) == 1:
-            layer = recurrent_layer(lname, cls, config, weights[0], cells[0])
+            layer = spec_layer(specs[0], lname, act, ract, dtype, form)
         else:
-            fwd = recurrent_layer(f"{lname}/forward", cls, dict(config, name=f"{lname}/forward"), weights[0], cells[0])
-            bwd = recurrent_layer(f"{lname}/backward", cls, dict(config, name=f"{lname}/backward", go_backwards=True), weights[1], cells[1])
-            wrapper = {"name": lname, "merge_mode": "concat", "return_sequences": True, "return_state": False, "go_backwards": False, "stateful": False, "dtype": dtype.name}
-            layer = bidirectional_layer(lname, wrapper, fwd, bwd)
+            fwd = spec_layer(specs[0], f"{lname}/forward", act, ract, dtype, form)
+            bwd = spec_layer(specs[1], f"{lname}/backward", act, ract, dtype, form, go_backwards=True)
+            layer = bidirectional_wrapper(lname, fwd, bwd, dtype)
         layer.calls = [Call([Ref(previous, 0, 0)], [])]
         layer.notes.append(f"imported from {convention} weights" + (f" (layer {k} of {len(levels)})" if len(levels) > 1 else ""))
         layers.append(layer)

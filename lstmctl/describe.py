@@ -15,6 +15,9 @@ FORMATS = {
     "npz-pytorch": ".npz of a PyTorch state_dict (weight_ih_l0, weight_hh_l0, …), read with --convention pytorch",
     "npz-tf1": ".npz of TF1 cell variables (kernel for x and h stacked, bias), read with --convention tf1",
     "npz-onnx": ".npz of ONNX weights (W, R, B), read with --convention onnx",
+    "savedmodel": "TensorFlow SavedModel folder (saved_model.pb, keras_metadata.pb, variables/)",
+    "tf2-checkpoint": "TensorFlow 2 object-based checkpoint (.index + .data shards; weights only, no config)",
+    "tf1-checkpoint": "TensorFlow 1 Saver checkpoint (.index + .data shards; cells found by variable scope)",
 }
 
 

@@ -5,6 +5,7 @@ as plain JSON data (or None for weights-only files), and a weight store that han
 layer's arrays in Keras's `get_weights()` order. Nothing from the file is imported or evaluated.
 """
 
+import abc
 import io
 import os
 import stat
@@ -332,7 +333,20 @@ class KerasV3Store(WeightStore):
         return out
 
 
-class LegacyStore(WeightStore):
+class LayerStore(WeightStore, abc.ABC):
+    """Arrays by layer name, in Keras's `get_weights()` order (legacy HDF5, TensorFlow checkpoints)."""
+
+    @abc.abstractmethod
+    def layer_names(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def weight_names(self, layer: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def layer_weights(self, layer: str) -> list[np.ndarray]: ...
+
+
+class LegacyStore(LayerStore):
     """Keras 1/2 `save_weights` / legacy `model.save` layout: `<layer>/<weight_names…>`."""
 
     def __init__(self, h5: H5, root: str, where: str):

@@ -44,15 +44,22 @@ def array_text(a, full=False) -> str:
 # --- inspect ---------------------------------------------------------------------------------
 
 
+def _saved_by(facts) -> str:
+    fmt = facts["format"]
+    if fmt.startswith("npz-"):
+        return f"not recorded: recurrent weights imported with --convention {fmt[4:]}"
+    if fmt in ("tf1-checkpoint", "tf2-checkpoint") or (fmt == "savedmodel" and not facts["keras_version"]):
+        return "TensorFlow (" + ("tf.compat.v1 Saver" if fmt == "tf1-checkpoint" else "no Keras version recorded") + ")"
+    backend = f", backend {esc(facts['backend'])}" if facts.get("backend") else ""
+    return f"Keras {esc(facts['keras_version'] or 'unknown (not recorded)')}{backend}"
+
+
 def _header(facts) -> Panel:
     m = facts["model"]
     lines = [
         f"[bold]file[/]            {esc(facts['file'])}",
         f"[bold]format[/]          {facts['format_description']}",
-        f"[bold]saved by[/]        Keras {esc(facts['keras_version'] or 'unknown (not recorded)')}"
-        + (f", backend {esc(facts['backend'])}" if facts.get("backend") else "")
-        if not facts["format"].startswith("npz-")
-        else f"[bold]saved by[/]        not recorded: recurrent weights imported with --convention {facts['format'][4:]}",
+        f"[bold]saved by[/]        {_saved_by(facts)}",
         f"[bold]hard_sigmoid[/]    {facts['hard_sigmoid']}",
         f"[bold]model[/]           {esc(m['class_name'])} '{esc(m['name'])}', {facts['params']:,} parameters",
     ]

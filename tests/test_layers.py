@@ -12,7 +12,7 @@ from conftest import SAMPLES
 
 # Every fixture folder below sample_models with a manifest (sample_models/layers and any family's own).
 MANIFEST = [dict(m, file=f"{d.parent.name}/{m['file']}") for d in sorted(SAMPLES.glob("*/manifest.json")) for m in json.loads(d.read_text())]
-FULL = [m["file"] for m in MANIFEST if m["format"] != "hdf5-weights" and not m["file"].endswith(".weights.h5")]
+FULL = [m["file"] for m in MANIFEST if m["format"] != "hdf5-weights" and not m["file"].endswith(".weights.h5") and not m.get("weights_only")]
 WEIGHTS_ONLY = [m["file"] for m in MANIFEST if m["file"] not in FULL]
 ATOL = 1e-5
 

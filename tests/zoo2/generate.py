@@ -88,7 +88,7 @@ DEFAULT_ZOO = ROOT.parent / "shared" / "zoo2"
 EXPECTED = HERE / "expected"
 MANIFEST = HERE / "manifest.json"
 
-SKIP = {"sailesh_bilstm_savedmodel": "TF SavedModel directory: a later issue (lstmctl does not claim SavedModel support)"}
+SKIP = {}
 RECURRENT = ("LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 TIMESTEPS = 7  # for variable time dimensions
 BATCH = 2
@@ -151,6 +151,12 @@ def _text(v):
 def file_facts(path: Path) -> dict:
     """format, saving Keras version, model_config (JSON or None)."""
     if path.is_dir():
+        if (path / "keras_metadata.pb").exists():  # a tf.keras SavedModel: the version is in the root's metadata
+            from tf_keras.protobuf import saved_metadata_pb2
+
+            meta = saved_metadata_pb2.SavedMetadata.FromString((path / "keras_metadata.pb").read_bytes())
+            root = json.loads(next(n.metadata for n in meta.nodes if n.node_path == "root"))
+            return {"format": "savedmodel", "keras_version": root.get("keras_version"), "config": root.get("model_config")}
         return {"format": "directory", "keras_version": None, "config": None}
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -305,7 +311,7 @@ def load(folder: str, path: Path, facts, loader, tmp: Path):
                 f.attrs["model_config"] = json.dumps(config).encode("utf8")
         model = K.models.load_model(str(target), compile=False)
         return model, patches
-    if fmt in ("hdf5-model", "keras-zip"):
+    if fmt in ("hdf5-model", "keras-zip", "savedmodel"):
         return K.models.load_model(str(path), compile=False), patches
     raise RuntimeError("weights-only files are loaded by load_weights_only")
 
