@@ -494,6 +494,7 @@ class ImportedModel(Model):
 
     convention: str = ""
     hard_sigmoid_form: int = 2
+    forget_bias: float = 1.0  # tf1: what was added to the stored forget-gate bias
 
     @property
     def keras_major(self) -> int:  # what lstmctl's Keras-version-dependent behaviour follows
@@ -783,8 +784,9 @@ def import_arrays(arrays: dict, convention: str, path: str = "<arrays>", forget_
     return _build(levels, convention, path, activation, recurrent_activation, name, HARD_SIGMOID_FORMS[hard_sigmoid], float(forget_bias))
 
 
-def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: int, go_backwards: bool = False) -> Layer:
-    """A recurrent layer returning its whole sequence, from one direction's arrays in Keras's layout."""
+def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: int, go_backwards: bool = False, tf1_forget_bias: float | None = None) -> Layer:
+    """A recurrent layer returning its whole sequence, from one direction's arrays in Keras's layout;
+    `tf1_forget_bias`: the run-time forget_bias folded into a TF1 LSTM's b_f (inspect says so)."""
     w = [spec.W.astype(dtype), spec.U.astype(dtype)] + ([] if spec.bias is None else [spec.bias.astype(dtype)])
     cell = gates_mod.make_cell(
         spec.kind, spec.units, w, where=spec.where, activation=act, recurrent_activation=ract,
@@ -798,6 +800,8 @@ def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: i
         config["recurrent_activation"] = ract
     if spec.kind == "gru":
         config["reset_after"] = spec.reset_after
+    if spec.kind == "lstm" and tf1_forget_bias is not None:
+        config["tf1_forget_bias"] = tf1_forget_bias
     return recurrent_layer(name, CLASS_NAME[spec.kind], config, w, cell)
 
 
@@ -834,11 +838,12 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
         lname = base if k == 0 else f"{base}_{k}"
         if specs[0].W.shape[0] != width:
             raise LstmctlError(f"{specs[0].where}: takes inputs of {specs[0].W.shape[0]} features, but the layer below gives {width}")
+        fb = forget_bias if convention == "tf1" else None
         if len(specs) == 1:
-            layer = spec_layer(specs[0], lname, act, ract, dtype, form)
+            layer = spec_layer(specs[0], lname, act, ract, dtype, form, tf1_forget_bias=fb)
         else:
-            fwd = spec_layer(specs[0], f"{lname}/forward", act, ract, dtype, form)
-            bwd = spec_layer(specs[1], f"{lname}/backward", act, ract, dtype, form, go_backwards=True)
+            fwd = spec_layer(specs[0], f"{lname}/forward", act, ract, dtype, form, tf1_forget_bias=fb)
+            bwd = spec_layer(specs[1], f"{lname}/backward", act, ract, dtype, form, go_backwards=True, tf1_forget_bias=fb)
             layer = bidirectional_wrapper(lname, fwd, bwd, dtype)
         layer.calls = [Call([Ref(previous, 0, 0)], [])]
         layer.notes.append(f"imported from {convention} weights" + (f" (layer {k} of {len(levels)})" if len(levels) > 1 else ""))
@@ -852,7 +857,7 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
         notes.append("hard_sigmoid read as " + ("clip(0.2·x + 0.5, 0, 1) (Keras 1/2, TF1-era tf.keras, ONNX HardSigmoid's default)" if form == 2 else "clip(x/6 + 0.5, 0, 1) (Keras 3, PyTorch's Hardsigmoid)"))
     return ImportedModel(
         path, f"npz-{convention}", None, None, "Sequential", base, layers, [InputSpec("input", (None, input_dim), dtype.name)],
-        [Ref("input", 0, 0)], [Ref(previous, 0, 0)], notes=notes, convention=convention, hard_sigmoid_form=form,
+        [Ref("input", 0, 0)], [Ref(previous, 0, 0)], notes=notes, convention=convention, hard_sigmoid_form=form, forget_bias=forget_bias,
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ EXPLANATIONS = {
     "reference": "your numbers match Keras: your implementation is right",
     "forget_bias_added": "you add 1.0 to the forget gate's pre-activation on top of the saved bias, as TF1's LSTMCell does with forget_bias=1.0; a Keras file's b_f already holds the whole forget bias",
     "forget_bias_missing": "you leave out the forget-gate bias b_f (bias columns units:2·units)",
+    "tf1_forget_bias_missing": "you use the stored TF1 bias as it is, leaving out the forget_bias TF1's LSTMCell adds to the forget gate at run time (add forget_bias to bias[2·units:3·units], TF1's f block)",
     "gate_order_ijfo": "you read the fused blocks as i, j, f, o (TF1's order, the same slices as Keras 1's i, c, f, o); Keras orders them i, f, c, o",
     "gate_order_iofc": "you read the fused blocks in ONNX's order i, o, f, c; Keras orders them i, f, c, o",
     "hard_sigmoid_keras2": "you use Keras 2's hard_sigmoid clip(0.2·x + 0.5, 0, 1) for the gates; this layer uses another",
@@ -61,8 +62,8 @@ def _forget_slice(cell):
     return slice(cell.units, 2 * cell.units)
 
 
-def _plus_forget(bias, cell):
-    bias[_forget_slice(cell)] += 1.0
+def _plus_forget(bias, cell, amount=1.0):
+    bias[_forget_slice(cell)] += amount
     return bias
 
 
@@ -109,8 +110,9 @@ class Hypothesis:
     loop: str = "normal"  # normal | reset | cell_output | swap_init
 
 
-def hypotheses(cell: Cell, has_initial_state: bool, file_major: int) -> list:
-    """The hypotheses that apply to this cell (skipping those that would compute the reference)."""
+def hypotheses(cell: Cell, has_initial_state: bool, file_major: int, tf1_forget_bias: float | None = None) -> list:
+    """The hypotheses that apply to this cell (skipping those that would compute the reference);
+    `tf1_forget_bias`: the forget_bias a TF1 model was read with (its b_f includes it)."""
     out = [Hypothesis("reference", cell)]
     ract = cell.recurrent_activation_name
     hard_form = 2 if file_major < 3 else 3
@@ -118,6 +120,8 @@ def hypotheses(cell: Cell, has_initial_state: bool, file_major: int) -> list:
         out.append(Hypothesis("forget_bias_added", _bias(cell, lambda b: _plus_forget(b, cell))))
         if cell.bias is not None and np.any(cell.bias[_forget_slice(cell)] != 0):
             out.append(Hypothesis("forget_bias_missing", _bias(cell, lambda b: _zero_forget(b, cell))))
+        if tf1_forget_bias:
+            out.append(Hypothesis("tf1_forget_bias_missing", _bias(cell, lambda b: _plus_forget(b, cell, -tf1_forget_bias))))
         out.append(Hypothesis("gate_order_ijfo", _blocks(cell, (0, 2, 1, 3))))
         out.append(Hypothesis("gate_order_iofc", _blocks(cell, (0, 2, 3, 1))))
     if cell.kind in ("lstm", "gru"):
@@ -233,7 +237,8 @@ def diagnose(model: Model, inputs, theirs, layer=None, sample=0, atol=1e-5, rtol
     if not -x.shape[0] <= sample < x.shape[0]:
         raise UsageError(f"--sample {sample} is out of range: the input has {x.shape[0]} samples")
     results, reference = [], None
-    for h in hypotheses(cell, has_init, model.keras_major):
+    tf1_forget_bias = getattr(model, "forget_bias", None) if getattr(model, "convention", None) == "tf1" else None
+    for h in hypotheses(cell, has_init, model.keras_major, tf1_forget_bias):
         seq, final = _simulate(h, x, states, seen["x"].mask, go_backwards, zero_output)
         if direction == "backward":
             seq = seq[:, ::-1]  # as Bidirectional returns a backward half, and run reports it

@@ -87,7 +87,7 @@ def model(bundle, path: str, forget_bias: float = 1.0, activation: str | None = 
                 raise LstmctlError(f"{path}: scope '{show(root)}' has MultiRNNCell cells {sorted(cells)}, not 0..{len(cells) - 1}")
             kinds.update(s.kind for s in specs)
             half = f"{name}/{'forward' if direction == 'fw' else 'backward'}" if direction else name
-            halves.append(_direction(half, specs, act, direction == "bw"))
+            halves.append(_direction(half, specs, act, direction == "bw", forget_bias))
             layout += [_layout(cells[k][0], s, forget_bias) for k, s in zip(sorted(cells, key=lambda k: -1 if k is None else k), specs)]
         layer = halves[0] if len(halves) == 1 else bidirectional_wrapper(name, *halves, halves[0].weights[0].dtype)
         cell_names = sorted({CELL_CLASS[CELL_SCOPE.fullmatch(p.rstrip("/").rsplit("/", 1)[-1]).group(1)] for d in directions.values() for p, _ in d.values()})
@@ -108,7 +108,7 @@ def model(bundle, path: str, forget_bias: float = 1.0, activation: str | None = 
     if "lstm" in kinds:
         notes.append(f"TF1 LSTM bias: forget_bias {forget_bias!r} added to the stored forget-gate bias (TF1 adds it at run time; another value with --forget-bias)")
     notes += skipped_notes(skipped)
-    return ImportedModel(path, "tf1-checkpoint", None, "tensorflow", "Functional", "tf1", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs, notes=notes, convention="tf1", hard_sigmoid_form=2)
+    return ImportedModel(path, "tf1-checkpoint", None, "tensorflow", "Functional", "tf1", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs, notes=notes, convention="tf1", hard_sigmoid_form=2, forget_bias=forget_bias)
 
 
 def _layout(prefix: str, spec, forget_bias: float) -> str:
@@ -122,13 +122,13 @@ def _layout(prefix: str, spec, forget_bias: float) -> str:
     return f"TF1 {prefix}kernel ({n + u}, {u}): {rows}"
 
 
-def _direction(name, specs, act, backwards) -> Layer:
+def _direction(name, specs, act, backwards, forget_bias) -> Layer:
     """One side of a root: a cell, or a MultiRNNCell's cells as a stack (an RNN over them)."""
     dtype = np.result_type(*[a for s in specs for a in (s.W, s.U)])
     for below, above in zip(specs, specs[1:]):
         if above.W.shape[0] != below.units:
             raise LstmctlError(f"{above.where}: takes inputs of {above.W.shape[0]} features, the cell below gives {below.units}")
-    layers = [spec_layer(s, name, act, None if s.kind == "simple_rnn" else "sigmoid", dtype, 2, go_backwards=backwards) for s in specs]
+    layers = [spec_layer(s, name, act, None if s.kind == "simple_rnn" else "sigmoid", dtype, 2, go_backwards=backwards, tf1_forget_bias=forget_bias) for s in specs]
     if len(layers) == 1:
         return layers[0]
     stack = stack_layer(name, layers)

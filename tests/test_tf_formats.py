@@ -271,3 +271,15 @@ def test_forget_bias_for_a_keras_file_is_a_usage_error():
     with pytest.raises(UsageError, match="applies only to a TF1 checkpoint"):
         lstmctl.load(SAMPLES / "k2_lstm_dense.h5", forget_bias=2.0)
     assert os.path.isdir(TF / "tf1_lstm_cell")
+
+
+def test_diagnose_names_the_missing_tf1_forget_bias():
+    """docs/examples/tf1_my_lstm.py: a NumPy LSTMCell on the checkpoint's variables without forget_bias."""
+    docs = SAMPLES.parent / "docs" / "examples"
+    result = invoke("diagnose", TF / "tf1_lstm_cell", "--input", docs / "tf1_x.npy", "--outputs", docs / "tf1_my_outputs.npy", "--format", "json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["match"] is False and report["first_divergent_step"] == 1
+    assert [e["id"] for e in report["explanations"] if e["matches"]] == ["tf1_forget_bias_missing"]
+    result = invoke("diagnose", SAMPLES / "k2_vector2.h5", "--input", SAMPLES / "k2_vector2.input.npy", "--outputs", SAMPLES / "k2_vector2.tf1_without_forget_bias.npy", "--format", "json")
+    assert "tf1_forget_bias_missing" not in result.stdout  # a Keras file's b_f holds the whole forget bias

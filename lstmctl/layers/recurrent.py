@@ -230,9 +230,12 @@ def cell_facts(layer: Layer, major: int) -> dict:
         facts["hard_sigmoid"] = HARD_SIGMOID[3 if major >= 3 else 2]
     if cell.kind == "lstm" and cell.bias is not None:
         b_f = cell.split()["b_f"]
+        tf1 = layer.config.get("tf1_forget_bias")
         facts["forget_bias"] = {
             **gates_mod.stats(b_f),
-            "note": "the saved forget bias already includes training; unit_forget_bias only set its initial value to 1.0",
+            "note": "the saved forget bias already includes training; unit_forget_bias only set its initial value to 1.0"
+            if tf1 is None
+            else f"the stored TF1 bias plus the forget_bias {tf1!r} TF1 adds at run time",
         }
     return facts
 
