@@ -488,7 +488,7 @@ class Spec:
         return self.U.shape[0]
 
 
-@dataclass
+@dataclass(repr=False)  # keep Model's short repr
 class ImportedModel(Model):
     """A Model read from an npz of weights; `hard_sigmoid_form` picks hard_sigmoid's formula (2 or 3)."""
 

@@ -334,6 +334,18 @@ def tf1_scoped_adam(x):
     return out, state_tensors(st, "state"), {"dense_output": dense}, (train_op, target)
 
 
+def tf1_seq2seq(x):
+    """Two networks: the encoder's final LSTMStateTuple is the decoder's initial state."""
+    with v1.variable_scope("encoder"):
+        enc_out, enc_st = v1.nn.dynamic_rnn(rnn_cell.LSTMCell(4), x, dtype=tf.float32, time_major=False)
+    dec_in = tf.identity(x[:, ::-1, :] * 0.5, name="decoder_input")
+    with v1.variable_scope("decoder"):
+        dec_out, dec_st = v1.nn.dynamic_rnn(rnn_cell.LSTMCell(4), dec_in, initial_state=enc_st, time_major=False)
+    extra = {"decoder_input": dec_in, "encoder_outputs": enc_out}
+    extra.update(state_tensors(enc_st, "encoder_state"))
+    return dec_out, state_tensors(dec_st, "state"), extra, None
+
+
 def multi(*units):
     return lambda: rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(u) for u in units])
 
@@ -361,6 +373,10 @@ CASES_B = [
      "variable_scope('encoder'): dynamic_rnn(LSTMCell(4)); tf.compat.v1.layers.dense(2) 'dense' on the sequence; "
      "MSE to random targets; AdamOptimizer(0.01).minimize with global_step, run 2 steps before saving "
      "(Adam slots, beta1_power, beta2_power, global_step in the checkpoint)"),
+    ("seq2seq", tf1_seq2seq, "seq2seq", ["LSTMCell", "LSTMCell"], [4, 4], 1.0, "decoder/rnn",
+     "encoder/rnn: dynamic_rnn(LSTMCell(4)) on input; decoder/rnn: dynamic_rnn(LSTMCell(4)) on decoder_input "
+     "(the input reversed in time, times 0.5) from the encoder's final state; outputs and state are the decoder's, "
+     "encoder_outputs and encoder_state/c|h the encoder's"),
 ]
 
 
