@@ -143,8 +143,14 @@ class CheckpointStore(LayerStore):
             out.append(self.bundle.read(key))
         return out
 
-    def claimed(self) -> set:
-        return {key for variables in self._layers.values() for _, key in variables}
+    def skipped(self) -> dict:
+        """{reason: [keys]} of the checkpoint's entries no layer claims."""
+        claimed = {key for variables in self._layers.values() for _, key in variables}
+        out = {}
+        for key in self.bundle.entries:
+            if key != OBJECT_GRAPH_KEY and key not in claimed:
+                out.setdefault(skip_reason(key), []).append(key)
+        return out
 
 
 def object_graph(bundle: Bundle) -> ObjectGraph | None:
@@ -183,8 +189,4 @@ def tf2_layers(graph: ObjectGraph, where: str) -> tuple[dict, list]:
 def read_tf2(bundle: Bundle, graph: ObjectGraph, path: str) -> Saved:
     layers, notes = tf2_layers(graph, path)
     store = CheckpointStore(bundle, layers, path)
-    skipped = {}
-    for key in bundle.entries:
-        if key != OBJECT_GRAPH_KEY and key not in store.claimed():
-            skipped.setdefault(skip_reason(key), []).append(key)
-    return Saved(path, "tf2-checkpoint", None, "tensorflow", None, store, ["TF2 object-based checkpoint: no config, read as weights only", *notes, *skipped_notes(skipped)])
+    return Saved(path, "tf2-checkpoint", None, "tensorflow", None, store, ["TF2 object-based checkpoint: no config, read as weights only", *notes, *skipped_notes(store.skipped())])

@@ -11,7 +11,7 @@ that graph). Together they give the same model as the .h5 of that model. Without
 import os
 
 from . import safejson
-from .checkpoint import OBJECT_GRAPH_KEY, CheckpointStore, ObjectGraph, layer_variables, object_graph, read_tf2, skip_reason, skipped_notes
+from .checkpoint import CheckpointStore, ObjectGraph, layer_variables, object_graph, read_tf2, skipped_notes
 from .errors import LstmctlError
 from .hdf5 import show
 from .protowire import Message
@@ -72,13 +72,9 @@ def read(path: str) -> Saved:
     config = _untuple(config)
     layers = _layers(nodes, graph, where)
     store = CheckpointStore(bundle, layers, path)
-    skipped = {}
-    for key in bundle.entries:
-        if key != OBJECT_GRAPH_KEY and key not in store.claimed():
-            skipped.setdefault(skip_reason(key), []).append(key)
     version = _version(meta.get("keras_version"), f"{where}: keras_version")
     backend = _version(meta.get("backend"), f"{where}: backend")
-    return Saved(path, "savedmodel", version, backend, config, store, ["SavedModel folder: Keras config from keras_metadata.pb, weights from variables/", *skipped_notes(skipped)])
+    return Saved(path, "savedmodel", version, backend, config, store, ["SavedModel folder: Keras config from keras_metadata.pb, weights from variables/", *skipped_notes(store.skipped())])
 
 
 def _untuple(value):

@@ -127,7 +127,7 @@ class Bundle:
     # --- the sorted table ---------------------------------------------------------------------
 
     def _block(self, fh, file_size, offset, size, what, where) -> bytes:
-        if offset + size + _TRAILER > file_size - _FOOTER + _FOOTER or offset + size + _TRAILER > file_size:
+        if offset + size + _TRAILER > file_size - _FOOTER:  # blocks come before the footer
             raise LstmctlError(f"{where}: {what} at {offset}+{size} lies past the end of the file")
         raw = _read_at(fh, offset, size + _TRAILER, what, where)
         body, kind, stored = raw[:size], raw[size], struct.unpack("<I", raw[size + 1 :])[0]
