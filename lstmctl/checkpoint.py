@@ -171,8 +171,12 @@ def tf2_layers(graph: ObjectGraph, where: str) -> tuple[dict, list]:
     the first part of the layer's variables' TF names (`lstm/lstm_cell/kernel` -> `lstm`)."""
     model = graph.model_node()
     layers, notes = {}, []
-    nodes = graph.layers(model) if model is not None else [c for c, n in graph.nodes[0][0] if not n.startswith(("optimizer", "save_counter", "keras_api"))]
-    for node in nodes:
+    if model is None:  # Keras 3's export, a plain tf.Module: group the variables by their names' first part
+        for name, key in layer_variables(graph, 0):
+            if not key.startswith(("optimizer/", "save_counter/")) and not name.startswith("seed_generator"):
+                layers.setdefault(name.split("/")[0], []).append((name, key))
+        notes.append("no Keras layers in the object graph: variables grouped into layers by the first part of their names")
+    for node in graph.layers(model) if model is not None else []:
         variables = layer_variables(graph, node)
         if not variables:
             continue
@@ -180,8 +184,6 @@ def tf2_layers(graph: ObjectGraph, where: str) -> tuple[dict, list]:
         if name in layers:
             raise LstmctlError(f"{where}: two layers' variables are both named '{show(name)}/…'")
         layers[name] = variables
-    if model is None:
-        notes.append("no Keras model found in the object graph: each top-level object with variables is read as a layer")
     notes.append("layer names are taken from the variables' TensorFlow names; kinds and sizes are inferred from their shapes")
     return layers, notes
 

@@ -299,3 +299,13 @@ def test_diagnose_names_the_missing_tf1_forget_bias():
     assert [e["id"] for e in report["explanations"] if e["matches"]] == ["tf1_forget_bias_missing"]
     result = invoke("diagnose", SAMPLES / "k2_vector2.h5", "--input", SAMPLES / "k2_vector2.input.npy", "--outputs", SAMPLES / "k2_vector2.tf1_without_forget_bias.npy", "--format", "json")
     assert "tf1_forget_bias_missing" not in result.stdout  # a Keras file's b_f holds the whole forget bias
+
+
+def test_savedmodel_without_keras_metadata_is_read_as_weights():
+    """Keras 3's model.export(): no keras_metadata.pb; the variables grouped by their names."""
+    model = lstmctl.load(TF / "k3_export.savedmodel")
+    assert model.format == "savedmodel" and model.inferred
+    assert [(lay.name, lay.class_name) for lay in model.layers] == [("enc", "LSTM"), ("head", "Dense")]
+    assert "SavedModel without Keras metadata (no keras_metadata.pb): its variables read as weights only" in model.notes
+    exp = _expected("k3_export.savedmodel")
+    np.testing.assert_array_equal(model.layer("enc").weights[0], exp["weights/enc/0"])

@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE.parent))
 import numpy as np  # noqa: E402
 
 import kerasgen as kg  # noqa: E402
-from kerasgen import K2, log, tf  # noqa: E402
+from kerasgen import K2, K3, log, tf  # noqa: E402
 
 OUT = HERE
 KEEP = {"README.md", "generate_tf.py"}
@@ -459,6 +459,31 @@ def make_tf1_case(name, build, structure, cells, units, forget_bias, scope, desc
     log_keys(prefix)
 
 
+def make_k3_export_case():
+    """Keras 3's model.export(): a SavedModel without keras_metadata.pb, read as weights only."""
+    name = "k3_export"
+    log("tf_" + name)
+    seed = kg.seed_of("tf_" + name)
+    kg.fresh(K3, seed)
+    inp = K3.Input((5, 3), name="x")
+    out = K3.layers.Dense(2, name="head")(K3.layers.LSTM(4, return_sequences=True, name="enc")(inp))
+    model = K3.Model(inp, out)
+    kg.randomise(K3, model, seed)
+    feed = normal_inputs(model, np.random.default_rng(seed + 1))
+    store, rnn_names, classes = kg.expected_values(K3, model, feed)
+    path = OUT / (name + ".savedmodel")
+    model.export(str(path), verbose=False)
+    loaded = tf.saved_model.load(str(path))  # kept alive: the function refers to its variables
+    served = loaded.serve(feed[0]).numpy()
+    kg.assert_close(served, store["output"], "%s serve" % rel(path))
+    kg.save_npz(path, store)
+    add_entry(path, "savedmodel", "Input(5,3) -> LSTM(4, rs) 'enc' -> Dense(2) 'head', exported by Keras 3",
+              classes, rnn_names, "keras %s model.export(): no keras_metadata.pb, so weights only" % K3.__version__,
+              None, weights_only=True, builder=kg.BUILDER[K3])
+    log("  wrote %s (%d keys)" % (rel(path), len(store)))
+    log_keys(path / "variables" / "variables")
+
+
 # --------------------------------------------------------------------------
 
 
@@ -478,6 +503,7 @@ def main():
     for name, builder, description, weights_too in CASES_A:
         make_model_case(name, builder, description, weights_too)
     make_adam_case()
+    make_k3_export_case()
     MANIFEST.write(OUT / "manifest.json")
     for case in CASES_B:
         make_tf1_case(*case)
