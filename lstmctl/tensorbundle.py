@@ -21,6 +21,8 @@ from .protowire import Message, read_varint
 
 MAX_INDEX_BYTES = 256 << 20
 MAX_ENTRIES = 1 << 20
+MAX_KEY_BYTES = 1 << 16  # one tensor name (prefix compression lets a few bytes repeat a long one)
+MAX_KEYS_TOTAL = 64 << 20  # every tensor name of the index together
 MAX_SHARDS = 1 << 12
 MAX_DIMS = 32
 MAX_STRING_ELEMENTS = 1 << 16  # string tensors: the object graph is one scalar
@@ -145,14 +147,19 @@ class Bundle:
         end = len(block) - 4 - 4 * restarts
         if restarts == 0 or end < 0:
             raise LstmctlError(f"{where}: table block declares {restarts} restart points")
-        out, pos, key = [], 0, b""
+        out, pos, key, total = [], 0, b"", 0
         while pos < end:
             shared, pos = read_varint(block, pos, where)
             unshared, pos = read_varint(block, pos, where)
             length, pos = read_varint(block, pos, where)
             if shared > len(key) or pos + unshared + length > end:
                 raise LstmctlError(f"{where}: table entry runs past its block")
+            if shared + unshared > MAX_KEY_BYTES:
+                raise LstmctlError(f"{where}: a table key of {shared + unshared} bytes; refused")
             key = key[:shared] + block[pos : pos + unshared]
+            total += len(key)
+            if total > MAX_KEYS_TOTAL:
+                raise LstmctlError(f"{where}: tensor names over {MAX_KEYS_TOTAL} bytes in one block; refused")
             pos += unshared
             out.append((key, block[pos : pos + length]))
             pos += length
@@ -165,13 +172,16 @@ class Bundle:
         _, _, pos = _handle(footer, 0, where)  # the meta-index block: TensorFlow leaves it empty
         offset, length, _ = _handle(footer, pos, where)
         index = self._entries(self._block(fh, size, offset, length, "index block", where), where)
-        entries, previous = {}, None
+        entries, previous, key_bytes = {}, None, 0
         for _, handle in index:
             offset, length, _ = _handle(handle, 0, where)
             for key, value in self._entries(self._block(fh, size, offset, length, "data block", where), where):
                 if previous is not None and key <= previous:
                     raise LstmctlError(f"{where}: table keys are out of order or repeated")
                 previous = key
+                key_bytes += len(key)
+                if key_bytes > MAX_KEYS_TOTAL:
+                    raise LstmctlError(f"{where}: tensor names over {MAX_KEYS_TOTAL} bytes in all; refused")
                 try:
                     entries[key.decode("utf-8")] = value
                 except UnicodeDecodeError:
