@@ -2,7 +2,9 @@
 
 Each target mutates real sample files (bytes: bit flips, byte sets, interesting integers,
 truncation, deletions, insertions, splices; structure: config.json / model_config values
-re-serialised and re-zipped, HDF5 datasets and attributes changed with h5py on a copy) and feeds
+re-serialised and re-zipped, HDF5 datasets and attributes changed with h5py on a copy;
+TensorFlow checkpoints and SavedModel folders: one file of a copied folder mutated, beside its
+unmodified companions, the checkpoint index's block CRCs sometimes recomputed) and feeds
 the result to the reader, and whatever loads further on: `lstmctl.load` then inspect_facts, gates
 and `run` on a small input; `lstmctl.inputs.load_arrays` then `run` of a sample model.
 
@@ -15,7 +17,7 @@ The in-suite run is short and deterministic (derandomized). Deeper runs:
     LSTMCTL_FUZZ_EXAMPLES=2500 LSTMCTL_FUZZ_SEED=1 LSTMCTL_FUZZ_COLLECT=1 \\
         .venv/bin/python -m pytest -q tests/test_fuzz.py
 
-LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 10 targets);
+LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 13 targets);
 LSTMCTL_FUZZ_SEED switches to random generation from that seed; LSTMCTL_FUZZ_COLLECT=1 records
 every escape (to fuzz-escapes.jsonl, and the file to fuzz-escapes/, in the current directory)
 instead of stopping at the first; the summary line at the end gives cases tried, loaded and
@@ -44,6 +46,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import lstmctl
+import lstmctl.crc32c
 import lstmctl.runner
 from lstmctl.describe import inspect_facts
 from lstmctl.inputs import load_arrays
@@ -223,7 +226,8 @@ def exercise_model(target, path: Path, blob=None):
         if model.inputs:
             _stage(escapes, lambda: model.run())
         for layer in model.recurrent_layers()[:2]:
-            cell = (layer.forward or layer).cell
+            side = layer.forward or layer
+            cell = side.cell if side.cell is not None else side.cells[0].cell  # a stack (RNN over cells, MultiRNNCell): its first cell
             x = np.linspace(-2, 2, 2 * 3 * cell.input_dim, dtype=np.float32).reshape(2, 3, cell.input_dim)
             _stage(escapes, lambda: lstmctl.runner.run_layer(model, layer.name, x))
         return {"loaded": True, "escapes": escapes}
@@ -678,6 +682,139 @@ def test_fuzz_text_inputs(data):
         blob = json.dumps(np.load(NPY).tolist()).encode()
         blob = data.draw(mutate_bytes(blob, 3))
     exercise_input("csv-json", _write(".json", blob), blob)
+
+
+# ---------------------------------------------------------------------------------------------
+# targets: TensorFlow checkpoints and SavedModel folders (sample_models/tf/, written by TensorFlow)
+
+TF = Path(sample("tf"))
+TF1_FOLDERS = sorted(p.name for p in TF.glob("tf1_*") if p.is_dir())  # checkpoint + model.ckpt.*
+TF2_PREFIXES = sorted(p.name.removesuffix(".index") for p in TF.glob("*.ckpt.index"))
+SAVEDMODELS = sorted(p.name for p in TF.glob("*.savedmodel"))
+_TABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
+
+
+def _fix_table_crcs(blob: bytes) -> bytes:
+    """A mutated checkpoint index with the CRCs of the blocks its footer and index block still
+    point at recomputed, so the mutation reaches the table and entry parsing behind the CRCs.
+    Best effort: whatever no longer parses is left as it is."""
+    buf = bytearray(blob)
+
+    def fix(offset, size):
+        if offset + size + 5 > len(buf) - 48:
+            raise ValueError
+        crc = lstmctl.crc32c.mask(lstmctl.crc32c.value(bytes(buf[offset : offset + size + 1])))
+        buf[offset + size + 1 : offset + size + 5] = crc.to_bytes(4, "little")
+        return bytes(buf[offset : offset + size])
+
+    try:
+        if len(buf) < 48 or buf[-8:] != _TABLE_MAGIC:
+            return blob
+        tail = bytes(buf[-48:])
+        _, pos = _varint_in(tail, 0)  # the meta-index block's handle, then the index block's
+        _, pos = _varint_in(tail, pos)
+        offset, pos = _varint_in(tail, pos)
+        size, _ = _varint_in(tail, pos)
+        index = fix(offset, size)
+        restarts = int.from_bytes(index[-4:], "little")
+        end, pos = len(index) - 4 - 4 * restarts, 0
+        while 0 <= pos < end:  # the index block's entries: each value a data block's handle
+            _, pos = _varint_in(index, pos)  # shared
+            unshared, pos = _varint_in(index, pos)
+            length, pos = _varint_in(index, pos)
+            pos += unshared
+            handle = index[pos : pos + length]
+            pos += length
+            block_offset, at = _varint_in(handle, 0)
+            block_size, _ = _varint_in(handle, at)
+            fix(block_offset, block_size)
+    except (ValueError, IndexError):
+        pass
+    return bytes(buf)
+
+
+def _varint_in(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while shift < 64:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+    raise ValueError
+
+
+def _copy_folder(src: Path) -> tuple[Path, Path]:
+    """A fresh copy of a fixture folder in the work folder: (its tmp parent, the copy)."""
+    parent = Path(tempfile.mkdtemp(dir=_WORK))
+    dst = parent / src.name
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.expected.npz"))
+    return parent, dst
+
+
+def _mutate_file(data, path: Path, index: bool) -> bytes:
+    """Mutate one file of a copied checkpoint or SavedModel in place; the blob, for the record."""
+    blob = data.draw(mutate_bytes(path.read_bytes()))
+    if index and data.draw(st.booleans()):
+        blob = _fix_table_crcs(blob)
+    path.write_bytes(blob)
+    return blob
+
+
+def exercise_folder(target, parent: Path, model: Path, blob):
+    try:
+        exercise_model(target, model, blob)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@fuzz_settings
+@given(st.sampled_from(TF1_FOLDERS), st.sampled_from(["model.ckpt.index", "model.ckpt.data-00000-of-00001"]), st.data())
+def test_fuzz_tf1_checkpoint(name, member, data):
+    """A TF1 Saver checkpoint folder: its .index or its data shard mutated; read as the folder."""
+    parent, folder = _copy_folder(TF / name)
+    blob = _mutate_file(data, folder / member, member.endswith(".index"))
+    exercise_folder("tf1-checkpoint", parent, folder, blob)
+
+
+@fuzz_settings
+@given(st.sampled_from(TF2_PREFIXES), st.sampled_from([".index", ".data-00000-of-00001"]), st.data())
+def test_fuzz_tf2_checkpoint(prefix, suffix, data):
+    """A TF2 object-based checkpoint: its .index or its data shard (object graph) mutated."""
+    parent = Path(tempfile.mkdtemp(dir=_WORK))
+    for part in (".index", ".data-00000-of-00001"):
+        shutil.copy(TF / f"{prefix}{part}", parent / f"{prefix}{part}")
+    blob = _mutate_file(data, parent / f"{prefix}{suffix}", suffix == ".index")
+    exercise_folder("tf2-checkpoint", parent, parent / prefix, blob)
+
+
+@fuzz_settings
+@given(st.sampled_from(SAVEDMODELS), st.sampled_from(["keras_metadata.pb", "keras_metadata.pb", "variables/variables.index"]), st.data())
+def test_fuzz_savedmodel(name, member, data):
+    """A SavedModel folder: keras_metadata.pb or variables/variables.index mutated."""
+    parent, folder = _copy_folder(TF / name)
+    if not (folder / member).exists():  # a SavedModel without Keras metadata (Keras 3's export)
+        member = "variables/variables.index"
+    blob = _mutate_file(data, folder / member, member.endswith(".index"))
+    exercise_folder("savedmodel", parent, folder, blob)
+
+
+def test_fuzz_tf_targets_reach_the_readers():
+    """The TF targets' plumbing: each fixture kind loads from its copy; a fixed-up index loads."""
+    for src in (TF / "tf1_bidirectional_multi", TF / SAVEDMODELS[0]):  # a bidirectional stack of cells, a SavedModel
+        parent, folder = _copy_folder(src)
+        exercise_folder("sanity-tf", parent, folder, None)
+    parent = Path(tempfile.mkdtemp(dir=_WORK))
+    for part in (".index", ".data-00000-of-00001"):
+        shutil.copy(TF / f"{TF2_PREFIXES[0]}{part}", parent / f"{TF2_PREFIXES[0]}{part}")
+    index = parent / f"{TF2_PREFIXES[0]}.index"
+    good = index.read_bytes()
+    broken = bytearray(good)
+    broken[-49] ^= 0xFF  # the index block's stored CRC
+    assert _fix_table_crcs(bytes(broken)) == good
+    exercise_folder("sanity-tf", parent, parent / TF2_PREFIXES[0], None)
+    assert LOADED["sanity-tf"] == 3 and ESCAPES["sanity-tf"] == 0
 
 
 def test_fuzz_harness_reaches_the_readers():
