@@ -784,7 +784,6 @@ def test_concatenate_of_one_big_input_64_times(rt):
     refused(rt.run("run", model, "--format", "npz", "-o", rt.out / "r.npz"), model, "'cat'", "memory")
 
 
-@pytest.mark.xfail(strict=True, reason="inspect's shape probe runs the model twice over a declared fixed 2^20-step axis (~25 s here)")
 def test_inspect_of_a_declared_million_step_input_is_quick(rt):
     config = _set(config_of(LSTM), 0, "batch_shape", [None, 1 << 20, 4])
     model = make_keras(rt.tmp / "long.keras", config=config)

@@ -148,7 +148,7 @@ def run_direction(layer: Layer, x, states, mask, dtype, zero_output, trace=None,
                 ctx.seen[sub.name] = {"x": Tensor(inputs, mask), "states": given, "traces": traces, "dtype": dtype}
                 sub_trace = traces.setdefault("", [])
             last = k == len(layer.cells) - 1
-            seq, final = run_direction(sub, inputs, given, mask, dtype, zero_output, sub_trace, keep_sequence or not last)
+            seq, final = run_direction(sub, inputs, given, mask, dtype, zero_output, sub_trace, keep_sequence or not last, ctx)
             if record is not None:
                 if seq is not None:
                     record[f"{sub.name}/sequence"] = seq
@@ -163,6 +163,8 @@ def run_direction(layer: Layer, x, states, mask, dtype, zero_output, trace=None,
     if getattr(cell, "repeats_masked_output", False):  # tf_keras's ConvLSTM ignores zero_output_for_mask
         zero_output = False
     init = _given_states(layer, cell, states, _state_shape(layer, cell, x, mask), dtype)
+    if ctx is not None and ctx.probe:  # inspect needs shapes only: no scan over a long declared time axis
+        return (np.zeros((x.shape[0], x.shape[1], *init[0].shape[1:]), dtype) if keep_sequence else None), init
     return kernels.scan(cell, x.astype(dtype, copy=False), init, mask, go_backwards, zero_output, trace, keep_sequence)
 
 
