@@ -19,6 +19,7 @@ import time
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SAMPLE = "sample_models/k3_lstm_dense.keras"
 INPUT = "sample_models/k3_lstm_dense.input.npy"
+LEGACY = "sample_models/k2_lstm_dense.h5"
 KERAS_SCRIPT = f"""
 import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -61,6 +62,7 @@ def main(argv=None):
         ("lstmctl inspect (small sample)", [lstmctl, "inspect", SAMPLE]),
         ("lstmctl run (small sample)", [lstmctl, "run", SAMPLE, "--input", INPUT]),
         ("lstmctl run --format npz (all keys)", [lstmctl, "run", SAMPLE, "--input", INPUT, "--format", "npz", "-o", os.devnull]),
+        ("lstmctl run (legacy .h5 sample)", [lstmctl, "run", LEGACY]),
     ]
     has_tf = subprocess.run([args.keras_python, "-c", "import tensorflow"], capture_output=True).returncode == 0
     if has_tf:

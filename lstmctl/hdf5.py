@@ -218,17 +218,21 @@ class H5:
                 return None
         return node
 
-    def members(self, group) -> list[str]:
-        """Names of a group's members, every one checked to be a hard link."""
+    def names(self, group) -> list[str]:
+        """Names of a group's members (at most MAX_MEMBERS), not yet checked."""
         try:
-            prefix = group.name.strip("/")
             if group.id.get_num_objs() > MAX_MEMBERS:
-                raise LstmctlError(f"{self.where}: group '{show(prefix)}' has more than {MAX_MEMBERS} members; refused")
-            names = list(group.keys())
+                raise LstmctlError(f"{self.where}: group '{show(group.name.strip('/'))}' has more than {MAX_MEMBERS} members; refused")
+            return list(group.keys())
         except LstmctlError:
             raise
         except Exception:
             raise LstmctlError(f"{self.where}: a group could not be listed (corrupt file)") from None
+
+    def members(self, group) -> list[str]:
+        """Names of a group's members, every one checked to be a hard link."""
+        names = self.names(group)
+        prefix = group.name.strip("/")
         for name in names:
             self._child(group, name, f"{prefix}/{name}".strip("/"))
         return names
@@ -345,6 +349,8 @@ class H5:
         self._declared, self._stored = declared_total, stored_total
         try:
             data = np.asarray(ds[()])
+        except MemoryError:
+            raise LstmctlError(f"{where} ({declared} bytes) does not fit in the memory allowed for reading it; refused") from None
         except Exception:
             raise LstmctlError(f"{where} could not be read (corrupt file)") from None
         if data.shape != shape or data.dtype != dtype:

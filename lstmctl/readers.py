@@ -13,12 +13,12 @@ import struct
 import zipfile
 from dataclasses import dataclass, field
 
-import h5py
 import numpy as np
 
 from . import safejson
 from .errors import LstmctlError
-from .hdf5 import H5, show
+from .h5wall import Group, Snapshot, open_h5
+from .hdf5 import show
 
 MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
 MAGIC_ZIP = b"PK\x03\x04"
@@ -188,7 +188,7 @@ def read_keras_zip(path: str) -> Saved:
         if "model.weights.h5" in names:
             blob = _zip_member(zf, "model.weights.h5", MAX_MEMBER_BYTES, path, sink=io.BytesIO())
             blob.seek(0)
-            h5 = H5(blob, f"{path}: model.weights.h5")
+            h5 = open_h5(blob, f"{path}: model.weights.h5")
         elif "model.weights.npz" in names:
             raise LstmctlError(f"{path}: weights stored as model.weights.npz are not supported")
         else:
@@ -205,7 +205,7 @@ def read_keras_zip(path: str) -> Saved:
 
 
 def read_hdf5(path: str) -> Saved:
-    h5 = H5(path, path)
+    h5 = open_h5(path, path)
     root = h5.file
     version = _version(h5.attr(root, "keras_version"), f"{path}: attribute keras_version")
     backend = _version(h5.attr(root, "backend"), f"{path}: attribute backend")
@@ -213,7 +213,7 @@ def read_hdf5(path: str) -> Saved:
     if model_config is not None:
         config = safejson.loads(model_config, f"{path}: model_config")
         group = h5.get("model_weights")
-        if not isinstance(group, h5py.Group):
+        if not isinstance(group, Group):
             raise LstmctlError(f"{path}: has a model_config but no model_weights group")
         version = version or _version(h5.attr(group, "keras_version"), f"{path}: model_weights attribute keras_version")
         backend = backend or _version(h5.attr(group, "backend"), f"{path}: model_weights attribute backend")
@@ -273,7 +273,7 @@ class KerasV3Store(WeightStore):
     A file written on Windows names its groups with backslashes, all at the top
     (`layers\\lstm\\cell` holding `vars`): paths are mapped onto those names."""
 
-    def __init__(self, h5: H5, where: str):
+    def __init__(self, h5: Snapshot, where: str):
         self.h5 = h5
         self.where = where
         root = h5.members(h5.file)
@@ -349,7 +349,7 @@ class LayerStore(WeightStore, abc.ABC):
 class LegacyStore(LayerStore):
     """Keras 1/2 `save_weights` / legacy `model.save` layout: `<layer>/<weight_names…>`."""
 
-    def __init__(self, h5: H5, root: str, where: str):
+    def __init__(self, h5: Snapshot, root: str, where: str):
         self.h5 = h5
         self.root = root
         self.where = where

@@ -1123,21 +1123,40 @@ def test_model_replaced_while_it_is_read(rt):
             refused(outcome, target)
 
 
+def _tree(pid: int) -> list:
+    """The process and its descendants (lstmctl reads HDF5 in a child process)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children") if Path(f"/proc/{p}/task").exists() else []:
+            try:
+                todo.extend(int(c) for c in task.read_text().split())
+            except OSError:
+                pass
+    return out
+
+
 def _read_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-            if line.startswith("rchar:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/io").read_text().splitlines():
+                if line.startswith("rchar:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
 
 
 def _maps(pid: int, path: Path) -> bool:
-    try:
-        return str(path) in Path(f"/proc/{pid}/maps").read_text()
-    except OSError:
-        return False
+    for p in _tree(pid):
+        try:
+            if str(path) in Path(f"/proc/{p}/maps").read_text():
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def _size(path: Path) -> int:
