@@ -205,7 +205,7 @@ def gates(model, layer, gate, part, fmt, output, source):
 @click.option("--expect", type=click.Path(), help="Compare with a reference: .npz with result keys, or .npy for the model output. Exit 1 on mismatch.")
 @click.option("--atol", multiple=True, help="Absolute tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--rtol", multiple=True, help="Relative tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
-@click.option("--chunk", type=click.IntRange(1), help="Process .npy inputs this many samples at a time, memory-mapped, streaming to --output (automatic above 256 MiB).")
+@click.option("--chunk", type=click.IntRange(1), help="Process .npy inputs this many samples at a time (read in bounded pieces, never memory-mapped), streaming to --output (automatic above 256 MiB).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--strict", is_flag=True, help="Refuse NaN or Inf in the weights or inputs (default: run, and warn where they are).")
 @import_options

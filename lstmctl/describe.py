@@ -22,7 +22,7 @@ FORMATS = {
 
 
 def _shape(shape):
-    return None if shape is None else [d for d in shape]
+    return None if shape is None else list(shape)
 
 
 def returns(layer, in_shape, units: int) -> list:

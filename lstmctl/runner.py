@@ -65,25 +65,25 @@ def normalize_inputs(model, inputs, warnings=None) -> dict:
     if isinstance(inputs, dict):
         unknown = sorted(set(inputs) - {s.name for s in specs})
         if unknown:
-            raise LstmctlError(f"unknown input name(s) {unknown}; the model's inputs are {[s.name for s in specs]}")
+            raise LstmctlError(f"{model.path}: unknown input name(s) {unknown}; the model's inputs are {[s.name for s in specs]}")
         missing = [s.name for s in specs if s.name not in inputs]
         if missing:
-            raise LstmctlError(f"missing input(s) {missing}")
+            raise LstmctlError(f"{model.path}: missing input(s) {missing}")
         arrays = [inputs[s.name] for s in specs]
     elif isinstance(inputs, (list, tuple)):
         if len(inputs) != len(specs):
-            raise LstmctlError(f"the model has {len(specs)} input(s), {len(inputs)} given")
+            raise LstmctlError(f"{model.path}: the model has {len(specs)} input(s), {len(inputs)} given")
         arrays = list(inputs)
     else:
         if len(specs) != 1:
-            raise LstmctlError(f"the model has {len(specs)} inputs {[s.name for s in specs]}; name each one")
+            raise LstmctlError(f"{model.path}: the model has {len(specs)} inputs {[s.name for s in specs]}; name each one")
         arrays = [inputs]
     out = {}
     for spec, array in zip(specs, arrays):
         out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None)
     batches = {a.shape[0] for a in out.values()}
     if len(batches) > 1:
-        raise LstmctlError(f"inputs disagree on batch size: {sorted(batches)}")
+        raise LstmctlError(f"{model.path}: inputs disagree on batch size: {sorted(batches)}")
     return out
 
 
@@ -285,7 +285,8 @@ def probe_shapes(model) -> dict:
     """(layer, node) -> (input shapes, output shapes, masked) with None for the batch and for
     dimensions that follow a variable time axis: the graph run twice on tiny inputs."""
     logs = []
-    for timesteps in PROBE_STEPS:
+    fixed = all(d is not None for spec in model.inputs for d in spec.shape)
+    for timesteps in PROBE_STEPS[:1] if fixed else PROBE_STEPS:  # a second length only finds variable axes
         ctx = Context(model.path, model.keras_major, probe=True)
         shapes = {}
         arrays = random_inputs(model, seed=0, batch=1, timesteps=timesteps)
@@ -298,7 +299,7 @@ def probe_shapes(model) -> dict:
 
     out = {}
     for key, (ins, outs, masked) in logs[0].items():
-        ins2, outs2, _ = logs[1].get(key, (ins, outs, masked))
+        ins2, outs2, _ = logs[-1].get(key, (ins, outs, masked))
         out[key] = ([merge(a, b) for a, b in zip(ins, ins2)], [merge(a, b) for a, b in zip(outs, outs2)], masked)
     return out
 
