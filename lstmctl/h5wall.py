@@ -260,7 +260,7 @@ def open_h5(source, where: str) -> Snapshot:
         except TimeoutError:
             os.kill(pid, signal.SIGKILL)
             raise LstmctlError(f"{where}: the HDF5 library did not finish reading it within {TIMEOUT:g} s; refused (set LSTMCTL_HDF5_TIMEOUT for a huge file)") from None
-        except (EOFError, ValueError, KeyError, TypeError):
+        except (EOFError, ValueError, KeyError, TypeError, RecursionError):
             _, status = os.waitpid(pid, 0)
             pid = 0
             raise LstmctlError(_failure(status, where)) from None
