@@ -395,7 +395,7 @@ def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt, sour
 
         render_diagnosis(d, console())
     if not d.match:
-        raise CheckFailed(f"your outputs differ from Keras's for layer '{d.layer}'" + ("" if not any(r["matches"] for r in d.results) else f"; best explanation: {d.results[0]['id']}"))
+        raise CheckFailed(f"your outputs differ from {d.reference}'s for layer '{d.layer}'" + ("" if not any(r["matches"] for r in d.results) else f"; best explanation: {d.results[0]['id']}"))
 
 
 @main.command()

@@ -25,8 +25,8 @@ EXPLANATIONS = {
     "tf1_forget_bias_missing": "you use the stored TF1 bias as it is, leaving out the forget_bias TF1's LSTMCell adds to the forget gate at run time (add forget_bias to bias[2·units:3·units], TF1's f block)",
     "gate_order_ijfo": "you read the fused blocks as i, j, f, o (TF1's order, the same slices as Keras 1's i, c, f, o); Keras orders them i, f, c, o",
     "gate_order_iofc": "you read the fused blocks in ONNX's order i, o, f, c; Keras orders them i, f, c, o",
-    "hard_sigmoid_keras2": "you use Keras 2's hard_sigmoid clip(0.2·x + 0.5, 0, 1) for the gates; this layer uses another",
-    "hard_sigmoid_keras3": "you use Keras 3's hard_sigmoid clip(x/6 + 0.5, 0, 1) for the gates; this layer uses another",
+    "hard_sigmoid_keras2": "you use Keras 2's hard_sigmoid clip(0.2·x + 0.5, 0, 1) for the gates; this layer uses {gates}",
+    "hard_sigmoid_keras3": "you use Keras 3's hard_sigmoid clip(x/6 + 0.5, 0, 1) for the gates; this layer uses {gates}",
     "sigmoid_for_hard_sigmoid": "you use the logistic sigmoid for the gates where the layer's recurrent_activation is hard_sigmoid",
     "concat_h_x": "you apply the stacked kernel [W; U] to [h, x]; Keras computes x·W + h·U, i.e. [x, h] against [W; U]",
     "state_not_carried": "you start every step from a zero state; carry h (and c) from one step to the next",
@@ -178,6 +178,7 @@ class Diagnosis:
     first_divergent_step: int | None
     growth: list
     atol: float
+    reference: str = "Keras"  # what the layer's own numbers are: Keras's, or TF1's for a TF1 model
 
     def as_dict(self) -> dict:
         return {
@@ -247,14 +248,27 @@ def diagnose(model: Model, inputs, theirs, layer=None, sample=0, atol=1e-5, rtol
         ok = bool(np.all(np.abs(ours - theirs) <= atol + rtol * np.abs(ours)))
         if h.id == "reference":
             reference = (ours, time_axis)
-        results.append({"id": h.id, "max_abs_error": err, "matches": ok, "explanation": EXPLANATIONS[h.id]})
+        results.append({"id": h.id, "max_abs_error": err, "matches": ok, "explanation": _explain(h.id, cell, tf1_forget_bias)})
     results.sort(key=lambda r: (not r["matches"], r["max_abs_error"], r["id"] != "reference"))
     match = next(r["matches"] for r in results if r["id"] == "reference")
     first, growth = None, []
     if not match and reference[1] is not None:
         first, growth = divergence(theirs.astype(np.float64), reference[0].astype(np.float64), atol, rtol, reference[1])
     name = f"{target.name}/{direction}" if direction else target.name
-    return Diagnosis(name, what, results, match, first, growth, atol)
+    return Diagnosis(name, what, results, match, first, growth, atol, "TF1" if tf1_forget_bias is not None else "Keras")
+
+
+def _gates_form(cell: Cell) -> str:
+    """The gate activation in words, hard_sigmoid in its version's form."""
+    if cell.recurrent_activation_name != "hard_sigmoid":
+        return f"{cell.recurrent_activation_name}"
+    return "Keras 3's hard_sigmoid clip(x/6 + 0.5, 0, 1)" if cell.keras_major >= 3 else "Keras 2's hard_sigmoid clip(0.2·x + 0.5, 0, 1)"
+
+
+def _explain(hid: str, cell: Cell, tf1_forget_bias: float | None) -> str:
+    if hid == "reference" and tf1_forget_bias is not None:
+        return f"your numbers match TF1's cell with forget_bias {tf1_forget_bias!r}: your implementation is right"
+    return EXPLANATIONS[hid].replace("{gates}", _gates_form(cell) if cell.recurrent_activation_name else "")
 
 
 def _resolve(model: Model, name: str):

@@ -335,10 +335,10 @@ def render_diagnosis(d, out: Console):
     out.print(table)
     matches = [r for r in d.results if r["matches"]]
     if d.match:
-        out.print(Text("Your outputs match Keras for this layer.", style="bold green"))
+        out.print(Text(f"Your outputs match {d.reference} for this layer.", style="bold green"))
     elif matches:
         out.print(Text(f"Your outputs are reproduced by '{matches[0]['id']}': {matches[0]['explanation']}.", style="bold yellow"))
     else:
         out.print(Text("No known convention reproduces your outputs (best first above).", style="bold red"))
     if d.first_divergent_step is not None:
-        out.print(Text(f"Against Keras your sequence first diverges at step {d.first_divergent_step}; max |error| per step from there: {_growth(d.growth)}"))
+        out.print(Text(f"Against {d.reference} your sequence first diverges at step {d.first_divergent_step}; max |error| per step from there: {_growth(d.growth)}"))

@@ -309,3 +309,26 @@ def test_savedmodel_without_keras_metadata_is_read_as_weights():
     assert "SavedModel without Keras metadata (no keras_metadata.pb): its variables read as weights only" in model.notes
     exp = _expected("k3_export.savedmodel")
     np.testing.assert_array_equal(model.layer("enc").weights[0], exp["weights/enc/0"])
+
+
+def test_diagnose_with_convention_tf1_and_a_trained_bias():
+    """The same mistake found from an .npz of TF1 variables read with --convention tf1 (TF's own
+    trained values), and the rows say what the layer really computes."""
+    docs = SAMPLES.parent / "docs" / "examples"
+    args = ["--input", docs / "tf1_x.npy", "--outputs", docs / "tf1_my_outputs.npy"]
+    result = invoke("diagnose", docs / "tf1_lstm_cell_vars.npz", "--convention", "tf1", *args)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.stdout.split()).replace("│ ", "")
+    assert "Your outputs are reproduced by 'tf1_forget_bias_missing'" in text
+    assert "Against TF1 your sequence first diverges at step 1" in text
+    assert "differ from TF1's for layer 'lstm'" in result.stderr
+    result = invoke("diagnose", docs / "tf1_lstm_cell_vars.npz", "--convention", "tf1", *args, "--format", "json")
+    rows = {r["id"]: r for r in json.loads(result.stdout)["explanations"]}
+    assert rows["tf1_forget_bias_missing"]["matches"] and not rows["forget_bias_missing"]["matches"]
+    model = lstmctl.load(docs / "tf1_lstm_cell_vars.npz", convention="tf1")
+    from lstmctl.diagnose import diagnose
+
+    d = diagnose(model, np.load(docs / "tf1_x.npy"), np.load(docs / "tf1_my_outputs.npy"))
+    explained = {r["id"]: r["explanation"] for r in d.results}
+    assert explained["hard_sigmoid_keras3"].endswith("this layer uses sigmoid")
+    assert explained["reference"] == "your numbers match TF1's cell with forget_bias 1.0: your implementation is right"
