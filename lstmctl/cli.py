@@ -7,7 +7,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import EXIT_CHECK_FAILED, EXIT_INVALID, LstmctlError
+from .errors import EXIT_CHECK_FAILED, EXIT_INVALID, LstmctlError, UsageError
 
 FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 
@@ -59,7 +59,8 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lstmctl")
 def main():
-    """Show what is inside the recurrent layers of a saved Keras model, without TensorFlow.
+    """Show what is inside the recurrent layers of a saved Keras model (.keras, .h5), a TensorFlow
+    checkpoint or SavedModel folder, without TensorFlow.
 
     Start with `lstmctl inspect MODEL` (the layers, what each recurrent layer returns, its
     gates), then `lstmctl run MODEL --input X.npy --return-state` for the numbers.
@@ -86,10 +87,10 @@ def import_options(command):
 
     options = [
         click.option("--convention", type=click.Choice(CONVENTIONS), help="MODEL is an .npz of one recurrent layer's weights in this framework's layout."),
-        click.option("--forget-bias", type=float, help="For a TF1 checkpoint or --convention tf1: the forget_bias TF1 adds at run time (default 1.0)."),
-        click.option("--activation", help="With --convention or for a TF1 checkpoint: the cells' activation (default tanh)."),
-        click.option("--recurrent-activation", help="With --convention: the gates' activation (default sigmoid)."),
-        click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), help="With --convention: hard_sigmoid as clip(0.2x + 0.5) (keras2, the default) or clip(x/6 + 0.5) (keras3)."),
+        click.option("--forget-bias", type=float, help="For a TF1 checkpoint or --convention tf1: the forget_bias TF1 adds at run time (default 1.0); for run, trace and diagnose of any other model, a what-if: added to every LSTM's b_f."),
+        click.option("--activation", help="With --convention or for a TF1 checkpoint: the cells' activation (default tanh); for run, trace and diagnose, a what-if on the recurrent layers."),
+        click.option("--recurrent-activation", help="With --convention: the gates' activation (default sigmoid); for run, trace and diagnose, a what-if."),
+        click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), help="hard_sigmoid as clip(0.2x + 0.5) (keras2; the default with --convention) or clip(x/6 + 0.5) (keras3); for run, trace and diagnose, a what-if."),
         click.option("--name", help="With --convention: the imported layer's name (default: its kind, lstm / gru / simple_rnn)."),
     ]
     for option in reversed(options):
@@ -103,20 +104,34 @@ def _output_format(fmt, output, choices) -> str:
         suffix = os.path.splitext(output or "")[1].lower().lstrip(".")
         fmt = suffix if output not in (None, "-") and suffix in choices else "table"
     if fmt == "table" and output is not None:
-        raise click.UsageError(f"--output writes {', '.join(c for c in choices if c != 'table')}: give --format or a file name ending in one")
+        raise UsageError(f"--output writes {', '.join(c for c in choices if c != 'table')}: give --format or a file name ending in one")
     return fmt
 
 
-def _load(model, source):
+def _load(model, source, what_if=False, layer=None):
+    """The model MODEL names, read as --convention says. Without a convention, --forget-bias and
+    --activation are how a TF1 checkpoint is read; otherwise these two, --recurrent-activation and
+    --hard-sigmoid change the recurrent layers (all, or `layer`) for a what-if run, trace or diagnose."""
     import lstmctl
+
+    from .whatif import override
 
     convention = source["convention"]
     if convention is None:
-        given = [f"--{k.replace('_', '-')}" for k in _IMPORT_KEYS[1:] if source[k] is not None and k not in ("forget_bias", "activation")]
-        if given:
-            raise click.UsageError(f"{', '.join(given)}: applies only with --convention")
-        forget_bias = source["forget_bias"]
-        return lstmctl.load(model, forget_bias=1.0 if forget_bias is None else forget_bias, activation=source["activation"])
+        if source["name"] is not None:
+            raise UsageError("--name: applies only with --convention")
+        changes = {k: source[k] for k in ("activation", "recurrent_activation", "hard_sigmoid", "forget_bias")}
+        m = lstmctl.load(model)
+        if m.format == "tf1-checkpoint" and (changes["forget_bias"] is not None or changes["activation"] is not None):
+            m = lstmctl.load(model, forget_bias=1.0 if changes["forget_bias"] is None else changes["forget_bias"], activation=changes["activation"])
+            changes["forget_bias"] = changes["activation"] = None
+        given = [f"--{k.replace('_', '-')}" for k, v in changes.items() if v is not None]
+        if given and not what_if:
+            raise UsageError(f"{', '.join(given)}: a what-if for run, trace and diagnose, or with --convention for an .npz of weights")
+        changed = override(m, **changes, layer=layer)
+        if changed is not m:
+            click.echo(f"lstmctl: {changed.notes[0]}", err=True)
+        return changed
     if source["forget_bias"] is not None and convention != "tf1":
         raise click.UsageError("--forget-bias applies to --convention tf1 only")
     return lstmctl.load(
@@ -126,19 +141,42 @@ def _load(model, source):
     )  # fmt: skip
 
 
+def precision_option(default_text):
+    """--precision N: the digits of numbers in table output (never npz/npy/json/csv)."""
+    return click.option("--precision", type=click.IntRange(1, 17), help=f"Digits of the numbers in table output, 1..17 ({default_text}). Files and json are unaffected.")
+
+
 @main.command()
 @MODEL
 @click.option("--layer", help="Show only this layer.")
-@click.option("--gate", help="Also print this gate's W, U and b in full (i f c o, z r h; 'all' for SimpleRNN).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--gate", help="Also print this gate's W, U and b (i f c o, z r h; 'all' for SimpleRNN); summarised above 1000 values unless --full.")
+@click.option("--full", is_flag=True, help="With --gate: print every value of big matrices instead of NumPy's summary.")
+@precision_option("default: 4 significant digits in the gate statistics, 6 decimals in --gate matrices")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "dot", "mermaid"]), default="table", show_default=True, help="dot (Graphviz) and mermaid: the layer graph with shapes and initial_state links.")
 @import_options
-def inspect(model, layer, gate, fmt, source):
-    """File format, layer graph, and each recurrent layer's gates and returns."""
+def inspect(model, layer, gate, full, precision, fmt, source):
+    """File format, layer graph, and each recurrent layer's gates and returns.
+
+    \b
+    Examples:
+      lstmctl inspect model.keras
+      lstmctl inspect model.h5 --layer lstm --gate f      # the forget gate's W, U, b in full
+      lstmctl inspect train/model.ckpt                    # a TF1 checkpoint: no TensorFlow needed
+      lstmctl inspect my_model/ --format json             # a SavedModel folder
+      lstmctl inspect seq2seq.h5 --format dot | dot -Tsvg > graph.svg
+    """
     import json
 
     from .describe import inspect_facts
 
     m = _load(model, source)
+    if fmt in ("dot", "mermaid"):
+        from . import graphs
+
+        if layer or gate:
+            raise UsageError(f"--format {fmt} draws the whole model; drop --layer and --gate")
+        click.echo(getattr(graphs, fmt)(inspect_facts(m)), nl=False)
+        return
     facts = inspect_facts(m, layer)
     arrays = _gate_subset(m, layer, gate) if gate else None
     if fmt == "json":
@@ -148,7 +186,7 @@ def inspect(model, layer, gate, fmt, source):
         return
     from .render import console, render_inspect
 
-    render_inspect(facts, console(), arrays)
+    render_inspect(facts, console(), arrays, full=full, precision=precision)
 
 
 def _gate_subset(m, layer, gate):
@@ -170,7 +208,13 @@ def _gate_subset(m, layer, gate):
 @click.option("--output", "-o", help="File to write (default: stdout).")
 @import_options
 def gates(model, layer, gate, part, fmt, output, source):
-    """Write the named gate matrices: <layer>/W_<g>, <layer>/U_<g>, <layer>/b_<g>."""
+    """Write the named gate matrices: <layer>/W_<g>, <layer>/U_<g>, <layer>/b_<g>.
+
+    \b
+    Examples:
+      lstmctl gates model.keras -o gates.npz
+      lstmctl gates model.h5 --layer lstm --gate f --part W --format npy -o W_f.npy
+    """
     from .writers import to_bytes, write
 
     arrays = _load(model, source).gates(layer)
@@ -183,7 +227,7 @@ def gates(model, layer, gate, part, fmt, output, source):
         arrays = {k: v for k, v in arrays.items() if keep(k)}
         if not arrays:
             raise LstmctlError("no matrix matches --gate/--part")
-    write(to_bytes(arrays, fmt), output, binary=fmt != "json")
+    write(to_bytes(arrays, fmt, choose="--layer, --gate and --part"), output, binary=fmt != "json")
 
 
 @main.command()
@@ -201,16 +245,37 @@ def gates(model, layer, gate, part, fmt, output, source):
 @click.option("--format", "fmt", type=click.Choice(FORMATS_RUN), help="Default: from --output's suffix (.npz .npy .json .csv), else table.")
 @click.option("--key", "keys", multiple=True, help="Only these result keys (e.g. lstm/h) in the output.")
 @click.option("--output", "-o", help="File to write (npz/npy/json/csv); default stdout.")
+@click.option("--outdir", type=click.Path(), help="Write one .npy per result key into this folder (made if missing): lstm/sequence -> lstm__sequence.npy. Not with -o.")
 @click.option("--full", is_flag=True, help="Print every value instead of a summary.")
+@precision_option("default 6 decimals")
 @click.option("--expect", type=click.Path(), help="Compare with a reference: .npz with result keys, or .npy for the model output. Exit 1 on mismatch.")
+@click.option("--map", "mapping", multiple=True, metavar="REF_KEY=KEY", help="For --expect: compare the reference's REF_KEY with our result KEY (e.g. seq=lstm/sequence). Repeatable.")
 @click.option("--atol", multiple=True, help="Absolute tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--rtol", multiple=True, help="Relative tolerance for --expect (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--chunk", type=click.IntRange(1), help="Process .npy inputs this many samples at a time (read in bounded pieces, never memory-mapped), streaming to --output (automatic above 256 MiB).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--strict", is_flag=True, help="Refuse NaN or Inf in the weights or inputs (default: run, and warn where they are).")
 @import_options
-def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, full, expect, atol, rtol, chunk, quiet, strict, source):
-    """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c."""
+def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, outdir, full, precision, expect, mapping, atol, rtol, chunk, quiet, strict, source):
+    """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c.
+
+    \b
+    Examples:
+      lstmctl run model.keras --input x.npy --return-sequences --return-state
+      lstmctl run model.h5 --input x.csv -o result.npz    # every key; the format from the suffix
+      lstmctl run model.keras --input x.npy --expect keras_outputs.npz
+      lstmctl run seq2seq.h5 --input encoder_in=a.npy --input decoder_in=b.npy
+    """
+    if outdir is not None:
+        if output is not None:
+            raise click.UsageError("--outdir and --output are mutually exclusive")
+        if expect:
+            raise click.UsageError("--outdir writes results and --expect compares them: give one")
+        if fmt not in (None, "npy"):
+            raise click.UsageError("--outdir writes .npy files: drop --format")
+        fmt = "npy"
+    if mapping and not expect:
+        raise click.UsageError("--map applies to --expect")
     fmt = _output_format(fmt, output, FORMATS_RUN)
     from .describe import run_selection
     from .inputs import parse_input_options
@@ -219,18 +284,18 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
 
     from . import stream
 
-    m = _load(model, source)
+    m = _load(model, source, what_if=True, layer=layer.split("/")[0] if layer else None)
     # Sequences of layers that do not return them are kept only when something will show them.
-    sequences = bool(expect) or return_sequences or (fmt in ("npz", "json") and not keys) or any(k.endswith("/sequence") for k in keys)
+    sequences = bool(expect) or return_sequences or ((fmt in ("npz", "json") or outdir is not None) and not keys) or any(k.endswith("/sequence") for k in keys)
     streamed = None if direct or expect or initial_state else stream.streamable(inputs, chunk)
     if streamed is not None:
         rows = next(iter(streamed.values())).shape[0]
-        writer = stream.ResultWriter(output, fmt, rows)
+        writer = stream.ResultWriter(output, fmt, rows, outdir=outdir)
         warned = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict)
         _warn(warned)
         return
     notes = []
-    x = parse_input_options(inputs)
+    x = parse_input_options(inputs, m, direct=direct)
     states = _initial_state(initial_state) if initial_state else None
     if direct:
         if not layer or x is None:
@@ -246,22 +311,26 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
         result = m.run(x, initial_state=states, layer=layer, dtype=dtype, sequences=sequences, strict=strict)
     _warn(result.warnings)
     if expect:
-        _expect(result, expect, atol, rtol, fmt)
+        _expect(result, expect, atol, rtol, fmt, mapping)
         return
     if keys:
         missing = [k for k in keys if k not in result]
         if missing:
-            raise LstmctlError(f"no result key {missing[0]!r}; keys are: {', '.join(result)}")
+            known = [*result, *(f"{k[:-2]}/sequence" for k in result if k.endswith("/h") and f"{k[:-2]}/sequence" not in result)]
+            raise UsageError(f"no result key {missing[0]!r}; keys are: {', '.join(known)}")
         selected = [(k, "") for k in keys]
     else:
         selected = run_selection(m, result, layer, return_sequences, return_state)
     if fmt == "table":
         from .render import console, render_arrays
 
-        render_arrays([(k, label, result[k]) for k, label in selected], console(), full=full, notes=notes)
+        render_arrays([(k, label, result[k]) for k, label in selected], console(), full=full, notes=notes, precision=precision)
         return
     for note in notes:
         click.echo(f"lstmctl: {note}", err=True)
+    if outdir is not None:
+        _write_outdir(result if not keys else {k: result[k] for k in keys}, outdir)
+        return
     chosen = result if fmt in ("npz", "json") and not keys else {k: result[k] for k, _ in selected}
     write(to_bytes(chosen, fmt), output, binary=fmt in ("npz", "npy"))
 
@@ -271,14 +340,34 @@ def _warn(warnings):
         click.echo(f"lstmctl: warning: {line}", err=True)
 
 
-def _expect(result, path, atol, rtol, fmt):
-    import json
+def _write_outdir(arrays, outdir):
+    """`run --outdir`: one .npy per key, all or none written (see writers.write_many)."""
+    from .writers import npy_file_name, to_bytes, write_many
 
-    from .compare import compare
-    from .errors import CheckFailed
+    files, owner = {}, {}
+    for key, value in arrays.items():
+        name = npy_file_name(key)
+        if name in owner:
+            raise LstmctlError(f"result keys {owner[name]!r} and {key!r} would both be written to {name}")
+        owner[name] = key
+        files[name] = to_bytes({key: value}, "npy")
+    write_many(files, outdir)
+
+
+def _expect(result, path, atol, rtol, fmt, mapping=()):
+    from .compare import compare, parse_mapping
     from .inputs import load_arrays
 
-    reports = compare(result, load_arrays(path), atol, rtol)
+    reports = compare(result, load_arrays(path), atol, rtol, parse_mapping(mapping))
+    _report_comparison(reports, path, fmt, "--expect")
+
+
+def _report_comparison(reports, path, fmt, what):
+    """A comparison's table or JSON on stdout; CheckFailed (exit 1) naming the keys that differ."""
+    import json
+
+    from .errors import CheckFailed
+
     if fmt == "json":
         click.echo(json.dumps({"match": all(r.ok for r in reports), "keys": [r.as_dict() for r in reports]}, indent=2))
     elif fmt == "table":
@@ -286,10 +375,32 @@ def _expect(result, path, atol, rtol, fmt):
 
         render_comparison(reports, console())
     else:
-        raise click.UsageError("--expect reports as a table or json")
+        raise click.UsageError(f"{what} reports as a table or json")
     failed = [r.key for r in reports if not r.ok]
     if failed:
         raise CheckFailed(f"{len(failed)} of {len(reports)} keys differ from {path}: {', '.join(failed[:5])}")
+
+
+@main.command()
+@click.argument("result", type=click.Path())
+@click.argument("reference", type=click.Path())
+@click.option("--atol", multiple=True, help="Absolute tolerance (default 1e-5); KEY=VALUE for one key. Repeatable.")
+@click.option("--rtol", multiple=True, help="Relative tolerance (default 1e-5); KEY=VALUE for one key. Repeatable.")
+@click.option("--map", "mapping", multiple=True, metavar="REF_KEY=KEY", help="Compare REFERENCE's REF_KEY with RESULT's KEY (e.g. seq=lstm/sequence). Repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def compare(result, reference, atol, rtol, mapping, fmt):
+    """Compare two result files (.npz as `run --format npz` writes, or .npy): every array of
+    REFERENCE against RESULT's, as `run --expect` does. Exit 0 all match, 1 any differs, 3 bad file.
+
+    \b
+    Examples:
+      lstmctl compare today.npz yesterday.npz
+      lstmctl compare ours.npz keras_ref.npz --map seq=lstm/sequence --map h=lstm/h --atol 1e-4
+    """
+    from .compare import compare_files, parse_mapping
+
+    reports = compare_files(result, reference, atol, rtol, parse_mapping(mapping))
+    _report_comparison(reports, reference, fmt, "compare")
 
 
 @main.command()
@@ -308,17 +419,25 @@ def _expect(result, path, atol, rtol, fmt):
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "npz"]), help="Default: from --output's suffix (.csv .json .npz), else table.")
 @click.option("--output", "-o", help="File for csv/json/npz (default stdout).")
 @click.option("--full", is_flag=True, help="Every step in the table.")
+@precision_option("default: 4 decimals in the step table, 3 in the summary")
 @import_options
-def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timesteps, view, svg, fmt, output, full, source):
+def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timesteps, view, svg, fmt, output, full, precision, source):
+    """Every gate at every step of one recurrent layer (i, f, c̃, o or z, r, h̃), with c_t and h_t.
+
+    \b
+    Examples:
+      lstmctl trace model.keras --input x.npy
+      lstmctl trace model.h5 --layer decoder --steps 0:5 --units 0:4 --view table
+      lstmctl trace model.keras --input x.npy -o trace.csv
+    """
     fmt = _output_format(fmt, output, ("table", "csv", "json", "npz"))
-    """Every gate at every step of one recurrent layer (i, f, c̃, o or z, r, h̃), with c_t and h_t."""
     from .inputs import parse_input_options
     from .runner import random_inputs
     from .trace import trace as do_trace
     from .writers import to_bytes, write
 
-    m = _load(model, source)
-    x = parse_input_options(inputs)
+    m = _load(model, source, what_if=True, layer=layer.split("/")[0] if layer else None)
+    x = parse_input_options(inputs, m, direct=direct)
     if x is None:
         if direct or not m.inputs:
             raise click.UsageError("--input is needed here")
@@ -332,7 +451,7 @@ def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timeste
     if fmt == "table":
         from .render import console, render_trace
 
-        render_trace(tr, console(), table=view in ("all", "table"), heat=view in ("all", "heatmap"), full=full, summary=view in ("all", "summary"))
+        render_trace(tr, console(), table=view in ("all", "table"), heat=view in ("all", "heatmap"), full=full, summary=view in ("all", "summary"), precision=precision)
         return
     if fmt == "csv":
         write(_trace_csv(tr).encode(), output, binary=False)
@@ -374,20 +493,26 @@ def _trace_csv(tr) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @import_options
 def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt, source):
-    """Which known convention reproduces your own implementation's outputs. Exit 0 if yours match Keras."""
+    """Which known convention reproduces your own implementation's outputs. Exit 0 if yours match Keras.
+
+    \b
+    Examples:
+      lstmctl diagnose model.h5 --input x.npy --outputs my_hidden_states.npy
+      lstmctl diagnose train/model.ckpt --input x.npy --outputs mine.npy   # a TF1 user's NumPy loop
+    """
     import json
 
     from .diagnose import diagnose as do_diagnose
     from .errors import CheckFailed
     from .inputs import load_arrays, parse_input_options
 
-    m = _load(model, source)
+    m = _load(model, source, what_if=True, layer=layer.split("/")[0] if layer else None)
     ours = load_arrays(theirs)
     if isinstance(ours, dict):
         if len(ours) != 1:
             raise LstmctlError(f"{theirs}: give one array (the .npz holds {len(ours)})")
         ours = next(iter(ours.values()))
-    d = do_diagnose(m, parse_input_options(inputs), ours, layer=layer, sample=sample, atol=atol, rtol=rtol, direct=direct)
+    d = do_diagnose(m, parse_input_options(inputs, m, direct=direct), ours, layer=layer, sample=sample, atol=atol, rtol=rtol, direct=direct)
     if fmt == "json":
         click.echo(json.dumps(d.as_dict(), indent=2))
     else:
@@ -408,7 +533,14 @@ def export(model, to, layers, output, source):
     """Write recurrent weights as Keras, PyTorch, TF1 LSTMCell or ONNX expect them (.npz), or an ONNX model.
 
     The forget_bias TF1 adds at run time is taken off the stored bias (--forget-bias, default 1.0).
-    MODEL may itself be an .npz read with --convention: export converts between conventions."""
+    MODEL may itself be an .npz read with --convention: export converts between conventions.
+
+    \b
+    Examples:
+      lstmctl export model.keras --to pytorch -o lstm_torch.npz
+      lstmctl export train/model.ckpt --to keras -o keras_weights.npz
+      lstmctl export model.h5 --to onnx-model -o lstm.onnx
+    """
     from . import conventions
     from .writers import to_bytes, write
 

@@ -4,7 +4,7 @@ Rendering (rich tables) lives in render.py; both it and `--format json` read the
 """
 
 from .errors import LstmctlError
-from .layers.recurrent import HARD_SIGMOID, top_cell
+from .layers.recurrent import HARD_SIGMOID, state_names, top_cell
 from .runner import probe_shapes
 FORMATS = {
     "keras-zip": "Keras native .keras (zip: config.json, metadata.json, model.weights.h5)",
@@ -187,12 +187,33 @@ def _named_cells(layer) -> list:
     return [(layer.name, layer.cell)]
 
 
+def output_label(model, ref) -> str:
+    """What a model output is, in Keras's words: `model output: encoder[1] = final_memory_state (h_T)`."""
+    where = f"model output: {ref.layer}[{ref.index}]"
+    try:
+        layer = model.layer(ref.layer)
+    except LstmctlError:
+        return where
+    if not layer.is_recurrent:
+        return where
+    if ref.index == 0:
+        return f"{where} = " + (_LABELS["sequence"] if layer.flag("return_sequences") else "output (h_T, the last hidden state)")
+    halves = [("", layer)] if layer.kind == "recurrent" else [("forward ", layer.forward), ("backward ", layer.backward)]
+    states = [(prefix, name) for prefix, half in halves for name in state_names(half)]
+    if ref.index - 1 < len(states):
+        prefix, name = states[ref.index - 1]
+        cell, _, part = name.rpartition("/")
+        return f"{where} = {prefix}{cell + ' ' if cell else ''}{_LABELS.get(part, part)}"
+    return where
+
+
 def run_selection(model, result: dict, layer=None, return_sequences=False, return_state=False) -> list:
     """(key, label) pairs to show for `run`: the model outputs by default, or, with the Keras-named
     flags, each selected recurrent layer's whole sequence and/or final states in Keras's order."""
     if not (return_sequences or return_state):
         if layer is None:
-            return [(k, "model output") for k in result if k == "output" or k.startswith("output_")]
+            keys = [k for k in result if k == "output" or k.startswith("output_")]
+            return [(k, output_label(model, ref)) for k, ref in zip(keys, model.outputs)]
         return_sequences = return_state = True
     targets = [model.layer(layer)] if layer else model.recurrent_layers()
     if layer and not targets[0].is_recurrent:

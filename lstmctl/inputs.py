@@ -273,6 +273,17 @@ def load_arrays(path: str):
 
     The format is sniffed from the first bytes before anything else is read, so a stream that
     never ends (a device, a pipe) is refused or read only as far as its .npy header allows."""
+    return _load_tagged(path)[0]
+
+
+def _sniff_text(data: bytes) -> str:
+    """Text on stdin: JSON when its first non-space character opens a list or an object, else CSV."""
+    first = data.lstrip(b" \t\r\n\f\v")[:1]
+    return "json" if first in (b"[", b"{") else "csv"
+
+
+def _load_tagged(path: str):
+    """(array or dict of arrays, kind), kind one of npy, npz, csv, json: what load_arrays reads."""
     where = "stdin" if path == "-" else path
     fh = _open(path)
     try:
@@ -292,14 +303,19 @@ def load_arrays(path: str):
             raise LstmctlError(f"{where}: is empty")
         try:
             if head.startswith(MAGIC_NPY):
-                return _npy_from_file(_Stream(head, fh), size, where)
+                return _npy_from_file(_Stream(head, fh), size, where), "npy"
             if head.startswith(MAGIC_ZIP):
-                return load_npz(io.BytesIO(_read_capped(fh, where, MAX_INPUT_BYTES, head)), where)
+                return load_npz(io.BytesIO(_read_capped(fh, where, MAX_INPUT_BYTES, head)), where), "npz"
             lower = path.lower()
+            if path == "-":  # no name to go by: the text itself says JSON or CSV (read under the same cap)
+                text = _read_capped(fh, where, MAX_TEXT_BYTES, head)
+                if _sniff_text(text) == "json":
+                    return _from_json(text, where), "json"
+                return _from_csv(text.decode("utf-8", "replace"), where), "csv"
             if lower.endswith(".csv"):
-                return _from_csv(_read_capped(fh, where, MAX_TEXT_BYTES, head).decode("utf-8", "replace"), where)
-            if lower.endswith(".json") or path == "-":
-                return _from_json(_read_capped(fh, where, MAX_TEXT_BYTES, head), where)
+                return _from_csv(_read_capped(fh, where, MAX_TEXT_BYTES, head).decode("utf-8", "replace"), where), "csv"
+            if lower.endswith(".json"):
+                return _from_json(_read_capped(fh, where, MAX_TEXT_BYTES, head), where), "json"
         except OSError as exc:
             raise LstmctlError(f"{where}: cannot be read ({exc.strerror})") from None
         if lower.endswith((".npy", ".npz")):
@@ -310,11 +326,38 @@ def load_arrays(path: str):
             fh.close()
 
 
-def parse_input_options(values) -> object:
-    """`--input` values: one PATH (array or npz by name) or several NAME=PATH."""
+def _one_sample(array, kind: str, rank) -> object:
+    """A JSON (time, features) array read as one sample, (1, time, features), as a CSV always is:
+    when the input it feeds takes (batch, time, features) (`rank` 3), or feeds a recurrent layer
+    directly (`rank` "direct"). Unknown rank (None): left as given."""
+    if kind == "json" and isinstance(array, np.ndarray) and array.ndim == 2 and rank in (3, "direct"):
+        return array[None]
+    return array
+
+
+def _input_rank(model, name):
+    """The rank (with batch) of the model input `name` (None: the only input), or None if unknown."""
+    specs = getattr(model, "inputs", None) or []
+    if name is None:
+        return len(specs[0].shape) + 1 if len(specs) == 1 else None
+    for spec in specs:
+        if spec.name == name:
+            return len(spec.shape) + 1
+    return None
+
+
+def parse_input_options(values, model=None, direct=False) -> object:
+    """`--input` values: one PATH (array or npz by name) or several NAME=PATH.
+
+    With `model` (or `direct`: the input feeds a recurrent layer), a JSON (time, features) array
+    for an input that takes (batch, time, features) is one sample, batched as a CSV is."""
     values = list(values)
     if not values:
         return None
+
+    def rank(name):
+        return "direct" if direct else (_input_rank(model, name) if model is not None else None)
+
     named = [v for v in values if "=" in v and not os.path.exists(v)]
     if named and len(named) != len(values):
         raise LstmctlError("--input: give either one PATH or NAME=PATH for every input")
@@ -322,14 +365,14 @@ def parse_input_options(values) -> object:
         out = {}
         for item in named:
             name, _, path = item.partition("=")
-            array = load_arrays(path)
+            array, kind = _load_tagged(path)
             if isinstance(array, dict):
                 if len(array) != 1:
                     raise LstmctlError(f"--input {name}={path}: the .npz holds {len(array)} arrays; give a single array")
                 array = next(iter(array.values()))
-            out[name] = array
+            out[name] = _one_sample(array, kind, rank(name))
         return out
     if len(values) > 1:
         raise LstmctlError("--input: several inputs must be given as NAME=PATH")
-    array = load_arrays(values[0])
-    return array
+    array, kind = _load_tagged(values[0])
+    return _one_sample(array, kind, rank(None))

@@ -93,8 +93,18 @@ class ResultWriter:
     """Result arrays appended chunk by chunk to .npy files, then packed into `output` (npz) or
     renamed into place (npy). Chunks must arrive in row order."""
 
-    def __init__(self, output: str, fmt: str, rows: int):
-        if fmt not in ("npz", "npy") or output in (None, "-"):
+    def __init__(self, output: str, fmt: str, rows: int, outdir: str | None = None):
+        """`outdir` (run --outdir): each key's .npy is renamed into that folder instead."""
+        self.outdir = outdir
+        if outdir is not None:
+            if os.path.lexists(outdir) and not os.path.isdir(outdir):
+                raise LstmctlError(f"{outdir}: exists and is not a directory")
+            try:
+                os.makedirs(outdir, exist_ok=True)
+            except OSError as exc:
+                raise LstmctlError(f"{outdir}: cannot be created ({exc.strerror})") from None
+            output, fmt = os.path.join(outdir, "result.npy"), "npy"
+        elif fmt not in ("npz", "npy") or output in (None, "-"):
             raise UsageError("a streamed run writes --format npz or npy to a file: give --output PATH")
         self.output, self.fmt, self.rows = output, fmt, rows
         self.tmp = tempfile.mkdtemp(prefix=".lstmctl-", dir=temp_dir(output))
@@ -103,7 +113,7 @@ class ResultWriter:
     def append(self, result: dict, start: int, stop: int):
         for key, value in result.items():
             if key not in self.files:
-                if self.fmt == "npy" and self.files:
+                if self.fmt == "npy" and self.files and self.outdir is None:
                     raise UsageError(f"--format npy holds one array, the run gives {', '.join([*self.files, key])}; choose one with --key")
                 path = os.path.join(self.tmp, f"{len(self.files)}.npy")
                 fh = open(path, "wb")
@@ -118,7 +128,18 @@ class ResultWriter:
     def finish(self):
         for _, fh in self.files.values():
             fh.close()
-        if self.fmt == "npy":
+        if self.outdir is not None:
+            from .writers import npy_file_name
+
+            names = {}
+            for key in self.files:
+                name = npy_file_name(key)
+                if name in names:
+                    raise LstmctlError(f"result keys {names[name]!r} and {key!r} would both be written to {name}")
+                names[name] = key
+            for name, key in names.items():  # every file complete before the first is put in place
+                publish(self.files[key][0], os.path.join(self.outdir, name))
+        elif self.fmt == "npy":
             ((path, _),) = self.files.values()
             publish(path, self.output)
         else:

@@ -13,8 +13,9 @@ import numpy as np
 from .errors import LstmctlError, UsageError
 
 
-def to_bytes(arrays: dict, fmt: str) -> bytes:
-    """Serialise `arrays` (name -> ndarray) as one of npz, npy, json, csv."""
+def to_bytes(arrays: dict, fmt: str, choose: str = "--key") -> bytes:
+    """Serialise `arrays` (name -> ndarray) as one of npz, npy, json, csv; `choose` names the
+    option that selects one array (for the message when several are selected for npy or csv)."""
     if fmt == "npz":
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -22,7 +23,7 @@ def to_bytes(arrays: dict, fmt: str) -> bytes:
     if fmt == "json":
         return (json.dumps({k: np.asarray(v).tolist() for k, v in arrays.items()}, allow_nan=True) + "\n").encode()
     if len(arrays) != 1:
-        raise UsageError(f"--format {fmt} holds one array, {len(arrays)} were selected ({', '.join(arrays)}); choose one with --key or use npz/json")
+        raise UsageError(f"--format {fmt} holds one array, {len(arrays)} were selected ({', '.join(arrays)}); choose one with {choose} or use npz/json")
     (array,) = arrays.values()
     if fmt == "npy":
         buf = io.BytesIO()
@@ -30,16 +31,73 @@ def to_bytes(arrays: dict, fmt: str) -> bytes:
         return buf.getvalue()
     if fmt == "csv":
         a = np.asarray(array)
+        if a.ndim > 2:
+            return _csv_sequence(next(iter(arrays)), a)
         if a.ndim == 0:
             a = a.reshape(1, 1)
         elif a.ndim == 1:
             a = a.reshape(1, -1)
-        elif a.ndim > 2:
-            a = a.reshape(-1, a.shape[-1])  # rows: every leading index in C order
         buf = io.StringIO()
         np.savetxt(buf, a, delimiter=",", fmt="%.9g")
         return buf.getvalue().encode()
     raise UsageError(f"unknown format {fmt!r}")
+
+
+def _csv_sequence(key: str, a: np.ndarray) -> bytes:
+    """A (batch, time, …) array as CSV: a header `sample,time,<key>[0],<key>[1],…` (trailing axes
+    flattened in C order, `<key>[i,j]` beyond three dimensions), then one row per (sample, time)."""
+    batch, steps = a.shape[:2]
+    rest = a.shape[2:]
+    columns = [f"{key}[{j}]" if len(rest) == 1 else f"{key}[{','.join(map(str, idx))}]" for j, idx in enumerate(np.ndindex(*rest))]
+    buf = io.StringIO()
+    buf.write(",".join(["sample", "time", *columns]) + "\n")
+    index = np.indices((batch, steps)).reshape(2, -1).T
+    if a.size:
+        np.savetxt(buf, np.column_stack([index, a.reshape(batch * steps, -1)]), delimiter=",", fmt=["%d", "%d"] + ["%.9g"] * len(columns))
+    return buf.getvalue().encode()
+
+
+def npy_file_name(key: str) -> str:
+    """The file `run --outdir` writes for a result key: '/' becomes '__' (lstm/sequence -> lstm__sequence.npy)."""
+    name = key.replace("/", "__") + ".npy"
+    if "\0" in name or os.sep in name or (os.altsep and os.altsep in name) or len(name.encode()) > 255:
+        raise LstmctlError(f"result key {key!r} cannot be a file name")
+    return name
+
+
+def write_many(files: dict, directory: str):
+    """Write {file name: bytes} into `directory` (made if missing; refused if it is not a folder):
+    every file is first written in full to a temporary file there, and only then are all renamed
+    into place, so a failure (a full disk, an interrupt) leaves none of them, partial or new."""
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise LstmctlError(f"{directory}: exists and is not a directory")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise LstmctlError(f"{directory}: cannot be created ({exc.strerror})") from None
+    temps = {}
+    try:
+        for name, data in files.items():
+            output = os.path.join(directory, name)
+            fd, tmp = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
+            temps[name] = tmp
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+            except OSError as exc:
+                raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+    except BaseException:
+        for tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    try:
+        for name, tmp in temps.items():
+            publish(tmp, os.path.join(directory, name))
+    finally:
+        for tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def destination(output: str) -> tuple[str, bool]:

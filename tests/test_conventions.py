@@ -442,7 +442,7 @@ def test_npz_without_convention_says_to_pass_it(tmp_path):
     result = invoke("inspect", sample("k2_lstm_dense.h5"), "--convention", "keras")
     assert result.exit_code == 2 and "HDF5" in result.stderr
     result = invoke("inspect", sample("k3_lstm_dense.keras"), "--activation", "relu")
-    assert result.exit_code == 2 and "applies only to a TF1 checkpoint or an .npz read with --convention" in result.stderr
+    assert result.exit_code == 2 and "--activation: a what-if for run, trace and diagnose, or with --convention" in result.stderr
     result = invoke("inspect", path, "--convention", "pytorch", "--forget-bias", "2")
     assert result.exit_code == 2 and "tf1 only" in result.stderr
 

@@ -71,16 +71,12 @@ def test_a_memory_blowup_in_the_reader_is_a_clean_error(tmp_path, monkeypatch):
         for key in src:
             src.copy(src[key], dst, name=key)
         dst["model_weights/dense"].create_dataset("extra", data=np.ones(64 << 20, np.uint8))  # read with the rest
-    monkeypatch.setattr(h5wall, "MEMORY", 16 << 20)
+    monkeypatch.setattr(h5wall, "MEMORY", 16 << 20)  # 64 MiB is above malloc's mmap threshold: a new mapping, refused
     snap = h5wall.open_h5(str(p), str(p))  # the reader ran out of its budget on 'extra' only
     assert snap.read("model_weights/dense/dense/kernel:0").shape == (5, 3)
     with pytest.raises(LstmctlError) as caught:
         snap.read("model_weights/dense/extra")
     assert str(caught.value) == f"{p}: dataset 'model_weights/dense/extra' ({64 << 20} bytes) does not fit in the memory allowed for reading it; refused"
-    monkeypatch.setattr(h5wall, "MEMORY", 1 << 20)  # not even the library's own start
-    with pytest.raises(LstmctlError) as caught:
-        lstmctl.load(p)
-    assert str(caught.value).startswith(f"{p}: ")
 
 
 def test_the_reader_answers_as_the_file_does():

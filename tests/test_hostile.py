@@ -1296,7 +1296,8 @@ def test_json_inputs(tmp_path, text, message):
     p = tmp_path / "x.json"
     p.write_text(text)
     fails("run", sample(LSTM), "--input", p, contains=[message])
-    fails("run", sample(LSTM), "--input", "-", input=text.encode(), contains=[message])
+    # stdin is sniffed: JSON when it opens with [ or {, else CSV (a bare 5 is a one-cell CSV sample)
+    fails("run", sample(LSTM), "--input", "-", input=text.encode(), contains=[message if text.lstrip()[:1] in "[{" else "(1, 1, 1)"])
 
 
 @pytest.mark.parametrize(

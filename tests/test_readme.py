@@ -24,7 +24,7 @@ def run_example(command: str) -> str:
     """stdout as the README shows it; a non-zero exit code is shown as a last line `(exit code N)`."""
     from lstmctl.cli import main
 
-    result = CliRunner().invoke(main, shlex.split(command)[1:])
+    result = CliRunner().invoke(main, shlex.split(command)[1:], env={"COLUMNS": None})  # piped width (110) whatever the shell exports
     assert result.exit_code in (0, 1), result.output
     text = "\n".join(line.rstrip() for line in result.stdout.splitlines()) + "\n"
     return text + (f"(exit code {result.exit_code})\n" if result.exit_code else "")

@@ -212,6 +212,46 @@ def _gate_rows(cell) -> list:
     return rows
 
 
+def equations(cell) -> dict:
+    """One step of the cell in symbols, with this layer's sizes: the equations, the shapes, and
+    how the notation of Colah's "Understanding LSTM Networks" maps onto Keras's W and U."""
+    n, u = cell.input_dim, cell.units
+    act, gate = cell.activation_name, cell.recurrent_activation_name
+    conv = getattr(cell, "rank", 0)
+    dot = "∗" if conv else "·"  # a ConvLSTM convolves where a dense cell multiplies
+
+    def pre(g, h="h_{t−1}"):
+        return f"x_t {dot} W_{g} + {h} {dot} U_{g}" + (f" + b_{g}" if cell.bias is not None else "")
+
+    if cell.kind == "lstm":
+        steps = [
+            f"i_t = {gate}({pre('i')})", f"f_t = {gate}({pre('f')})", f"c̃_t = {act}({pre('c')})", f"o_t = {gate}({pre('o')})",
+            "c_t = f_t ⊙ c_{t−1} + i_t ⊙ c̃_t", f"h_t = o_t ⊙ {act}(c_t)",
+        ]  # fmt: skip
+        states = {"h": u, "c": u}
+    elif cell.kind == "gru":
+        recurrent = "r_t ⊙ (h_{t−1} · U_h + rb_h)" if cell.reset_after else "(r_t ⊙ h_{t−1}) · U_h"
+        candidate = f"x_t · W_h + {recurrent}" + (" + b_h" if cell.bias is not None else "")
+        steps = [f"z_t = {gate}({pre('z')})", f"r_t = {gate}({pre('r')})", f"h̃_t = {act}({candidate})", "h_t = z_t ⊙ h_{t−1} + (1 − z_t) ⊙ h̃_t"]
+        states = {"h": u}
+    else:
+        steps = [f"h_t = {act}(x_t {dot} W + h_{{t−1}} {dot} U" + (" + b)" if cell.bias is not None else ")")]
+        states = {"h": u}
+    facts = {
+        "step": steps,
+        "sizes": f"x_t ({n},), h_t ({u},)" + (f", c_t ({u},)" if "c" in states else "") + f"; W_<g> ({n}, {u}), U_<g> ({u}, {u}), b_<g> ({u},)",
+        "state_sizes": states,
+    }
+    if not conv and cell.kind == "lstm":
+        facts["colah"] = (
+            f"Colah's f_t = σ(W_f·[h_{{t−1}}, x_t] + b_f) uses one ({u} × {u + n}) matrix on [h, x]: "
+            f"it is [U_f; W_f]ᵀ here (U_f's {u} rows first, then W_f's {n}), and his σ is this layer's {gate}"
+        )
+    if conv:
+        facts["sizes"] = f"W_<g> {tuple(cell.W.shape[:-1]) + (u,)}, U_<g> {tuple(cell.U.shape[:-1]) + (u,)}; ∗ is a convolution over the spatial axes"
+    return facts
+
+
 def cell_facts(layer: Layer, major: int) -> dict:
     cell = layer.cell
     facts = {
@@ -225,6 +265,8 @@ def cell_facts(layer: Layer, major: int) -> dict:
         "recurrent_kernel_shape": list(cell.U.shape),
         "bias_shape": None if cell.bias is None else list(cell.bias.shape),
         "gates": _gate_rows(cell),
+        "equations": equations(cell),
+        "trainable": layer.trainable,
     }
     if cell.kind == "gru":
         facts["reset_after"] = cell.reset_after
@@ -233,12 +275,13 @@ def cell_facts(layer: Layer, major: int) -> dict:
     if cell.kind == "lstm" and cell.bias is not None:
         b_f = cell.split()["b_f"]
         tf1 = layer.config.get("tf1_forget_bias")
-        facts["forget_bias"] = {
-            **gates_mod.stats(b_f),
-            "note": "the saved forget bias already includes training; unit_forget_bias only set its initial value to 1.0"
-            if tf1 is None
-            else f"the stored TF1 bias plus the forget_bias {tf1!r} TF1 adds at run time",
-        }
+        if tf1 is not None:
+            note = f"the stored TF1 bias plus the forget_bias {tf1!r} TF1 adds at run time"
+        elif np.all(b_f == 1.0) and layer.config.get("unit_forget_bias", True):
+            note = "every b_f is exactly 1.0: unit_forget_bias=True set them to 1 whatever bias_initializer said, and training has not moved them"
+        else:
+            note = "the saved forget bias already includes training; unit_forget_bias only set its initial value to 1.0"
+        facts["forget_bias"] = {**gates_mod.stats(b_f), "note": note}
     return facts
 
 
