@@ -456,7 +456,7 @@ def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timeste
     if fmt == "csv":
         write(_trace_csv(tr).encode(), output, binary=False)
         return
-    arrays = dict(tr.arrays)
+    arrays = {**tr.arrays, **tr.initial}
     if fmt == "json":
         import json
 

@@ -172,6 +172,13 @@ def _cell_lines(cell, digits=4) -> list:
             f"filters {cell['filters']}, kernel_size {tuple(cell['kernel_size'])}, strides {tuple(cell['strides'])}, padding {cell['padding']}, "
             f"dilation_rate {tuple(cell['dilation_rate'])}, {cell['data_format']}; the recurrent convolution: {cell['recurrent_convolution']}"
         )
+    if "equations" in cell:
+        eq = cell["equations"]
+        states = " and ".join(f"{k} ({v} values)" for k, v in eq["state_sizes"].items())
+        lines.append(f"one step, carrying {states}; {eq['sizes']}:")
+        lines.extend(f"  {step}" for step in eq["step"])
+        if "colah" in eq:
+            lines.append(eq["colah"])
     if "hard_sigmoid" in cell:
         lines.append(f"hard_sigmoid here is {cell['hard_sigmoid']}")
     if "forget_bias" in cell:
@@ -375,6 +382,8 @@ def render_trace(tr, out: Console, table=True, heat=True, full=False, summary=Tr
     ramp = colour_off(out)
 
     out.print(Text(f"trace of layer '{tr.layer}' ({tr.kind}), sample {tr.sample}" + (f"; {'; '.join(tr.notes)}" if tr.notes else ""), style="bold"))
+    for key, value in tr.initial.items():  # where the recurrence starts when the layer is given its states
+        out.print(Text(f"initial state {key}: " + " ".join(f"{v:+.{step_digits}f}" for v in value[:MAX_TABLE_UNITS]) + (" …" if len(value) > MAX_TABLE_UNITS else "")))
     for direction in tr.directions:
         label = f" ({direction})" if direction else ""
         names = [f"gate_{g}" for g in tr.gate_names] + (["c"] if tr.kind == "lstm" else []) + ["h"]

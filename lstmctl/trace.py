@@ -34,6 +34,7 @@ class Trace:
     time_index: dict  # direction prefix -> input time index of each row
     directions: list  # "" for a plain layer, else "forward", "backward"
     notes: list = field(default_factory=list)
+    initial: dict = field(default_factory=dict)  # <layer>[/<direction>]/h0, c0: the states the layer was given (units kept)
 
     @property
     def gate_names(self) -> tuple:
@@ -136,6 +137,16 @@ def trace(model: Model, inputs=None, layer=None, sample=0, dtype=None, direct=Fa
             arrays[f"{prefix}c"] = _per_unit([records[t][1][1][sample] for t in rows], cell)[:, unit_idx]
         sequence = result[seq_key][sample]
         arrays[f"{prefix}h"] = _per_unit(sequence[row_idx], cell)[:, unit_idx]
+    initial = {}
+    given = [np.asarray(a) for a in seen["states"]]
+    if given:  # an initial_state (from the graph: an encoder's h_T, c_T; or --initial-state)
+        names = list(cell.state_names)
+        for d, direction in enumerate(directions):
+            prefix = f"{target.name}/{direction + '/' if direction else ''}"
+            for j, name in enumerate(names):
+                state = given[d * len(names) + j][sample]
+                if state.ndim == 1:
+                    initial[f"{prefix}{name}0"] = state[unit_idx]
     notes = []
     spatial = result[seq_key].shape[3:] if getattr(cell, "channels_first", False) else result[seq_key].shape[2:-1]
     if spatial:
@@ -144,7 +155,7 @@ def trace(model: Model, inputs=None, layer=None, sample=0, dtype=None, direct=Fa
         notes.append(f"units {_describe(unit_idx)} of {cell.units}")
     if len(row_idx) < n_rows:
         notes.append(f"steps {_describe(row_idx)} of {n_rows}")
-    return Trace(target.name, cell.kind, unit_idx, row_idx, sample, arrays, time_index, directions, notes)
+    return Trace(target.name, cell.kind, unit_idx, row_idx, sample, arrays, time_index, directions, notes, initial)
 
 
 def _per_unit(rows, cell) -> np.ndarray:
