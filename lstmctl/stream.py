@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import LstmctlError, UsageError
 from .inputs import _read_npy_header
-from .writers import publish, temp_dir
+from .writers import make_dir, publish, temp_dir
 
 STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are read and run in chunks
 CHUNK_BYTES = 32 << 20  # input bytes per chunk when --chunk is not given
@@ -97,12 +97,7 @@ class ResultWriter:
         """`outdir` (run --outdir): each key's .npy is renamed into that folder instead."""
         self.outdir = outdir
         if outdir is not None:
-            if os.path.lexists(outdir) and not os.path.isdir(outdir):
-                raise LstmctlError(f"{outdir}: exists and is not a directory")
-            try:
-                os.makedirs(outdir, exist_ok=True)
-            except OSError as exc:
-                raise LstmctlError(f"{outdir}: cannot be created ({exc.strerror})") from None
+            make_dir(outdir)
             output, fmt = os.path.join(outdir, "result.npy"), "npy"
         elif fmt not in ("npz", "npy") or output in (None, "-"):
             raise UsageError("a streamed run writes --format npz or npy to a file: give --output PATH")

@@ -65,16 +65,21 @@ def npy_file_name(key: str) -> str:
     return name
 
 
-def write_many(files: dict, directory: str):
-    """Write {file name: bytes} into `directory` (made if missing; refused if it is not a folder):
-    every file is first written in full to a temporary file there, and only then are all renamed
-    into place, so a failure (a full disk, an interrupt) leaves none of them, partial or new."""
+def make_dir(directory: str):
+    """A folder to write into: made if missing (with its parents), refused if something else is there."""
     if os.path.lexists(directory) and not os.path.isdir(directory):
         raise LstmctlError(f"{directory}: exists and is not a directory")
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise LstmctlError(f"{directory}: cannot be created ({exc.strerror})") from None
+
+
+def write_many(files: dict, directory: str):
+    """Write {file name: bytes} into `directory` (made if missing; refused if it is not a folder):
+    every file is first written in full to a temporary file there, and only then are all renamed
+    into place, so a failure (a full disk, an interrupt) leaves none of them, partial or new."""
+    make_dir(directory)
     temps = {}
     try:
         for name, data in files.items():

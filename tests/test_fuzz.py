@@ -51,6 +51,7 @@ import lstmctl.runner
 from lstmctl.describe import inspect_facts
 from lstmctl.inputs import load_arrays
 from conftest import MANIFEST, sample
+from test_hostile_tf import read_varint
 
 EXAMPLES = int(os.environ.get("LSTMCTL_FUZZ_EXAMPLES", "50"))
 SEED = os.environ.get("LSTMCTL_FUZZ_SEED")
@@ -711,38 +712,26 @@ def _fix_table_crcs(blob: bytes) -> bytes:
         if len(buf) < 48 or buf[-8:] != _TABLE_MAGIC:
             return blob
         tail = bytes(buf[-48:])
-        _, pos = _varint_in(tail, 0)  # the meta-index block's handle, then the index block's
-        _, pos = _varint_in(tail, pos)
-        offset, pos = _varint_in(tail, pos)
-        size, _ = _varint_in(tail, pos)
+        _, pos = read_varint(tail, 0)  # the meta-index block's handle, then the index block's
+        _, pos = read_varint(tail, pos)
+        offset, pos = read_varint(tail, pos)
+        size, _ = read_varint(tail, pos)
         index = fix(offset, size)
         restarts = int.from_bytes(index[-4:], "little")
         end, pos = len(index) - 4 - 4 * restarts, 0
         while 0 <= pos < end:  # the index block's entries: each value a data block's handle
-            _, pos = _varint_in(index, pos)  # shared
-            unshared, pos = _varint_in(index, pos)
-            length, pos = _varint_in(index, pos)
+            _, pos = read_varint(index, pos)  # shared
+            unshared, pos = read_varint(index, pos)
+            length, pos = read_varint(index, pos)
             pos += unshared
             handle = index[pos : pos + length]
             pos += length
-            block_offset, at = _varint_in(handle, 0)
-            block_size, _ = _varint_in(handle, at)
+            block_offset, at = read_varint(handle, 0)
+            block_size, _ = read_varint(handle, at)
             fix(block_offset, block_size)
     except (ValueError, IndexError):
         pass
     return bytes(buf)
-
-
-def _varint_in(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while shift < 64:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-    raise ValueError
 
 
 def _copy_folder(src: Path) -> tuple[Path, Path]:
