@@ -103,7 +103,7 @@ def _output_format(fmt, output, choices) -> str:
     if fmt is None:
         suffix = os.path.splitext(output or "")[1].lower().lstrip(".")
         fmt = suffix if output not in (None, "-") and suffix in choices else "table"
-    if fmt == "table" and output is not None:
+    if fmt == "table" and output not in (None, "-"):  # `-o -` is standard output, where a table goes
         raise UsageError(f"--output writes {', '.join(c for c in choices if c != 'table')}: give --format or a file name ending in one")
     return fmt
 

@@ -60,3 +60,8 @@ def test_output_file_without_a_format_takes_its_suffix(tmp_path):
         np.testing.assert_allclose(got["output"], lstmctl.load(sample("k3_lstm_dense.keras")).run(np.load(x))["output"], atol=1e-6)
     result = invoke("run", sample("k3_lstm_dense.keras"), "--input", x, "-o", tmp_path / "r.txt")
     assert result.exit_code == 2 and "--output writes" in result.stderr and not (tmp_path / "r.txt").exists()
+
+
+def test_dash_is_standard_output_for_a_table_too():
+    result = invoke("run", sample("k3_lstm_dense.keras"), "-o", "-")
+    assert result.exit_code == 0 and "model output: dense[0]" in result.stdout
