@@ -24,7 +24,7 @@ def _ref(text: str) -> tuple[str, str]:
     return match.group(1), match.group(2) or ""
 
 
-def _edges(facts):
+def edges(facts):
     """(source layer, target layer, label, dashed) for every input and initial_state link; a state
     handed over is named as inspect names it (`encoder[1]` is the encoder's h_T)."""
     named = _state_names(facts)
@@ -52,7 +52,7 @@ def dot(facts) -> str:
     for layer in facts["layers"]:
         style = ', style="rounded,bold"' if layer["name"] in outputs else (", style=rounded" if layer["class_name"] == "InputLayer" else "")
         lines.append(f"  {q(layer['name'])} [label={q(_label(layer))}{style}];")
-    for source, target, label, dashed in _edges(facts):
+    for source, target, label, dashed in edges(facts):
         attrs = f" [style=dashed, label={q(label)}]" if dashed else ""
         lines.append(f"  {q(source)} -> {q(target)}{attrs};")
     lines.append("}")
@@ -70,7 +70,7 @@ def mermaid(facts) -> str:
     lines = ["flowchart TD"]
     for layer in facts["layers"]:
         lines.append(f"  {ids[layer['name']]}[{text(_label(layer))}]")
-    for source, target, label, dashed in _edges(facts):
+    for source, target, label, dashed in edges(facts):
         if source not in ids:
             continue
         arrow = f" -. {text(label)} .-> " if dashed else " --> "

@@ -278,7 +278,7 @@ def colour(value: float, lo: float, hi: float, diverging: bool) -> str:
     return "#" + "".join(f"{round(p + (q - p) * t):02x}" for p, q in zip(a, b))
 
 
-def _bin(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+def bin_mean(values: np.ndarray, size: int, axis: int) -> np.ndarray:
     n = values.shape[axis]
     edges = np.linspace(0, n, min(n, size) + 1).round().astype(int)
     return np.stack([values.take(range(a, b), axis=axis).mean(axis=axis) for a, b in zip(edges[:-1], edges[1:])], axis=axis), edges
@@ -317,8 +317,8 @@ def heatmap(values: np.ndarray, units, time_index, title: str, diverging: bool, 
 def _heat_grid(values: np.ndarray):
     """The binned grid, its unit edges, the notes on binning, and the cell width."""
     notes = []
-    grid, t_edges = _bin(values.astype(np.float64), MAX_HEAT_COLUMNS, 0)
-    grid, u_edges = _bin(grid, MAX_HEAT_ROWS, 1)
+    grid, t_edges = bin_mean(values.astype(np.float64), MAX_HEAT_COLUMNS, 0)
+    grid, u_edges = bin_mean(grid, MAX_HEAT_ROWS, 1)
     if len(t_edges) - 1 < values.shape[0]:
         notes.append(f"{values.shape[0]} steps shown as {len(t_edges) - 1} columns, each the mean of ~{values.shape[0] / (len(t_edges) - 1):.1f} steps")
     if len(u_edges) - 1 < values.shape[1]:
