@@ -1,0 +1,1 @@
+"""The browser tier: `lstmctl report` pages in headless Chromium (see conftest.py)."""
