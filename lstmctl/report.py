@@ -90,12 +90,15 @@ def _grid(values: np.ndarray, max_rows: int, max_cols: int, transpose: bool, max
     a = np.asarray(values, dtype=np.float64)
     if a.ndim == 1:
         a = a[None, :]
+    notes = []
+    if a.ndim > 2:  # a ConvLSTM's kernel (*kernel, in, filters) or a trace's spatial axes: one row per position
+        notes.append(f"shape {tuple(a.shape)} shown with its leading axes flattened to {int(np.prod(a.shape[:-1]))} {words[0]}")
+        a = a.reshape(-1, a.shape[-1])
     if transpose:
         a = a.T  # rows: units, columns: steps
     max_rows, max_cols = _limits(a.shape[0], a.shape[1], max_rows, max_cols, max_cells)
     grid, r_edges = bin_mean(a, max_rows, 0) if a.shape[0] else (a, np.array([0, 0]))
     grid, c_edges = bin_mean(grid, max_cols, 1) if a.shape[1] else (grid, np.array([0, 0]))
-    notes = []
     if len(r_edges) - 1 < a.shape[0]:
         notes.append(f"{a.shape[0]} {words[0]} shown as {len(r_edges) - 1} rows, each the mean of ~{a.shape[0] / (len(r_edges) - 1):.1f}")
     if len(c_edges) - 1 < a.shape[1]:
@@ -153,6 +156,9 @@ def _value_table(key: str, label: str, array: np.ndarray, samples: list) -> dict
     """An output or state for the page: its shape and statistics, and per shown sample up to
     MAX_TABLE_VALUES values (the first ones and the last four when there are more)."""
     a = np.asarray(array)
+    if a.ndim == 0:  # a reduction over the batch too: one value, shown as one sample's
+        a = a[None]
+    samples = [s for s in samples if s < a.shape[0]] or ([0] if a.shape[0] else [])  # an op may have reshaped the batch away
     per = a.shape[1:]
     n = int(np.prod(per)) if per else 1
     if n <= MAX_TABLE_VALUES:

@@ -11,7 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 import lstmctl
-from conftest import sample
+from pathlib import Path
+
+from conftest import SAMPLES, sample
+from lstmctl import report
 from lstmctl.cli import main
 from lstmctl.report import build_report, render_html
 from lstmctl.runner import random_inputs
@@ -311,3 +314,32 @@ def test_a_512_unit_page_stays_small(tmp_path):
         page = Page(text)
         assert page.having("svg", "heatmap") and "512 units shown as" in text
         no_network(text)
+
+
+def _every_sample():
+    import glob
+    import os
+
+    files = [m["file"] for m in json.loads((SAMPLES / "manifest.json").read_text()) if m["format"] != "hdf5-weights" and not m["file"].endswith(".weights.h5")]
+    for d in sorted(glob.glob(str(SAMPLES / "*" / "manifest.json"))):
+        folder = os.path.basename(os.path.dirname(d))
+        files += [f"{folder}/{m['file']}" for m in json.loads(Path(d).read_text()) if not m.get("weights_only") and m["format"] != "hdf5-weights" and not m["file"].endswith(".weights.h5")]
+    return files
+
+
+@pytest.mark.parametrize("name", _every_sample())
+def test_a_page_for_every_sample_model(name):
+    """Every full sample model, on the input Keras was given: a page whose outputs are run's."""
+    with np.load(SAMPLES / f"{name}.expected.npz") as exp:
+        x = {k.split("/", 1)[1]: exp[k] for k in exp if k.startswith("input/")}
+    model = lstmctl.load(SAMPLES / name)
+    data = report.build_report(model, x)
+    page = report.render_html(data)
+    assert page.startswith("<!DOCTYPE html>") and "http://" not in page and "https://" not in page
+    result = model.run(x)
+    assert data["outputs"]
+    for item in data["outputs"]:
+        first = item["rows"][0]
+        want = np.asarray(result[item["key"]], dtype=np.float64).reshape(np.asarray(result[item["key"]]).shape or (1,))[first["sample"]]
+        got = [want[tuple(i)] for i in item["index"]] if item["index"] and item["index"][0] else [want]
+        np.testing.assert_allclose(np.asarray(first["values"], dtype=np.float64), np.asarray(got, dtype=np.float64).ravel(), rtol=1e-6, atol=1e-6, err_msg=item["key"])
