@@ -53,12 +53,16 @@ def test_loads_clean_and_screenshot(page, report, tmp_path):
     checks.assert_clean(page, html)
 
 
-def test_graph_node_click_goes_to_section(page, report):
+def test_graph_node_click_goes_to_section(page, report, tmp_path):
     model, html = report
     checks.open_report(page, html)
     facts = checks.check_contract(page)
     for target in facts["recurrent"]:
         checks.click_node_goes_to_section(page, target)
+    # where the last click landed: a recurrent layer's section, as a reader sees it
+    name = f"report_{Path(model).stem}_section.png"
+    out = ROOT / "docs" / name if os.environ.get("LSTMCTL_SCREENSHOTS") == "1" else tmp_path / name
+    checks.check_screenshot(page, out)
     checks.assert_clean(page, html)
 
 
