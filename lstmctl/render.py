@@ -51,8 +51,9 @@ def _shapes(shapes) -> str:
     return ", ".join(_shape(s) for s in shapes)
 
 
-def _num(x: float, digits: int = 4) -> str:
-    return f"{x:.{digits}g}"
+def _num(x, digits: int = 4) -> str:
+    """A number to `digits` significant digits; a string (the report's "nan", "inf") as it is."""
+    return x if isinstance(x, str) else f"{x:.{digits}g}"
 
 
 def array_text(a, full=False, precision=None, width=100, threshold=40, edgeitems=2) -> str:

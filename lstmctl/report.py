@@ -21,7 +21,7 @@ from . import graphs
 from .describe import inspect_facts, run_selection
 from .errors import LstmctlError, UsageError
 from .gates import GATE_NAMES
-from .render import MAX_HEAT_COLUMNS, MAX_HEAT_ROWS, bin_mean, colour
+from .render import MAX_HEAT_COLUMNS, MAX_HEAT_ROWS, _cell_lines, _num, _shape, bin_mean, colour
 from .runner import random_inputs
 from .trace import SATURATION, trace
 
@@ -358,10 +358,6 @@ def _fmt6(v) -> str:
     return v if isinstance(v, str) else f"{v:.6f}"
 
 
-def _fmt4(v) -> str:
-    return v if isinstance(v, str) else f"{v:.4g}"
-
-
 def _fill(v, lo, hi, diverging) -> str:
     return NAN_COLOUR if isinstance(v, str) and v == "nan" else colour(float(v) if not isinstance(v, str) else (math.inf if v == "inf" else -math.inf), lo, hi, diverging)
 
@@ -369,13 +365,6 @@ def _fill(v, lo, hi, diverging) -> str:
 def _span(a: int, b: int) -> str:
     """A bin's index range [a, b) as the page shows it: '3', or '0-3' when averaged."""
     return str(a) if b - a <= 1 else f"{a}-{b - 1}"
-
-
-def _shape(shape) -> str:
-    if shape is None:
-        return "?"
-    dims = ["None" if d is None else str(d) for d in shape]
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def _heat_svg(grid: dict, diverging: bool, cls: str, attrs: dict, row_word: str, col_word: str, trace_cells: bool) -> str:
@@ -506,7 +495,7 @@ def _gates_table(cell) -> str:
             s = row[part]
             bad = f' <span class="bad">{s["nonfinite"]} NaN/Inf</span>' if "nonfinite" in s else ""
             head = f"<td>{e(row['gate'])}</td><td>{e(row['name'])}</td><td>[..., {lo}:{hi}]</td>" if first else "<td></td><td></td><td></td>"
-            rows.append(f"<tr>{head}<td>{part}</td><td>{_shape(s['shape'])}{bad}</td>" + "".join(f'<td class="num">{_fmt4(s[k])}</td>' for k in ("mean", "std", "min", "max", "norm")) + "</tr>")
+            rows.append(f"<tr>{head}<td>{part}</td><td>{_shape(s['shape'])}{bad}</td>" + "".join(f'<td class="num">{_num(s[k])}</td>' for k in ("mean", "std", "min", "max", "norm")) + "</tr>")
             first = False
     if not rows:
         return ""
@@ -515,22 +504,8 @@ def _gates_table(cell) -> str:
 
 
 def _equations(cell) -> str:
-    lines = [
-        f"units {cell.get('units')}, input_dim {cell.get('input_dim')}; kernel W {_shape(cell.get('kernel_shape'))}, recurrent_kernel U {_shape(cell.get('recurrent_kernel_shape'))}, bias {_shape(cell['bias_shape']) if cell.get('bias_shape') else 'none (use_bias=False)'}",
-        f"activation {cell.get('activation')}, recurrent_activation {cell.get('recurrent_activation') or '-'}" + (f"; reset_after={cell['reset_after']}" if "reset_after" in cell else ""),
-    ]
-    eq = cell.get("equations")
-    if eq:
-        states = " and ".join(f"{k} ({v} values)" for k, v in eq.get("state_sizes", {}).items())
-        lines.append(f"one step, carrying {states}; {eq.get('sizes', '')}:")
-        lines.extend(f"  {step}" for step in eq.get("step", []))
-        if "colah" in eq:
-            lines.append(eq["colah"])
-    if "hard_sigmoid" in cell:
-        lines.append(f"hard_sigmoid here is {cell['hard_sigmoid']}")
-    if "forget_bias" in cell:
-        fb = cell["forget_bias"]
-        lines.append(f"forget-gate bias b_f: mean {_fmt4(fb['mean'])}, min {_fmt4(fb['min'])}, max {_fmt4(fb['max'])} ({fb['note']})")
+    """inspect's lines for a cell (sizes, activations, step equations, forget-gate bias), as text."""
+    lines = _cell_lines(cell)
     return f'<pre class="equations">{e(chr(10).join(lines))}</pre>'
 
 
@@ -546,7 +521,7 @@ def _summary_table(rows) -> str:
         for k in keys:
             v = row[k]
             sort = {"inf": "1e308", "-inf": "-1e308", "nan": "-1e309"}.get(v, v) if isinstance(v, str) else v
-            text = str(v) if isinstance(v, int) else ("∞" if v == "inf" else _fmt4(v) if isinstance(v, str) else f"{v:.3f}")
+            text = str(v) if isinstance(v, int) else ("∞" if v == "inf" else _num(v) if isinstance(v, str) else f"{v:.3f}")
             cells.append(f'<td class="num" data-sort="{e(sort)}">{e(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="summary sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
