@@ -80,10 +80,15 @@ class Window:
 def convolve(x, kernel, window: Window, groups=1, where="convolution"):
     """x (batch, *spatial, in) with kernel (*size, in/groups, filters) -> (batch, *out, filters)."""
     out = window.output_shape(x.shape[1:-1], where)
-    y = np.zeros((x.shape[0], *out, kernel.shape[-1]), np.result_type(x, kernel))
+    dtype = np.result_type(x, kernel)
+    # Summed tap by tap in float64: a float32 sum rounds once per tap, and after a few layers that
+    # drifts past 1e-5 from TensorFlow's (one blocked product) on some CPUs' BLAS kernels.
+    wide = np.promote_types(dtype, np.float64)
+    x, kernel = x.astype(wide, copy=False), kernel.astype(wide, copy=False)
+    y = np.zeros((x.shape[0], *out, kernel.shape[-1]), wide)
     for offset, at, source in window.taps(x.shape[1:-1]):
         y[at] += _product(x[source], kernel[offset], groups)
-    return y
+    return y.astype(dtype, copy=False)
 
 
 def _product(values, w, groups):
