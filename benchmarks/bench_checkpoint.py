@@ -7,7 +7,7 @@ TensorFlow and lstmctl. One LSTMCell of --units on --input features is saved wit
 tf.compat.v1.train.Saver into a temporary folder; then, in this one process, the median of --reps:
   * lstmctl: lstmctl.load(prefix) and gates() — read, CRC-checked, converted to Keras's layout;
   * tensorflow: tf.train.load_checkpoint(prefix) and get_tensor() of every variable;
-  * crc32c: lstmctl.crc32c.value over the data shard alone.
+  * crc32c: lstmctl.formats.crc32c.value over the data shard alone.
 Printed as seconds and as ratios to TensorFlow.
 """
 
@@ -41,7 +41,7 @@ def main():
     import tensorflow as tf
 
     import lstmctl
-    from lstmctl import crc32c
+    from lstmctl.formats import crc32c
 
     v1 = tf.compat.v1
     folder = tempfile.mkdtemp(prefix="bench-ckpt-")

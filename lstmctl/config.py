@@ -6,11 +6,9 @@ anything that is not plain data of the expected type, with a message naming wher
 
 import re
 
-from .errors import LstmctlError
-from .graph import Call, Ref, config_flag
-from .hdf5 import show
+from .errors import LstmctlError, show
 from .kernels import ACTIVATION_NAMES
-from .safejson import positive_int
+from .model import Call, Ref, config_flag
 
 # A class name alone does not make a layer Keras's own: a custom class registered under an allowed
 # name (module "my_pkg", registered_name "Custom>LSTM") would compute something else.
@@ -27,12 +25,6 @@ def short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def keras_major(version: str | None, fmt: str) -> int:
-    if version:
-        match = re.match(r"\s*(\d+)", version)
-        if match:
-            return int(match.group(1))
-    return 3 if fmt in ("keras-zip", "keras-weights") else 2
 
 
 def snake_case(name: str) -> str:
@@ -281,3 +273,12 @@ def io_refs(value, where) -> list:
     if isinstance(value[0], str):
         return [ref(value, where)]
     return [r for item in value for r in io_refs(item, where)]
+
+
+def positive_int(value, what: str, cap: int | None = None) -> int:
+    """A size from a config: a true int (not a bool, not a float), at least 1 (and at most `cap`)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LstmctlError(f"{what} must be a positive integer, got {short(value)}")
+    if cap is not None and value > cap:
+        raise LstmctlError(f"{what} is {value}, over lstmctl's cap of {cap}")
+    return value

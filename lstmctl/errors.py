@@ -30,3 +30,11 @@ class CheckFailed(LstmctlError):
 
 class Unsupported(LstmctlError):
     """Valid Keras that lstmctl does not execute (an opaque layer, a masked merge…)."""
+
+
+def show(text) -> str:
+    """A name from the file, safe inside a one-line message (control characters escaped)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")

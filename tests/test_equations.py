@@ -4,7 +4,7 @@ import numpy as np
 
 import lstmctl
 from conftest import SAMPLES, sample
-from lstmctl import describe
+from lstmctl.analysis import describe
 
 
 def _recurrent(facts, name):

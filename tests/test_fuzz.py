@@ -6,7 +6,7 @@ re-serialised and re-zipped, HDF5 datasets and attributes changed with h5py on a
 TensorFlow checkpoints and SavedModel folders: one file of a copied folder mutated, beside its
 unmodified companions, the checkpoint index's block CRCs sometimes recomputed) and feeds
 the result to the reader, and whatever loads further on: `lstmctl.load` then inspect_facts, gates
-and `run` on a small input; `lstmctl.inputs.load_arrays` then `run` of a sample model.
+and `run` on a small input; `lstmctl.arrays.inputs.load_arrays` then `run` of a sample model.
 
 Every example runs in a forked child under an address-space limit and a timeout
 (LSTMCTL_FUZZ_TIMEOUT, 60 s): a hang or a crash inside a C library (HDF5) is reported as an escape
@@ -46,10 +46,10 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import lstmctl
-import lstmctl.crc32c
+import lstmctl.formats.crc32c
 import lstmctl.runner
-from lstmctl.describe import inspect_facts
-from lstmctl.inputs import load_arrays
+from lstmctl.analysis.describe import inspect_facts
+from lstmctl.arrays.inputs import load_arrays
 from conftest import MANIFEST, sample
 from test_hostile_tf import read_varint
 
@@ -704,7 +704,7 @@ def _fix_table_crcs(blob: bytes) -> bytes:
     def fix(offset, size):
         if offset + size + 5 > len(buf) - 48:
             raise ValueError
-        crc = lstmctl.crc32c.mask(lstmctl.crc32c.value(bytes(buf[offset : offset + size + 1])))
+        crc = lstmctl.formats.crc32c.mask(lstmctl.formats.crc32c.value(bytes(buf[offset : offset + size + 1])))
         buf[offset + size + 1 : offset + size + 5] = crc.to_bytes(4, "little")
         return bytes(buf[offset : offset + size])
 

@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from conftest import sample
-from lstmctl import graphs
+from lstmctl.render import diagram
 from lstmctl.cli import main
 
 
@@ -44,12 +44,12 @@ def test_names_from_a_file_stay_text():
             {"name": 'b"\\', "class_name": "LSTM", "inbound": ['a"\n<script>&'], "initial_state_from": [], "output_shapes": [[None, 2]]},
         ],
     }
-    text = graphs.dot(facts)
+    text = diagram.dot(facts)
     assert text.splitlines()[0] == 'digraph "m\\"x" {'
     assert '  "a\\"\\n<script>&" -> "b\\"\\\\";' in text
     for line in text.splitlines()[3:-1]:  # every name is one JSON-escaped string literal
         json.loads(line.strip().split(" [label=")[0].split(" -> ")[0])
-    mer = graphs.mermaid(facts)
+    mer = diagram.mermaid(facts)
     assert "<script>" not in mer and '#quot;' in mer and "#lt;script#gt;#amp;" in mer
 
 

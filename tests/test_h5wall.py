@@ -1,6 +1,6 @@
 """The wall around the HDF5 library: a file that hangs it, crashes it or makes it allocate without
 end becomes one error naming the file. Proved with the two library faults found by fuzzing, their
-guards in lstmctl.hdf5 switched off here (the forked reader inherits the switch), and with a
+guards in lstmctl.formats.hdf5 switched off here (the forked reader inherits the switch), and with a
 memory budget set below what a file needs."""
 
 import threading
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import lstmctl
 from conftest import sample
-from lstmctl import h5wall, hdf5
+from lstmctl.formats import h5wall, hdf5
 from lstmctl.cli import main
 from lstmctl.errors import LstmctlError
 from test_hostile import LEGACY, _zero_size_free_object

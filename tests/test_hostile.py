@@ -30,10 +30,10 @@ import pytest
 from click.testing import CliRunner
 
 import lstmctl
-import lstmctl.describe  # noqa: F401  (imported before the tripwires go up)
-import lstmctl.inputs
-import lstmctl.render  # noqa: F401
-import lstmctl.writers  # noqa: F401
+import lstmctl.analysis.describe  # noqa: F401  (imported before the tripwires go up)
+import lstmctl.arrays.inputs
+import lstmctl.render.console  # noqa: F401
+import lstmctl.arrays.writers  # noqa: F401
 from lstmctl.cli import main
 from conftest import ROOT, sample
 
@@ -207,7 +207,7 @@ def sample_members(src=LSTM) -> list:
 _SERVER = textwrap.dedent(
     """
     import io, json, os, resource, signal, sys, time, traceback
-    import lstmctl.cli, lstmctl.describe, lstmctl.inputs, lstmctl.render, lstmctl.runner, lstmctl.writers
+    import lstmctl.arrays.inputs, lstmctl.arrays.writers, lstmctl.analysis.describe, lstmctl.cli, lstmctl.render.console, lstmctl.runner
     requests = os.fdopen(3, "r")
     replies = os.fdopen(4, "w")
     for line in requests:
@@ -800,7 +800,7 @@ def test_pickled_object_npy_never_unpickled(tmp_path, tripwires):
     fails("run", sample(LSTM), "--input", "-", input=p.read_bytes(), contains=["stdin"])
     fails("run", sample(LSTM), "--input", X, "--layer", "lstm", "--initial-state", p, contains=[p])
     with pytest.raises(lstmctl.LstmctlError):
-        lstmctl.inputs.load_arrays(str(p))
+        lstmctl.arrays.inputs.load_arrays(str(p))
 
 
 def test_pickle_in_npz_member_and_raw_pickle(tmp_path, tripwires):
@@ -1186,7 +1186,7 @@ def test_npy_headers_numpy_chokes_on(tmp_path, header):
         fails("run", sample(LSTM), "--input", "-", input=p.read_bytes(), contains=["stdin"])
         assert not (tmp_path / "PWNED").exists()
         with pytest.raises(lstmctl.LstmctlError):
-            lstmctl.inputs.load_arrays(str(p))
+            lstmctl.arrays.inputs.load_arrays(str(p))
 
 
 @pytest.mark.parametrize("cut", [1, 6, 7, 8, 9, 10, 11, 50, 127, 128, 200])

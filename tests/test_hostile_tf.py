@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import lstmctl
-from lstmctl.protowire import Message
+from lstmctl.formats.protowire import Message
 from conftest import sample
 from test_hostile import X, cli, fails, keras2_lambda, lambda_code, one_error_line, opaque_layers, tripwires  # noqa: F401 (a fixture)
 from test_redteam import refused, rt, succeeded  # noqa: F401 (a fixture)

@@ -239,7 +239,7 @@ def test_outdir_refusals_leave_nothing(tmp_path):
 
 
 def test_outdir_write_failure_leaves_no_partial_files(tmp_path, monkeypatch):
-    from lstmctl import writers
+    from lstmctl.arrays import writers
 
     d = tmp_path / "out"
     calls = []
@@ -317,7 +317,7 @@ def test_compare_bad_files_exit_3(tmp_path):
 
 
 def test_compare_library_function(tmp_path):
-    from lstmctl.compare import compare_files
+    from lstmctl.analysis.compare import compare_files
 
     np.savez(tmp_path / "a.npz", **{"lstm/h": np.ones((1, 5))})
     np.savez(tmp_path / "b.npz", h=np.ones(5))

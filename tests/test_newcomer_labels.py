@@ -7,8 +7,8 @@ from click.testing import CliRunner
 import lstmctl
 from conftest import SAMPLES, sample
 from lstmctl.cli import main
-from lstmctl.describe import run_selection
-from lstmctl.trace import trace
+from lstmctl.analysis.describe import run_selection
+from lstmctl.analysis.trace import trace
 
 
 def invoke(*args):

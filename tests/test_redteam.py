@@ -866,12 +866,12 @@ def test_hdf5_long_layer_names_beside_a_big_config_are_read(rt):
 
 def test_hdf5_attribute_bytes_capped_per_file(tmp_path, monkeypatch):
     """In process, with the per-file budget lowered so that a small file reaches it."""
-    import lstmctl.hdf5
+    import lstmctl.formats.hdf5
 
-    monkeypatch.setattr(lstmctl.hdf5, "MAX_ATTR_TOTAL", 4000)
-    h5 = lstmctl.hdf5.H5(sample(LEGACY), "legacy")
+    monkeypatch.setattr(lstmctl.formats.hdf5, "MAX_ATTR_TOTAL", 4000)
+    h5 = lstmctl.formats.hdf5.H5(sample(LEGACY), "legacy")
     h5.attr(h5.file, "model_config")
-    with pytest.raises(lstmctl.hdf5.LstmctlError, match="over 4000 bytes"):
+    with pytest.raises(lstmctl.errors.LstmctlError, match="over 4000 bytes"):
         for _ in range(3):
             h5.attr(h5.file, "model_config")
 

@@ -12,7 +12,7 @@ from rich.cells import cell_len
 import lstmctl
 from conftest import sample
 from lstmctl.cli import main
-from lstmctl.render import RAMP
+from lstmctl.render.console import RAMP
 
 MODEL = sample("k3_lstm_dense.keras")
 X = sample("k3_lstm_dense.input.npy")

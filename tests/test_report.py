@@ -14,11 +14,11 @@ import lstmctl
 from pathlib import Path
 
 from conftest import SAMPLES, sample
-from lstmctl import report
+from lstmctl.render import report
 from lstmctl.cli import main
-from lstmctl.report import build_report, render_html
+from lstmctl.render.report import build_report, render_html
 from lstmctl.runner import random_inputs
-from lstmctl.trace import trace
+from lstmctl.analysis.trace import trace
 
 X = sample("k3_lstm_dense.input.npy")
 HOSTILE = "</script><img src=x onerror=alert(1)>"

@@ -12,10 +12,10 @@ import lstmctl
 from conftest import SAMPLES
 from lstmctl import conventions
 from lstmctl.cli import main
-from lstmctl.describe import inspect_facts, run_selection
-from lstmctl.diagnose import diagnose
+from lstmctl.analysis.describe import inspect_facts, run_selection
+from lstmctl.analysis.diagnose import diagnose
 from lstmctl.errors import UsageError
-from lstmctl.trace import trace
+from lstmctl.analysis.trace import trace
 
 LAYERS = SAMPLES / "layers"
 BOTH = ["k3_{}.keras", "k2_{}.h5"]

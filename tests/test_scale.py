@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 import lstmctl
-from lstmctl import fastpath, stream
+from lstmctl import fastpath
+from lstmctl.arrays import stream
 from lstmctl.cli import main
 from lstmctl.gates import make_cell
 from conftest import expected, keras_inputs, keras_results, sample

@@ -12,13 +12,13 @@ import pytest
 
 import lstmctl
 from conftest import SAMPLES
-from lstmctl import crc32c
+from lstmctl.formats import crc32c
 from lstmctl.errors import LstmctlError, UsageError
-from lstmctl.protowire import Message
-from lstmctl.tensorbundle import Bundle
+from lstmctl.formats.protowire import Message
+from lstmctl.formats.tensorbundle import Bundle
 
 from click.testing import CliRunner
-from lstmctl import tf1
+from lstmctl.formats import tf1_checkpoint
 from lstmctl.cli import main
 
 TF = SAMPLES / "tf"
@@ -194,7 +194,7 @@ def test_cli_on_a_tf1_checkpoint(tmp_path):
 
 def test_export_of_a_multirnncell_checkpoint_gives_back_its_variables(tmp_path):
     m, model, exp = _tf1("tf1_multi_rnn_cell")
-    out = tmp_path / "tf1.npz"
+    out = tmp_path / "tf1_checkpoint.npz"
     result = invoke("export", TF / "tf1_multi_rnn_cell", "--to", "tf1", "--output", out)
     assert result.exit_code == 0, result.output
     with np.load(out) as got:
@@ -205,10 +205,10 @@ def test_export_of_a_multirnncell_checkpoint_gives_back_its_variables(tmp_path):
 def test_peephole_and_projection_variables_are_refused_by_name():
     for name, what in (("rnn/lstm_cell/w_f_diag", "peephole weights"), ("rnn/lstm_cell/projection/kernel", "a projection")):
         with pytest.raises(LstmctlError, match=f"'{name}' holds {what}"):
-            tf1._place(name)
-    assert tf1._place("rnn/multi_rnn_cell/cell_2/lstm_cell/kernel") == ("rnn", None, 2, "rnn/multi_rnn_cell/cell_2/lstm_cell/", "kernel")
-    assert tf1._place("bidirectional_rnn/bw/gru_cell/gates/bias") == ("bidirectional_rnn", "bw", None, "bidirectional_rnn/bw/gru_cell/", "gates/bias")
-    assert tf1._place("dense/kernel") is None
+            tf1_checkpoint._place(name)
+    assert tf1_checkpoint._place("rnn/multi_rnn_cell/cell_2/lstm_cell/kernel") == ("rnn", None, 2, "rnn/multi_rnn_cell/cell_2/lstm_cell/", "kernel")
+    assert tf1_checkpoint._place("bidirectional_rnn/bw/gru_cell/gates/bias") == ("bidirectional_rnn", "bw", None, "bidirectional_rnn/bw/gru_cell/", "gates/bias")
+    assert tf1_checkpoint._place("dense/kernel") is None
 
 
 # --- TF2 checkpoints and SavedModel folders of tf_keras models -----------------------------------------
@@ -326,7 +326,7 @@ def test_diagnose_with_convention_tf1_and_a_trained_bias():
     rows = {r["id"]: r for r in json.loads(result.stdout)["explanations"]}
     assert rows["tf1_forget_bias_missing"]["matches"] and not rows["forget_bias_missing"]["matches"]
     model = lstmctl.load(docs / "tf1_lstm_cell_vars.npz", convention="tf1")
-    from lstmctl.diagnose import diagnose
+    from lstmctl.analysis.diagnose import diagnose
 
     d = diagnose(model, np.load(docs / "tf1_x.npy"), np.load(docs / "tf1_my_outputs.npy"))
     explained = {r["id"]: r["explanation"] for r in d.results}

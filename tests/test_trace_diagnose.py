@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import lstmctl
 from lstmctl.cli import main
-from lstmctl.trace import trace
+from lstmctl.analysis.trace import trace
 from conftest import expected, keras_inputs, keras_weights, sample
 
 

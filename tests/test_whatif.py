@@ -11,7 +11,7 @@ import lstmctl
 from conftest import SAMPLES, sample
 from lstmctl.cli import main
 from lstmctl.errors import UsageError
-from lstmctl.whatif import override
+from lstmctl.analysis.whatif import override
 
 CASES = json.loads((SAMPLES / "whatif" / "cases.json").read_text())
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import lstmctl
 from lstmctl.cli import main
-from lstmctl.describe import inspect_facts
+from lstmctl.analysis.describe import inspect_facts
 from lstmctl.errors import LstmctlError
 
 ROOT = Path(__file__).resolve().parent.parent

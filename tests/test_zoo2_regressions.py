@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import lstmctl
 from lstmctl.cli import main
-from lstmctl.describe import inspect_facts
+from lstmctl.analysis.describe import inspect_facts
 from lstmctl.errors import LstmctlError
 from lstmctl.runner import run_layer
 

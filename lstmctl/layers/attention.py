@@ -22,9 +22,9 @@ import string
 import numpy as np
 
 from .. import config as cfg
+from ..config import positive_int
 from ..errors import LstmctlError
 from ..kernels import sigmoid
-from ..safejson import positive_int
 from .activations import masked_softmax, softmax
 from .base import LayerType, Tensor, cast, check_rank, register
 from .normalization import l2_normalize, read_axes

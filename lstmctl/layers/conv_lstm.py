@@ -18,9 +18,9 @@ import numpy as np
 
 from .. import config as cfg
 from .. import kernels
+from ..config import positive_int
 from ..errors import LstmctlError
 from ..gates import Cell
-from ..safejson import positive_int
 from .base import register
 from .convolution import Window, channels_first, check_kernel, convolve, rank_of, read_window
 from .recurrent import Recurrent, cell_facts

@@ -4,8 +4,8 @@ import numpy as np
 
 from .. import config as cfg
 from .. import kernels
+from ..config import positive_int
 from ..errors import LstmctlError
-from ..safejson import positive_int
 from .base import LayerType, Tensor, cast, register
 
 

@@ -16,7 +16,7 @@ from .. import config as cfg
 from .. import gates as gates_mod
 from .. import kernels
 from ..errors import LstmctlError
-from ..graph import Layer
+from ..model import Layer
 from .base import REGISTRY, LayerType, Tensor, register
 
 KINDS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn", "CuDNNLSTM": "lstm", "CuDNNGRU": "gru"}

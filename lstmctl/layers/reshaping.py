@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from .. import config as cfg
+from ..config import positive_int
 from ..errors import LstmctlError
-from ..safejson import positive_int
 from .base import LayerType, check_rank, register
 from .convolution import channels_first, from_channels_last, rank_of, to_channels_last
 

@@ -1,0 +1,205 @@
+"""Writing results: npz / npy / json / csv, atomically, so a failure leaves no partial file."""
+
+import io
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+
+import numpy as np
+
+from ..errors import LstmctlError, UsageError
+
+
+def to_bytes(arrays: dict, fmt: str, choose: str = "--key") -> bytes:
+    """Serialise `arrays` (name -> ndarray) as one of npz, npy, json, csv; `choose` names the
+    option that selects one array (for the message when several are selected for npy or csv)."""
+    if fmt == "npz":
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+    if fmt == "json":
+        return (json.dumps({k: np.asarray(v).tolist() for k, v in arrays.items()}, allow_nan=True) + "\n").encode()
+    if len(arrays) != 1:
+        raise UsageError(f"--format {fmt} holds one array, {len(arrays)} were selected ({', '.join(arrays)}); choose one with {choose} or use npz/json")
+    (array,) = arrays.values()
+    if fmt == "npy":
+        buf = io.BytesIO()
+        np.save(buf, array, allow_pickle=False)
+        return buf.getvalue()
+    if fmt == "csv":
+        a = np.asarray(array)
+        if a.ndim > 2:
+            return _csv_sequence(next(iter(arrays)), a)
+        if a.ndim == 0:
+            a = a.reshape(1, 1)
+        elif a.ndim == 1:
+            a = a.reshape(1, -1)
+        buf = io.StringIO()
+        np.savetxt(buf, a, delimiter=",", fmt="%.9g")
+        return buf.getvalue().encode()
+    raise UsageError(f"unknown format {fmt!r}")
+
+
+def _csv_sequence(key: str, a: np.ndarray) -> bytes:
+    """A (batch, time, …) array as CSV: a header `sample,time,<key>[0],<key>[1],…` (trailing axes
+    flattened in C order, `<key>[i,j]` beyond three dimensions), then one row per (sample, time)."""
+    batch, steps = a.shape[:2]
+    rest = a.shape[2:]
+    columns = [f"{key}[{j}]" if len(rest) == 1 else f"{key}[{','.join(map(str, idx))}]" for j, idx in enumerate(np.ndindex(*rest))]
+    buf = io.StringIO()
+    buf.write(",".join(["sample", "time", *columns]) + "\n")
+    index = np.indices((batch, steps)).reshape(2, -1).T
+    if a.size:
+        np.savetxt(buf, np.column_stack([index, a.reshape(batch * steps, -1)]), delimiter=",", fmt=["%d", "%d"] + ["%.9g"] * len(columns))
+    return buf.getvalue().encode()
+
+
+def npy_file_name(key: str) -> str:
+    """The file `run --outdir` writes for a result key: '/' becomes '__' (lstm/sequence -> lstm__sequence.npy)."""
+    name = key.replace("/", "__") + ".npy"
+    if "\0" in name or os.sep in name or (os.altsep and os.altsep in name) or len(name.encode()) > 255:
+        raise LstmctlError(f"result key {key!r} cannot be a file name")
+    return name
+
+
+def make_dir(directory: str):
+    """A folder to write into: made if missing (with its parents), refused if something else is there."""
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise LstmctlError(f"{directory}: exists and is not a directory")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise LstmctlError(f"{directory}: cannot be created ({exc.strerror})") from None
+
+
+def write_many(files: dict, directory: str):
+    """Write {file name: bytes} into `directory` (made if missing; refused if it is not a folder):
+    every file is first written in full to a temporary file there, and only then are all renamed
+    into place, so a failure (a full disk, an interrupt) leaves none of them, partial or new."""
+    make_dir(directory)
+    temps = {}
+    try:
+        for name, data in files.items():
+            output = os.path.join(directory, name)
+            fd, tmp = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
+            temps[name] = tmp
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+            except OSError as exc:
+                raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+    except BaseException:
+        for tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    try:
+        for name, tmp in temps.items():
+            publish(tmp, os.path.join(directory, name))
+    finally:
+        for tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def destination(output: str) -> tuple[str, bool]:
+    """Where `output` writes, and whether atomically.
+
+    A regular file or a new path is replaced atomically (temp file + rename); through a symlink,
+    the file the link names. Anything else (a device such as /dev/null, a FIFO, a socket,
+    /dev/stdout, /dev/fd/N) is opened and written through, never replaced."""
+    if output.startswith(("/dev/", "/proc/")):
+        return output, False
+    target = os.path.realpath(output)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target, True
+    except OSError as exc:
+        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise LstmctlError(f"{output}: is a directory")
+    return (target, True) if stat.S_ISREG(st.st_mode) else (output, False)
+
+
+def temp_dir(output: str) -> str:
+    """Where a result for `output` is built: beside the file it replaces, else the system's temp folder."""
+    target, atomic = destination(output)
+    directory = os.path.dirname(target) if atomic else tempfile.gettempdir()
+    if not os.path.isdir(directory):
+        raise LstmctlError(f"{output}: directory {directory} does not exist")
+    return directory
+
+
+def publish(tmp: str, output: str):
+    """Put a finished temporary file in place: renamed over a regular file, with an ordinary
+    file's permissions (mkstemp makes 0600), so a reader never sees a partial result; copied
+    into anything else (a device, a FIFO), which is never replaced."""
+    target, atomic = destination(output)
+    try:
+        if atomic:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, target)
+        else:
+            with open(tmp, "rb") as src, open(output, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    except OSError as exc:
+        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write(data: bytes, output: str | None, binary: bool):
+    """Write to a file atomically (temp file + rename), through to a device or FIFO, or to stdout (`-`)."""
+    if output is None or output == "-":
+        if binary and sys.stdout.isatty():
+            raise UsageError("refusing to write binary data to a terminal; use --output FILE or a pipe")
+        stdout_bytes().write(data)
+        stdout_bytes().flush()
+        return
+    fd, tmp = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+    publish(tmp, output)
+
+
+class Guarded:
+    """A stream whose write failures (a full disk…) become one clear error naming the stream."""
+
+    def __init__(self, stream, name: str):
+        self._stream, self._name = stream, name
+
+    def _guard(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            raise  # the reader has gone: handled quietly by the CLI
+        except OSError as exc:
+            raise LstmctlError(f"cannot write {self._name}: {exc.strerror or exc}") from None
+
+    def write(self, data):
+        return self._guard(self._stream.write, data)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def stdout_bytes():
+    return Guarded(sys.stdout.buffer, "standard output")
+
+
+def stdout_text():
+    return Guarded(sys.stdout, "standard output")

@@ -1,0 +1,47 @@
+"""`lstmctl export`: recurrent weights in another framework's convention, or an ONNX model.
+"""
+
+import click
+
+from ..conventions import TARGETS
+from .options import MODEL, import_options, load_model
+
+
+@click.command()
+@MODEL
+@click.option("--to", "to", required=True, type=click.Choice(TARGETS), help="The convention to write (onnx-model: a runnable .onnx file, needs the onnx package).")
+@click.option("--layer", "layers", multiple=True, help="The recurrent layer to export; repeat, first to last, for a stack (pytorch, tf1).")
+@click.option("--output", "-o", required=True, help="The .npz (or .onnx) file to write.")
+@import_options
+def export(model, to, layers, output, source):
+    """Write recurrent weights as Keras, PyTorch, TF1 LSTMCell or ONNX expect them (.npz), or an ONNX model.
+
+    The forget_bias TF1 adds at run time is taken off the stored bias (--forget-bias, default 1.0).
+    MODEL may itself be an .npz read with --convention: export converts between conventions.
+
+    \b
+    Examples:
+      lstmctl export model.keras --to pytorch -o lstm_torch.npz
+      lstmctl export train/model.ckpt --to keras -o keras_weights.npz
+      lstmctl export model.h5 --to onnx-model -o lstm.onnx
+    """
+    from ..arrays.writers import to_bytes, write
+
+    forget_bias = source["forget_bias"]
+    if forget_bias is not None and "tf1" not in (to, source["convention"]):
+        raise click.UsageError("--forget-bias applies to tf1 weights only (--to tf1 or --convention tf1)")
+    if source["convention"] != "tf1":
+        source = dict(source, forget_bias=None)  # here it is the forget_bias of the tf1 output
+    m = load_model(model, source)
+    if to == "onnx-model":
+        from ..export.onnx_model import onnx_model
+
+        data, notes = onnx_model(m, layers)
+    else:
+        from ..export.arrays import export as export_arrays
+
+        arrays, notes = export_arrays(m, to, layers, forget_bias=1.0 if forget_bias is None else forget_bias)
+        data = to_bytes(arrays, "npz")
+    write(data, output, binary=True)
+    for note in notes:
+        click.echo(f"lstmctl: note: {note.replace('np.load(FILE)', f'np.load({output!r})')}", err=True)

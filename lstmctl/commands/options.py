@@ -1,0 +1,111 @@
+"""What the commands share: MODEL, the --convention family of options, --precision, reading the
+model as those options say, the output format from --output's suffix, and comparison reports.
+"""
+
+import os
+
+import click
+
+from ..conventions import CONVENTIONS
+from ..errors import UsageError
+
+MODEL = click.argument("model", envvar="LSTMCTL_MODEL", type=click.Path(dir_okay=True))
+
+
+_IMPORT_KEYS = ("convention", "forget_bias", "activation", "recurrent_activation", "hard_sigmoid", "name")
+
+
+def import_options(command):
+    """--convention and its companions, for every command that reads MODEL: an .npz of one
+    recurrent layer's weights in another framework's layout is read as a model. The wrapped
+    command receives them as one dict, `source`, to pass to `load_model`."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        source = {key: kwargs.pop(key) for key in _IMPORT_KEYS}
+        return command(*args, source=source, **kwargs)
+
+    options = [
+        click.option("--convention", type=click.Choice(CONVENTIONS), help="MODEL is an .npz of one recurrent layer's weights in this framework's layout."),
+        click.option("--forget-bias", type=float, help="For a TF1 checkpoint or --convention tf1: the forget_bias TF1 adds at run time (default 1.0); for run, trace and diagnose of any other model, a what-if: added to every LSTM's b_f."),
+        click.option("--activation", help="With --convention or for a TF1 checkpoint: the cells' activation (default tanh); for run, trace and diagnose, a what-if on the recurrent layers."),
+        click.option("--recurrent-activation", help="With --convention: the gates' activation (default sigmoid); for run, trace and diagnose, a what-if."),
+        click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), help="hard_sigmoid as clip(0.2x + 0.5) (keras2; the default with --convention) or clip(x/6 + 0.5) (keras3); for run, trace and diagnose, a what-if."),
+        click.option("--name", help="With --convention: the imported layer's name (default: its kind, lstm / gru / simple_rnn)."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def output_format(fmt, output, choices) -> str:
+    """--format, or the one --output's suffix names; a table is for the terminal only."""
+    if fmt is None:
+        suffix = os.path.splitext(output or "")[1].lower().lstrip(".")
+        fmt = suffix if output not in (None, "-") and suffix in choices else "table"
+    if fmt == "table" and output not in (None, "-"):  # `-o -` is standard output, where a table goes
+        raise UsageError(f"--output writes {', '.join(c for c in choices if c != 'table')}: give --format or a file name ending in one")
+    return fmt
+
+
+def load_model(model, source, what_if=False, layer=None):
+    """The model MODEL names, read as --convention says. Without a convention, --forget-bias and
+    --activation are how a TF1 checkpoint is read; otherwise these two, --recurrent-activation and
+    --hard-sigmoid change the recurrent layers (all, or `layer`) for a what-if run, trace or diagnose."""
+    import lstmctl
+
+    from ..analysis.whatif import override
+
+    convention = source["convention"]
+    if convention is None:
+        if source["name"] is not None:
+            raise UsageError("--name: applies only with --convention")
+        changes = {k: source[k] for k in ("activation", "recurrent_activation", "hard_sigmoid", "forget_bias")}
+        m = lstmctl.load(model)
+        if m.format == "tf1-checkpoint" and (changes["forget_bias"] is not None or changes["activation"] is not None):
+            m = lstmctl.load(model, forget_bias=1.0 if changes["forget_bias"] is None else changes["forget_bias"], activation=changes["activation"])
+            changes["forget_bias"] = changes["activation"] = None
+        given = [f"--{k.replace('_', '-')}" for k, v in changes.items() if v is not None]
+        if given and not what_if:
+            raise UsageError(f"{', '.join(given)}: a what-if for run, trace and diagnose, or with --convention for an .npz of weights")
+        changed = override(m, **changes, layer=layer)
+        if changed is not m:
+            click.echo(f"lstmctl: {changed.notes[0]}", err=True)
+        return changed
+    if source["forget_bias"] is not None and convention != "tf1":
+        raise click.UsageError("--forget-bias applies to --convention tf1 only")
+    return lstmctl.load(
+        model, convention=convention, forget_bias=1.0 if source["forget_bias"] is None else source["forget_bias"],
+        activation=source["activation"], recurrent_activation=source["recurrent_activation"],
+        name=source["name"], hard_sigmoid=source["hard_sigmoid"] or "keras2",
+    )  # fmt: skip
+
+
+def precision_option(default_text):
+    """--precision N: the digits of numbers in table output (never npz/npy/json/csv)."""
+    return click.option("--precision", type=click.IntRange(1, 17), help=f"Digits of the numbers in table output, 1..17 ({default_text}). Files and json are unaffected.")
+
+
+def warn(warnings):
+    for line in warnings:
+        click.echo(f"lstmctl: warning: {line}", err=True)
+
+
+def report_comparison(reports, path, fmt, what):
+    """A comparison's table or JSON on stdout; CheckFailed (exit 1) naming the keys that differ."""
+    import json
+
+    from ..errors import CheckFailed
+
+    if fmt == "json":
+        click.echo(json.dumps({"match": all(r.ok for r in reports), "keys": [r.as_dict() for r in reports]}, indent=2))
+    elif fmt == "table":
+        from ..render.console import console, render_comparison
+
+        render_comparison(reports, console())
+    else:
+        raise click.UsageError(f"{what} reports as a table or json")
+    failed = [r.key for r in reports if not r.ok]
+    if failed:
+        raise CheckFailed(f"{len(failed)} of {len(reports)} keys differ from {path}: {', '.join(failed[:5])}")
