@@ -153,7 +153,7 @@ def _from_pytorch(keys: Keys) -> list:
             w_ih = keys.get(key("weight_ih"), 2)
             if w_hh.shape[0] % max(w_hh.shape[1], 1) or w_hh.shape[1] == 0 or w_hh.shape[0] // w_hh.shape[1] not in KIND_BY_GATES:
                 raise LstmctlError(f"{path}: '{key('weight_hh')}' has shape {w_hh.shape}, which is no nn.LSTM (4u, u), nn.GRU (3u, u) or nn.RNN (u, u) weight")
-            kind, units = KIND_BY_GATES[w_hh.shape[0] // w_hh.shape[1]], w_hh.shape[1]
+            kind = KIND_BY_GATES[w_hh.shape[0] // w_hh.shape[1]]
             if w_ih.shape[0] != w_hh.shape[0]:
                 raise LstmctlError(f"{path}: '{key('weight_ih')}' {w_ih.shape} and '{key('weight_hh')}' {w_hh.shape} disagree on the number of rows")
             b_ih = keys.get(key("bias_ih"), 1, required=with_bias)

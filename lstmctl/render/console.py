@@ -38,7 +38,7 @@ def colour_off(out: Console) -> bool:
     return out.color_system is None or out.no_color
 
 
-def _shape(shape) -> str:
+def shape_text(shape) -> str:
     if shape is None:
         return "?"
     dims = ["None" if d is None else str(d) for d in shape]
@@ -48,7 +48,7 @@ def _shape(shape) -> str:
 def _shapes(shapes) -> str:
     if not shapes:
         return "?"
-    return ", ".join(_shape(s) for s in shapes)
+    return ", ".join(shape_text(s) for s in shapes)
 
 
 def _num(x, digits: int = 4) -> str:
@@ -94,7 +94,7 @@ def _header(facts) -> Panel:
         f"[bold]model[/]           {esc(m['class_name'])} '{esc(m['name'])}', {facts['params']:,} parameters",
     ]
     for spec in m["inputs"]:
-        lines.append(f"[bold]input[/]           {esc(spec['name'])} {_shape(spec['shape'])} {esc(spec['dtype'])}")
+        lines.append(f"[bold]input[/]           {esc(spec['name'])} {shape_text(spec['shape'])} {esc(spec['dtype'])}")
     if m["outputs"]:
         lines.append(f"[bold]outputs[/]         {esc(', '.join(m['outputs']))}")
     for note in facts["notes"]:
@@ -137,7 +137,7 @@ def _gate_table(cell, digits=4, narrow=False) -> Table:
                 continue
             s = row[part]
             lo, hi = row["columns"]
-            shape = _shape(s["shape"]) + (f" [red]{s['nonfinite']} NaN/Inf[/]" if "nonfinite" in s else "")
+            shape = shape_text(s["shape"]) + (f" [red]{s['nonfinite']} NaN/Inf[/]" if "nonfinite" in s else "")
             numbers = [_num(s[_STAT_KEYS[k]], digits) for k in stats]
             if narrow is False:
                 table.add_row(f"{row['gate']}  {row['name']}" if first else "", f"[..., {lo}:{hi}]" if first else "", part, shape, *numbers)
@@ -161,10 +161,10 @@ def _gate_tables(cell, out: Console, digits=4) -> list:
     return [Text(f"gates (fused columns): {names}"), *tables]
 
 
-def _cell_lines(cell, digits=4) -> list:
+def cell_lines(cell, digits=4) -> list:
     lines = [
-        f"units {cell['units']}, input_dim {cell['input_dim']}; kernel W {_shape(cell['kernel_shape'])}, "
-        f"recurrent_kernel U {_shape(cell['recurrent_kernel_shape'])}, bias {_shape(cell['bias_shape']) if cell['bias_shape'] else 'none (use_bias=False)'}",
+        f"units {cell['units']}, input_dim {cell['input_dim']}; kernel W {shape_text(cell['kernel_shape'])}, "
+        f"recurrent_kernel U {shape_text(cell['recurrent_kernel_shape'])}, bias {shape_text(cell['bias_shape']) if cell['bias_shape'] else 'none (use_bias=False)'}",
         f"activation {cell['activation']}, recurrent_activation {cell['recurrent_activation'] or '-'}"
         + (f"; reset_after={cell['reset_after']}" if "reset_after" in cell else ""),
     ]
@@ -210,14 +210,14 @@ def _recurrent_panel(layer, out: Console, digits=4) -> Panel:
         for col in ("#", "Keras calls it", "the math", "shape"):
             ret.add_column(col)
         for i, r in enumerate(rec["returns"]):
-            ret.add_row(str(i), r["keras"], r["math"], _shape(r["shape"]))
+            ret.add_row(str(i), r["keras"], r["math"], shape_text(r["shape"]))
         parts.append(ret)
     if not layer["trainable"]:
         parts.append(Text("frozen: trainable=False (training leaves these weights alone)"))
     for label, cell in _cells(rec):
         if label:
             parts.append(Text(label, style="bold"))
-        parts.extend(Text(line) for line in _cell_lines(cell, digits))
+        parts.extend(Text(line) for line in cell_lines(cell, digits))
         parts.extend(_gate_tables(cell, out, digits))
     for note in layer["notes"]:
         parts.append(Text(f"note: {note}", style="yellow"))
@@ -241,7 +241,7 @@ def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=Fa
     if gate_arrays:
         for key, value in gate_arrays.items():
             text = array_text(value, full=full, precision=precision, width=_panel_width(out), threshold=INSPECT_SUMMARY_THRESHOLD, edgeitems=3)
-            out.print(Panel(text, title=Text(f"{key} {_shape(value.shape)}"), title_align="left", expand=False))
+            out.print(Panel(text, title=Text(f"{key} {shape_text(value.shape)}"), title_align="left", expand=False))
             if not full and np.size(value) > INSPECT_SUMMARY_THRESHOLD:
                 out.print(Text(f"{key}: {np.size(value):,} values, summarised (--full prints every one)", style="yellow"))
 
@@ -254,7 +254,7 @@ def render_arrays(items, out: Console, full=False, notes=(), precision=None):
     for note in notes:
         out.print(Text(note, style="yellow"))
     for key, label, array in items:
-        title = f"{key}  {_shape(array.shape)} {array.dtype}" + (f"  — {label}" if label else "")
+        title = f"{key}  {shape_text(array.shape)} {array.dtype}" + (f"  — {label}" if label else "")
         out.print(Panel(array_text(array, full=full, precision=precision, width=_panel_width(out)), title=Text(title), title_align="left", expand=False))
 
 
@@ -468,7 +468,7 @@ def render_comparison(reports, out: Console):
         table.add_column(col, justify="left" if col in ("key", "result") else "right")
     for r in reports:
         result = "[green]pass[/]" if r.ok else "[red]FAIL[/]" + (f" ({esc(r.problem)})" if r.problem else "")
-        table.add_row(Text(r.key), _shape(r.shape), _err(r.max_abs), _err(r.mean_abs), _err(r.max_rel), _err(r.mean_rel), f"{r.atol:g} / {r.rtol:g}", result,
+        table.add_row(Text(r.key), shape_text(r.shape), _err(r.max_abs), _err(r.mean_abs), _err(r.max_rel), _err(r.mean_rel), f"{r.atol:g} / {r.rtol:g}", result,
                       "-" if r.first_divergent_step is None else str(r.first_divergent_step))  # fmt: skip
     out.print(table)
     for r in reports:
