@@ -7,7 +7,10 @@
     >>> tf1 = lstmctl.load("train/model.ckpt")                       # a TF1 checkpoint, no TensorFlow needed
 """
 
+from . import _moved
 from .errors import CheckFailed, LstmctlError, UsageError
+
+_moved.install()  # the 0.1 flat import paths, forwarded with a DeprecationWarning
 
 __version__ = "0.1.0"
 __all__ = ["load", "LstmctlError", "UsageError", "CheckFailed", "__version__"]
