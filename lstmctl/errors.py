@@ -38,3 +38,11 @@ def show(text) -> str:
     if text.isprintable():
         return text
     return text.encode("unicode_escape").decode("ascii")
+
+
+def first_bad(bad, values, message: str, verb: str):
+    """Raise LstmctlError(message) naming the first position (row-major) where the boolean array
+    `bad` holds, its value, and how many such values there are."""
+    if bad.any():
+        pos = tuple(int(i[0]) for i in bad.nonzero())
+        raise LstmctlError(f"{message}: {values[pos].item()!r} at index {pos} {verb} ({int(bad.sum())} such value(s))")

@@ -135,11 +135,12 @@ class Model:
         names = ", ".join(layer.name for layer in self.walk() if layer.class_name != "InputLayer" and not layer.op)
         raise LstmctlError(f"{self.path}: no layer named '{name}' (layers: {names})")
 
-    def run(self, inputs=None, initial_state=None, layer=None, dtype=None, sequences=True, strict=False, layer_outputs=False):
-        """Forward pass; returns the npz contract mapping (see lstmctl.runner.run)."""
+    def run(self, inputs=None, initial_state=None, layer=None, dtype=None, sequences=True, strict=False, layer_outputs=False, state=None):
+        """Forward pass; returns the npz contract mapping (see lstmctl.runner.run). To stream a
+        sequence in pieces, pass each result's `state` to the next call (`state={}` for the first)."""
         from . import runner  # the model is data; running it is the runner's (and no import circle)
 
-        return runner.run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences, strict=strict, layer_outputs=layer_outputs)
+        return runner.run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences, strict=strict, layer_outputs=layer_outputs, state=state)
 
     def gates(self, layer=None) -> dict:
         """Named gate matrices under the `gates` npz contract."""

@@ -13,16 +13,19 @@ from collections import deque
 import numpy as np
 
 from .config import FLOAT_DTYPES
-from .errors import LstmctlError, Unsupported, UsageError
+from .errors import LstmctlError, Unsupported, UsageError, first_bad
 from .layers import Context, Tensor
+from .state import State, check_batch
 
 # ---------------------------------------------------------------------------------------------
 # Inputs
 
 
-def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=False):
+def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=False, notes=None, free_time=False):
     """The array, checked; non-finite values raise, or are reported into `warnings` when given.
-    `tokens`: the input feeds an Embedding, so integer ids are fine even where it is declared float."""
+    `tokens`: the input feeds an Embedding, so integer ids are fine even where it is declared float.
+    Whole-number floats given for integer token ids are cast, as Keras casts them (said in `notes`).
+    `free_time`: state is carried, so a sequence may be a piece of the declared time axis."""
     if not isinstance(array, np.ndarray):
         array = np.asarray(array)
     if array.dtype.kind not in "fiu" or array.dtype.fields is not None:
@@ -32,12 +35,16 @@ def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=Fa
     want = (None, *spec_shape)
     if array.ndim != len(want):
         raise LstmctlError(f"{where} '{name}': expected rank {len(want)} {_fmt_shape(want)}, got shape {array.shape}")
+    if free_time and array.ndim >= 3 and want[1] not in (None, array.shape[1]):
+        if notes is not None:
+            notes.append(f"{where} '{name}': {array.shape[1]} time steps where the model declares {want[1]}: run as a piece of the sequence, with the state carried")
+        want = (None, None, *want[2:])
     for got, exp in zip(array.shape, want):
         if exp is not None and got != exp:
             raise LstmctlError(f"{where} '{name}': expected shape {_fmt_shape(want)}, got {array.shape}")
     if dtype.startswith(("int", "uint")):
         if array.dtype.kind == "f":
-            raise LstmctlError(f"{where} '{name}': the model expects integer token ids ({dtype}), got {array.dtype}")
+            array = _float_ids(name, array, dtype, where, notes)
     elif tokens and array.dtype.kind in "iu":
         pass  # Keras 1 and 2.1 declared token inputs float32; Keras casts the ids it is given
     else:
@@ -55,11 +62,24 @@ def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=Fa
     return array
 
 
+def _float_ids(name, array, dtype, where, notes):
+    """Float token ids as the integers they hold: Keras casts a float input to an integer one
+    (a float .npy of ids is what many authors ship). A fraction, NaN/Inf or a value outside the
+    integer type is refused, naming the first such position."""
+    info = np.iinfo(dtype)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(array) | (array != np.round(array)) | (array < info.min) | (array > info.max)
+    first_bad(bad, array, f"{where} '{name}': the model expects integer token ids ({dtype})", "is not a whole number in its range")
+    if notes is not None:
+        notes.append(f"{where} '{name}': {array.dtype} values read as {dtype} token ids, as Keras casts them")
+    return array.astype(dtype)
+
+
 def _fmt_shape(shape):
     return "(" + ", ".join("batch" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(shape)) + ")"
 
 
-def normalize_inputs(model, inputs, warnings=None) -> dict:
+def normalize_inputs(model, inputs, warnings=None, notes=None, free_time=False) -> dict:
     """Map user inputs (array, list, or dict by input name) to the model's inputs, checked."""
     specs = model.inputs
     if isinstance(inputs, dict):
@@ -80,7 +100,7 @@ def normalize_inputs(model, inputs, warnings=None) -> dict:
         arrays = [inputs]
     out = {}
     for spec, array in zip(specs, arrays):
-        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None)
+        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None, notes, free_time)
     batches = {a.shape[0] for a in out.values()}
     if len(batches) > 1:
         raise LstmctlError(f"{model.path}: inputs disagree on batch size: {sorted(batches)}")
@@ -233,7 +253,7 @@ def _call(model, layer, n, call, get, ctx: Context, shapes) -> list:
     return outs
 
 
-def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=(), sequences=True, strict=False, layer_outputs=False) -> dict:
+def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=(), sequences=True, strict=False, layer_outputs=False, state=None) -> dict:
     """Run the whole model. Returns the contract mapping (see module docstring).
 
     `initial_state`: arrays ([h, c] for LSTM, [h] otherwise; forward then backward for a
@@ -247,13 +267,18 @@ def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()
     it through); `strict=True` refuses such a run instead.
     `layer_outputs=True` adds every layer's output as `layer/<name>` (`layer/<name>/<i>` for a
     layer with several outputs, `@<n>` after the name for a shared layer's later calls).
+    `state`: a `lstmctl.state.State` (the `state` of an earlier result) that the recurrent layers
+    start from, as a stateful Keras model continues; `{}` starts from zeros. With a state, a model
+    with a fixed time axis takes pieces of it. The result's `state` is where the run ended.
     """
     if dtype is not None and dtype not in FLOAT_DTYPES:
         raise LstmctlError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
     if strict and model.warnings:
         raise LstmctlError(model.warnings[0])
-    warnings = None if strict else []
-    arrays = normalize_inputs(model, inputs if inputs is not None else random_inputs(model), warnings)
+    warnings, notes = (None if strict else []), []
+    arrays = normalize_inputs(model, inputs if inputs is not None else random_inputs(model), warnings, notes, free_time=state is not None)
+    if state:
+        check_batch(state, next(iter(arrays.values())).shape[0])
     overrides = {}
     if initial_state is not None:
         if layer is None:
@@ -263,18 +288,20 @@ def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()
             raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
         overrides[target.name] = list(initial_state)
     feeds = {name: Tensor(a) for name, a in arrays.items()}
-    ctx = Context(model.path, model.keras_major, dtype, overrides=overrides, sequences=sequences, watch=frozenset(watch), layer_outputs=layer_outputs)
+    ctx = Context(model.path, model.keras_major, dtype, overrides=overrides, sequences=sequences, watch=frozenset(watch), layer_outputs=layer_outputs, carry=dict(state or {}))
     warnings = list(model.warnings) + (warnings or [])
     with np.errstate(invalid="ignore", over="ignore") if warnings else contextlib.nullcontext():
         outs = _execute(model, feeds, ctx)
-    return _result(outs, ctx.record, ctx.seen, warnings)
+    return _result(outs, ctx, warnings, notes, model)
 
 
-def _result(outs, record, seen, warnings=()) -> "Result":
+def _result(outs, ctx, warnings, notes, model) -> "Result":
     result = Result({"output": outs[0].value} if len(outs) == 1 else {f"output_{i}": t.value for i, t in enumerate(outs)})
-    result.update(record)
-    result.seen = seen
+    result.update(ctx.record)
+    result.seen = ctx.seen
+    result.state = State(model, ctx.final_states)
     result.warnings = list(warnings)
+    result.notes = list(notes)
     return result
 
 
@@ -305,25 +332,33 @@ def probe_shapes(model) -> dict:
 
 
 class Result(dict):
-    """The contract mapping; `seen` holds what `watch` asked for, `warnings` what was non-finite."""
+    """The contract mapping; `seen` holds what `watch` asked for, `warnings` what was non-finite,
+    `notes` what was done to the inputs (float token ids cast), `state` every recurrent layer's
+    final states (to carry into the next run)."""
 
     seen: dict = {}
+    state: dict = {}
     warnings: list = []
+    notes: list = []
 
     def __repr__(self) -> str:
         items = ", ".join(f"{k!r}: {v.dtype}{tuple(v.shape)}" for k, v in self.items())
         return f"<lstmctl Result {{{items}}}>"
 
 
-def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=()) -> dict:
-    """Feed `x` straight to one recurrent layer (for models whose other layers cannot run)."""
+def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=(), state=None) -> dict:
+    """Feed `x` straight to one recurrent layer (for models whose other layers cannot run).
+    `state` as for `run`: this layer's carried state (others in it are not used)."""
     layer = model.layer(name)
     if not layer.is_recurrent:
         raise LstmctlError(f"layer '{name}' is not recurrent")
     half = layer.forward or layer
     cell = (half.cells[0] if half.cells else half).cell
     x = _check_array("input", x, (None, *[None] * getattr(cell, "rank", 0), cell.input_dim), "float32", "input")  # ConvLSTM: spatial axes
-    ctx = Context(model.path, model.keras_major, dtype, watch=frozenset(watch))
+    carry = {} if state is None else {layer.name: state[layer.name]} if layer.name in state else {}
+    if carry:
+        check_batch(state, x.shape[0])
+    ctx = Context(model.path, model.keras_major, dtype, watch=frozenset(watch), carry=carry)
     ctx.states = list(initial_state or [])
     outs = layer.spec.call(layer, [Tensor(x)], ctx)
-    return _result(outs, ctx.record, ctx.seen)
+    return _result(outs, ctx, (), (), model)

@@ -18,6 +18,7 @@ import zipfile
 import numpy as np
 
 from ..errors import LstmctlError, UsageError
+from ..state import check_batch, concatenate
 from .inputs import _read_npy_header
 from .writers import make_dir, publish, temp_dir
 
@@ -183,22 +184,29 @@ class Progress:
             self.bar.stop()
 
 
-def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(), sequences=True, dtype=None, progress: Progress | None = None, strict=False) -> list:
-    """Run `model` over the rows of `arrays` (name or None -> array-like) `chunk` at a time.
-    Returns the warnings (non-finite weights or inputs), row numbers counted from the file's start."""
+def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(), sequences=True, dtype=None, progress: Progress | None = None, strict=False, state=None):
+    """Run `model` over the rows of `arrays` (name or None -> array-like) `chunk` at a time, each
+    chunk's samples starting from their rows of `state` (a carried State, or None).
+    Returns the warnings (non-finite weights or inputs, row numbers counted from the file's start),
+    the notes (each once) and the final State of every row."""
     inputs_named = None not in arrays
     rows = {a.shape[0] for a in arrays.values()}
     if len(rows) != 1:
         raise LstmctlError(f"inputs disagree on batch size: {sorted(rows)}")
     (total,) = rows
-    warnings = []
+    warnings, notes, states = [], [], []
     try:
         if total == 0:
             raise LstmctlError("the input holds no samples (its first dimension is 0)")
+        if state:
+            check_batch(state, total)
         for start in range(0, total, chunk):
             stop = min(total, start + chunk)
             part = {k: np.asarray(a[start:stop]) for k, a in arrays.items()}
-            result = model.run(part if inputs_named else part[None], dtype=dtype, sequences=sequences, strict=strict)
+            piece = None if state is None else state.rows(start, stop) if state else {}
+            result = model.run(part if inputs_named else part[None], dtype=dtype, sequences=sequences, strict=strict, state=piece)
+            states.append(result.state)
+            notes.extend(n for n in result.notes if n not in notes)
             new = [w for w in result.warnings if w not in warnings]
             warnings.extend(new if start == 0 else [f"{w} (index within the chunk of rows {start}..{stop - 1})" for w in new if w not in model.warnings])
             if keys:
@@ -210,7 +218,7 @@ def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(),
             if progress is not None:
                 progress.advance(stop - start)
         writer.finish()
-        return warnings
+        return warnings, notes, concatenate(states)
     except BaseException:
         writer.abort()
         raise

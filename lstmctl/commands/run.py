@@ -34,8 +34,10 @@ FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 @click.option("--chunk", type=click.IntRange(1), help="Process .npy inputs this many samples at a time (read in bounded pieces, never memory-mapped), streaming to --output (automatic above 256 MiB).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--strict", is_flag=True, help="Refuse NaN or Inf in the weights or inputs (default: run, and warn where they are).")
+@click.option("--state-in", "state_in", type=click.Path(dir_okay=False), help="Start every recurrent layer from the states in this .npz (written by --state-out), as a stateful Keras model continues.")
+@click.option("--state-out", "state_out", type=click.Path(dir_okay=False), help="Write every recurrent layer's final states, and the model's fingerprint, to this .npz: the next piece's --state-in.")
 @import_options
-def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, outdir, full, precision, expect, mapping, atol, rtol, chunk, quiet, strict, source):
+def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, outdir, full, precision, expect, mapping, atol, rtol, chunk, quiet, strict, state_in, state_out, source):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c.
 
     \b
@@ -44,6 +46,8 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
       lstmctl run model.h5 --input x.csv -o result.npz    # every key; the format from the suffix
       lstmctl run model.keras --input x.npy --expect keras_outputs.npz
       lstmctl run seq2seq.h5 --input encoder_in=a.npy --input decoder_in=b.npy
+      lstmctl run model.keras --input piece1.npy --state-out s.npz     # a sequence in pieces:
+      lstmctl run model.keras --input piece2.npy --state-in s.npz --state-out s.npz
     """
     if outdir is not None:
         if output is not None:
@@ -55,6 +59,8 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
         fmt = "npy"
     if mapping and not expect:
         raise click.UsageError("--map applies to --expect")
+    if initial_state and state_in:
+        raise click.UsageError("--initial-state sets one layer's start and --state-in every layer's: give one")
     fmt = output_format(fmt, output, FORMATS_RUN)
     from ..analysis.describe import run_selection
     from ..arrays import stream
@@ -63,22 +69,27 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
     from ..runner import random_inputs, run_layer
 
     m = load_model(model, source, what_if=True, layer=layer.split("/")[0] if layer else None)
+    if direct and not layer:
+        raise click.UsageError("--direct needs --layer and --input")
+    carried = _state(state_in, m, layer if direct else None) if state_in else ({} if state_out else None)
     # Sequences of layers that do not return them are kept only when something will show them.
     sequences = bool(expect) or return_sequences or ((fmt in ("npz", "json") or outdir is not None) and not keys) or any(k.endswith("/sequence") for k in keys)
     streamed = None if direct or expect or initial_state else stream.streamable(inputs, chunk)
     if streamed is not None:
         rows = next(iter(streamed.values())).shape[0]
         writer = stream.ResultWriter(output, fmt, rows, outdir=outdir)
-        warned = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict)
-        warn(warned)
+        warned, notes, final = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict, carried)
+        _said(warned, notes)
+        if state_out:
+            write(to_bytes(final.arrays(), "npz"), state_out, binary=True)
         return
     notes = []
     x = parse_input_options(inputs, m, direct=direct)
     states = _initial_state(initial_state) if initial_state else None
     if direct:
-        if not layer or x is None:
+        if x is None:
             raise click.UsageError("--direct needs --layer and --input")
-        result = run_layer(m, layer, x, initial_state=states, dtype=dtype)
+        result = run_layer(m, layer, x, initial_state=states, dtype=dtype, state=carried)
     else:
         if x is None:
             if not m.inputs:
@@ -86,8 +97,10 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
             x = random_inputs(m, seed=seed, batch=batch, timesteps=timesteps)
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in x.items())
             notes.append(f"no --input given: using a random standard-normal input (seed {seed}): {shapes}")
-        result = m.run(x, initial_state=states, layer=layer, dtype=dtype, sequences=sequences, strict=strict)
-    warn(result.warnings)
+        result = m.run(x, initial_state=states, layer=layer, dtype=dtype, sequences=sequences, strict=strict, state=carried)
+    _said(result.warnings, result.notes)
+    if state_out:
+        write(to_bytes(result.state.arrays(), "npz"), state_out, binary=True)
     if expect:
         _expect(result, expect, atol, rtol, fmt, mapping)
         return
@@ -111,6 +124,23 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
         return
     chosen = result if fmt in ("npz", "json") and not keys else {k: result[k] for k, _ in selected}
     write(to_bytes(chosen, fmt), output, binary=fmt in ("npz", "npy"))
+
+
+def _said(warnings, notes):
+    warn(warnings)
+    for note in notes:
+        click.echo(f"lstmctl: note: {note}", err=True)
+
+
+def _state(path, model, layer):
+    """--state-in: the carried State, checked against the model (for --direct, its one layer)."""
+    from ..arrays.inputs import load_arrays
+    from ..state import from_arrays
+
+    arrays = load_arrays(path)
+    if not isinstance(arrays, dict):
+        raise LstmctlError(f"{path}: a state file is an .npz written by --state-out, not one array")
+    return from_arrays(arrays, model, path, model.layer(layer).name if layer else None)
 
 
 def _write_outdir(arrays, outdir):

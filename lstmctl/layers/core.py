@@ -5,7 +5,7 @@ import numpy as np
 from .. import config as cfg
 from .. import kernels
 from ..config import positive_int
-from ..errors import LstmctlError
+from ..errors import LstmctlError, first_bad
 from .base import LayerType, Tensor, cast, register
 
 
@@ -93,11 +93,10 @@ class Embedding(LayerType):
         table = layer.weights[0]
         tokens = args[0].value
         if tokens.dtype.kind == "f":  # Keras 2.1 declared token inputs float32 by default
-            if not np.all(np.isfinite(tokens)) or np.any(tokens != np.round(tokens)):
-                raise LstmctlError(f"{ctx.path}: layer '{layer.name}': Embedding needs integer token ids, got non-integral floats")
+            with np.errstate(invalid="ignore"):
+                first_bad(~np.isfinite(tokens) | (tokens != np.round(tokens)), tokens, f"{ctx.path}: layer '{layer.name}': Embedding needs integer token ids", "is not one")
             tokens = tokens.astype(np.int64)
-        if tokens.min() < 0 or tokens.max() >= table.shape[0]:
-            raise LstmctlError(f"{ctx.path}: layer '{layer.name}': token ids must lie in [0, {table.shape[0]}), got {tokens.min()}..{tokens.max()}")
+        first_bad((tokens < 0) | (tokens >= table.shape[0]), tokens, f"{ctx.path}: layer '{layer.name}': token ids must lie in [0, {table.shape[0]})", "does not")
         mask = tokens != 0 if layer.params["mask_zero"] else None
         return [Tensor(cast(table[tokens], ctx.compute_dtype(layer)), mask)]
 

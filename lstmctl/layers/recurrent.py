@@ -294,26 +294,29 @@ class RecurrentBase(LayerType):
     def call(self, layer, args, ctx):
         x = args[0]
         dtype = ctx.compute_dtype(layer)
-        states = ctx.overrides.get(layer.name, ctx.states)
+        key = layer.name + (f"@{ctx.node}" if ctx.node else "")
+        # As a stateful Keras layer: an initial_state from the graph wins over the carried one.
+        states = ctx.overrides.get(layer.name, ctx.states) or ctx.carry.get(key, ())
         traces = _watch(layer, x, states, dtype, ctx)
         rec = {}
-        outs = self.run(layer, x, list(states), dtype, rec, traces, ctx)
+        outs, ctx.final_states[key] = self.run(layer, x, list(states), dtype, rec, traces, ctx)
         _shared_suffix(rec, ctx.node, ctx.record)
         return outs
 
     def run(self, layer, x, states, dtype, rec, traces, ctx):
+        """The layer's outputs, and its final states (flat, in initial_state's order)."""
         trace = None if traces is None else traces.setdefault("", [])
         keep = ctx.sequences or layer.flag("return_sequences") or trace is not None
         seq, final = run_direction(layer, x.value, states, x.mask, dtype, layer.flag("zero_output_for_mask"), trace, keep, ctx, rec)
         _record_final(layer, final, rec, layer.name)
         if seq is None:  # not asked for: the last output is h_T (no mask reaches the fast path)
-            return [Tensor(final[-len(top_cell(layer).state_names)])] + ([Tensor(s) for s in final] if layer.flag("return_state") else [])
+            return [Tensor(final[-len(top_cell(layer).state_names)])] + ([Tensor(s) for s in final] if layer.flag("return_state") else []), final
         rec[f"{layer.name}/sequence"] = seq
         main = seq if layer.flag("return_sequences") else seq[:, -1]
         outs = [Tensor(main, x.mask if layer.flag("return_sequences") else None)]
         if layer.flag("return_state"):
             outs += [Tensor(s) for s in final]
-        return outs
+        return outs, final
 
     def facts(self, layer, major):
         if layer.cells:
@@ -496,7 +499,7 @@ class Bidirectional(LayerType):
         outs = [Tensor(y, out_mask), Tensor(y_rev, out_mask)] if mode is None else [Tensor(_merge(mode, y, y_rev), out_mask)]
         if layer.flag("return_state"):
             outs += [Tensor(s) for s in (*f_states, *b_states)]
-        return outs
+        return outs, (*f_states, *b_states)
 
     def facts(self, layer, major):
         return {
