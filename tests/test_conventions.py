@@ -34,7 +34,7 @@ def _cells(layer):
 
 
 def _accepts(layer, to) -> bool:
-    """The refusal table of the README, written out independently of lstmctl's code."""
+    """The refusal table of docs/conventions.md, written out independently of lstmctl's code."""
     cell = _cells(layer)[0]
     act, ract = cell.activation_name, cell.recurrent_activation_name
     if layer.kind == "bidirectional" and (layer.forward.flag("go_backwards") or not layer.backward.flag("go_backwards")):
@@ -517,25 +517,26 @@ def test_activation_options_and_hard_sigmoid_form(tmp_path):
         conventions.import_arrays(conventions.export(lstmctl.load(sample("k3_simplernn.keras")), "onnx", ["simple_rnn"])[0], "onnx", recurrent_activation="sigmoid")
 
 
-# --- the README's conventions section -------------------------------------------------------------
+# --- the conventions page (docs/conventions.md) ---------------------------------------------------
 
 
-def _readme_block(lang: str, first_line_contains: str) -> str:
+def _docs_block(lang: str, first_line_contains: str) -> str:
+    """The first ```lang block of docs/conventions.md whose first line contains the text."""
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    text = (Path(__file__).resolve().parent.parent / "docs" / "conventions.md").read_text()
     for block in re.findall(rf"```{lang}\n(.*?)```", text, re.S):
         if first_line_contains in block.splitlines()[0]:
             return block
-    raise AssertionError(f"no ```{lang} block starting with {first_line_contains!r}")
+    raise AssertionError(f"no ```{lang} block starting with {first_line_contains!r} in docs/conventions.md")
 
 
-def test_readme_export_notes_are_what_export_prints(tmp_path, monkeypatch):
+def test_documented_export_notes_are_what_export_prints(tmp_path, monkeypatch):
     import shlex
     from pathlib import Path
 
-    block = _readme_block("text", "$ lstmctl export")
+    block = _docs_block("text", "$ lstmctl export")
     command, *shown = block.splitlines()
     root = Path(__file__).resolve().parent.parent
     (tmp_path / "sample_models").symlink_to(root / "sample_models")

@@ -278,22 +278,22 @@ def test_onnxruntime_runs_an_onnx_node_built_from_the_exported_arrays(tmp_path, 
     _check(_onnx_got(outs, layer), exp, layer, rows)
 
 
-def test_readme_pytorch_hand_off_runs(tmp_path, monkeypatch):
-    """The README's hand-off: its export command, then its Python block, as written."""
+def test_documented_pytorch_hand_off_runs(tmp_path, monkeypatch):
+    """The hand-off of docs/conventions.md: its export command, then its Python block, as written."""
     import shlex
     from pathlib import Path
 
-    from test_conventions import _readme_block
+    from test_conventions import _docs_block
 
     _torch()
     root = Path(__file__).resolve().parent.parent
     (tmp_path / "sample_models").symlink_to(root / "sample_models")
     monkeypatch.chdir(tmp_path)
-    command = _readme_block("text", "$ lstmctl export").splitlines()[0]
+    command = _docs_block("text", "$ lstmctl export").splitlines()[0]
     assert CliRunner().invoke(main, shlex.split(command[2:])[1:]).exit_code == 0
-    code = _readme_block("python", "import numpy as np")
+    code = _docs_block("python", "import numpy as np")
     assert "lstm.load_state_dict" in code and "lstm_torch.npz" in code
-    exec(compile(code, "README.md", "exec"), {})  # under the suite's strict warnings and np.errstate
+    exec(compile(code, "docs/conventions.md", "exec"), {})  # under the suite's strict warnings and np.errstate
 
 
 @pytest.mark.parametrize("name", ["layers/k3_rnn_encdec.keras", "layers/k2_rnn_encdec.h5"])
