@@ -346,12 +346,24 @@ class Result(dict):
         return f"<lstmctl Result {{{items}}}>"
 
 
+def _run_plain_layer(model, layer, x, dtype):
+    """A non-recurrent layer on its own input: its output as `output`."""
+    if layer.spec is None or layer.model is not None or layer.op or layer.spec.n_inputs != 1:
+        raise LstmctlError(f"{model.path}: layer '{layer.name}' ({layer.class_name}) cannot run on an input of its own")
+    x = np.asarray(x)
+    x = _check_array("input", x, x.shape[1:], "int32" if layer.class_name == "Embedding" else "float32", "input")
+    ctx = Context(model.path, model.keras_major, dtype)
+    ctx.states, ctx.node = [], 0
+    outs = layer.spec.call(layer, [Tensor(x)], ctx)
+    return _result(outs, ctx, (), (), model)
+
+
 def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=(), state=None) -> dict:
-    """Feed `x` straight to one recurrent layer (for models whose other layers cannot run).
-    `state` as for `run`: this layer's carried state (others in it are not used)."""
+    """Feed `x` straight to one layer (for models whose other layers cannot run, and weights-only
+    files, which have no graph). `state` as for `run`: this layer's carried state."""
     layer = model.layer(name)
     if not layer.is_recurrent:
-        raise LstmctlError(f"layer '{name}' is not recurrent")
+        return _run_plain_layer(model, layer, x, dtype)
     half = layer.forward or layer
     cell = (half.cells[0] if half.cells else half).cell
     x = _check_array("input", x, (None, *[None] * getattr(cell, "rank", 0), cell.input_dim), "float32", "input")  # ConvLSTM: spatial axes

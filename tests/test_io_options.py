@@ -142,10 +142,24 @@ def test_csv_of_sequence_has_header_and_index_columns(ours, tmp_path):
     np.testing.assert_allclose(table[:, 2:].reshape(3, 6, 5), expected(LSTM)["lstm/sequence"], atol=1e-5)
 
 
-def test_csv_of_2d_key_is_unchanged(ours, tmp_path):
+def test_csv_of_2d_key_has_a_header_that_pandas_reads(ours, tmp_path):
+    """A header row names each column (`lstm/h[j]`), a row per sample; --no-header gives the bare
+    matrix that np.loadtxt reads."""
     out = tmp_path / "h.csv"
     assert invoke("run", sample(LSTM), "--input", X, "--key", "lstm/h", "--format", "csv", "-o", out).exit_code == 0
-    np.testing.assert_allclose(np.loadtxt(out, delimiter=","), ours["lstm/h"], atol=1e-7)  # no header, as before
+    lines = out.read_text().splitlines()
+    assert lines[0] == ",".join(f"lstm/h[{j}]" for j in range(5)) and len(lines) == 4
+    np.testing.assert_allclose(np.loadtxt(out, delimiter=",", skiprows=1), ours["lstm/h"], atol=1e-7)
+    np.testing.assert_allclose(np.loadtxt(out, delimiter=",", skiprows=1), expected(LSTM)["lstm/h"], atol=1e-5)
+    bare = tmp_path / "bare.csv"
+    assert invoke("run", sample(LSTM), "--input", X, "--key", "lstm/h", "--no-header", "-o", bare).exit_code == 0
+    np.testing.assert_allclose(np.loadtxt(bare, delimiter=","), ours["lstm/h"], atol=1e-7)
+    seq = tmp_path / "seq.csv"
+    assert invoke("run", sample(LSTM), "--input", X, "--key", "lstm/sequence", "--no-header", "-o", seq).exit_code == 0
+    table = np.loadtxt(seq, delimiter=",")
+    assert table.shape == (18, 7) and table[1, :2].tolist() == [0, 1]
+    refused = invoke("run", sample(LSTM), "--input", X, "--no-header", "--format", "json")
+    assert refused.exit_code == 2 and "--no-header applies to --format csv" in refused.output
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def test_csv_output_of_one_key(lstm_input, tmp_path):
     path, _ = lstm_input
     out = tmp_path / "h.csv"
     assert invoke("run", sample(LSTM), "--input", path, "--key", "lstm/h", "--format", "csv", "-o", out).exit_code == 0
-    np.testing.assert_allclose(np.loadtxt(out, delimiter=","), expected(LSTM)["lstm/h"], atol=1e-5)
+    np.testing.assert_allclose(np.loadtxt(out, delimiter=",", skiprows=1), expected(LSTM)["lstm/h"], atol=1e-5)
 
 
 def test_initial_state_npz_for_layer(lstm_input, tmp_path):

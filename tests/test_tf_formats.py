@@ -16,6 +16,7 @@ from lstmctl.formats import crc32c
 from lstmctl.errors import LstmctlError, UsageError
 from lstmctl.formats.protowire import Message
 from lstmctl.formats.tensorbundle import Bundle
+from lstmctl.runner import run_layer
 
 from click.testing import CliRunner
 from lstmctl.formats import tf1_checkpoint
@@ -332,3 +333,36 @@ def test_diagnose_with_convention_tf1_and_a_trained_bias():
     explained = {r["id"]: r["explanation"] for r in d.results}
     assert explained["hard_sigmoid_keras3"].endswith("this layer uses sigmoid")
     assert explained["reference"] == "your numbers match TF1's cell with forget_bias 1.0: your implementation is right"
+
+
+# --- layers a TF2 checkpoint's variable names identify ----------------------------------------
+
+NORM_CHAIN = [("embedding", "input/input_1"), ("lstm", "layer/embedding"), ("batch_normalization", "layer/lstm"), ("layer_normalization", "layer/batch_normalization"), ("dense", "layer/layer_normalization")]
+
+
+@pytest.mark.parametrize("name", ["norm.ckpt", "norm.h5"])
+def test_checkpoint_layers_are_known_layers_not_opaque(name):
+    """A weights-only checkpoint has no config, but its variables' names (kernel, embeddings,
+    gamma, moving_mean…) say which layer holds them: Embedding, BatchNormalization,
+    LayerNormalization and Dense are built as the registry's layers, with Keras's defaults for what
+    is not recorded (said in their notes), and each computes what Keras computed for it."""
+    exp = dict(np.load(TF / f"{name}.expected.npz"))
+    model = lstmctl.load(TF / name)
+    kinds = {layer.name: (layer.class_name, layer.spec is not None) for layer in model.walk() if layer.class_name != "InputLayer"}
+    assert kinds == {"embedding": ("Embedding", True), "lstm": ("LSTM", True), "batch_normalization": ("BatchNormalization", True), "layer_normalization": ("LayerNormalization", True), "dense": ("Dense", True)}
+    if name.endswith(".ckpt"):
+        assert "activation not recorded: assumed linear (Keras's default)" in model.layer("dense").notes
+        for layer, source in NORM_CHAIN:
+            out = run_layer(model, layer, exp[source])
+            got = out[f"{layer}/sequence"] if layer == "lstm" else out["output"]
+            np.testing.assert_allclose(got, exp[f"layer/{layer}"], rtol=0, atol=1e-5, err_msg=layer)
+
+
+def test_direct_run_of_a_checkpoints_dense_layer(tmp_path):
+    exp = dict(np.load(TF / "norm.ckpt.expected.npz"))
+    np.save(tmp_path / "x.npy", exp["layer/layer_normalization"])
+    out = CliRunner().invoke(main, ["run", str(TF / "norm.ckpt"), "--layer", "dense", "--direct", "--input", str(tmp_path / "x.npy"), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    np.testing.assert_allclose(json.loads(out.stdout)["output"], exp["output"], rtol=0, atol=1e-5)
+    inspected = CliRunner().invoke(main, ["inspect", str(TF / "norm.ckpt")])
+    assert "opaque" not in inspected.stdout and "BatchNormalization" in inspected.stdout

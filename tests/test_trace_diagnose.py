@@ -339,3 +339,21 @@ def test_diagnose_no_match_reports_divergence(tmp_path):
     code, doc = diagnose_json("k3_lstm_dense.keras", x, theirs, tmp_path)
     assert code == 1 and not any(e["matches"] for e in doc["explanations"])
     assert doc["first_divergent_step"] == 2
+
+
+def test_diagnose_help_lists_every_hypothesis_id():
+    """Every id diagnose can report (for an LSTM with initial state, a GRU, a hard_sigmoid cell and
+    a TF1 checkpoint's cell) is explained in `diagnose --help`."""
+    from lstmctl.analysis.diagnose import hypotheses
+
+    help_text = CliRunner().invoke(main, ["diagnose", "--help"]).output
+    ids = set()
+    for name, layer, tf1 in [("k3_lstm_dense.keras", "lstm", None), ("k2_gru.h5", None, None), ("k2_options.h5", None, None), ("tf/tf1_lstm_cell", None, 1.0)]:
+        model = lstmctl.load(sample(name))
+        for rec in ([model.layer(layer)] if layer else model.recurrent_layers()):
+            cell = (rec.forward or rec).cell or (rec.forward or rec).cells[0].cell
+            for file_major in (2, 3):
+                ids.update(h.id for h in hypotheses(cell, True, file_major, tf1))
+    assert {"tf1_forget_bias_missing", "gate_order_rzn", "initial_state_swapped", "sigmoid_for_hard_sigmoid"} <= ids
+    missing = sorted(i for i in ids if f"  {i} " not in help_text)
+    assert not missing, missing

@@ -218,6 +218,8 @@ def run_selection(model, result: dict, layer=None, return_sequences=False, retur
         return_sequences = return_state = True
     targets = [model.layer(layer)] if layer else model.recurrent_layers()
     if layer and not targets[0].is_recurrent:
+        if set(result) == {"output"}:  # the layer run on its own (--direct)
+            return [("output", f"layer '{targets[0].name}' output")]
         raise LstmctlError(f"layer '{layer}' is {targets[0].class_name}, not a recurrent layer")
     parts = (["sequence"] if return_sequences else []) + (["h", "c"] if return_state else [])
     out = []

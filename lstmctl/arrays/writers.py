@@ -13,9 +13,10 @@ import numpy as np
 from ..errors import LstmctlError, UsageError
 
 
-def to_bytes(arrays: dict, fmt: str, choose: str = "--key") -> bytes:
+def to_bytes(arrays: dict, fmt: str, choose: str = "--key", header: bool = True) -> bytes:
     """Serialise `arrays` (name -> ndarray) as one of npz, npy, json, csv; `choose` names the
-    option that selects one array (for the message when several are selected for npy or csv)."""
+    option that selects one array (for the message when several are selected for npy or csv).
+    A CSV starts with a header row naming its columns unless `header` is False."""
     if fmt == "npz":
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -30,27 +31,28 @@ def to_bytes(arrays: dict, fmt: str, choose: str = "--key") -> bytes:
         np.save(buf, array, allow_pickle=False)
         return buf.getvalue()
     if fmt == "csv":
-        a = np.asarray(array)
+        key, a = next(iter(arrays)), np.asarray(array)
         if a.ndim > 2:
-            return _csv_sequence(next(iter(arrays)), a)
-        if a.ndim == 0:
-            a = a.reshape(1, 1)
-        elif a.ndim == 1:
-            a = a.reshape(1, -1)
+            return _csv_sequence(key, a, header)
+        # A row per sample (one row for a 0-d or 1-d array), a column per value: `key[j]`.
+        a = a.reshape(1, 1) if a.ndim == 0 else a.reshape(1, -1) if a.ndim == 1 else a
         buf = io.StringIO()
+        if header:
+            buf.write(",".join([key] if np.ndim(array) == 0 else [f"{key}[{j}]" for j in range(a.shape[1])]) + "\n")
         np.savetxt(buf, a, delimiter=",", fmt="%.9g")
         return buf.getvalue().encode()
     raise UsageError(f"unknown format {fmt!r}")
 
 
-def _csv_sequence(key: str, a: np.ndarray) -> bytes:
+def _csv_sequence(key: str, a: np.ndarray, header: bool = True) -> bytes:
     """A (batch, time, …) array as CSV: a header `sample,time,<key>[0],<key>[1],…` (trailing axes
     flattened in C order, `<key>[i,j]` beyond three dimensions), then one row per (sample, time)."""
     batch, steps = a.shape[:2]
     rest = a.shape[2:]
     columns = [f"{key}[{j}]" if len(rest) == 1 else f"{key}[{','.join(map(str, idx))}]" for j, idx in enumerate(np.ndindex(*rest))]
     buf = io.StringIO()
-    buf.write(",".join(["sample", "time", *columns]) + "\n")
+    if header:
+        buf.write(",".join(["sample", "time", *columns]) + "\n")
     index = np.indices((batch, steps)).reshape(2, -1).T
     if a.size:
         np.savetxt(buf, np.column_stack([index, a.reshape(batch * steps, -1)]), delimiter=",", fmt=["%d", "%d"] + ["%.9g"] * len(columns))

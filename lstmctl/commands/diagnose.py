@@ -21,6 +21,28 @@ from .options import MODEL, import_options, load_model
 def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt, source):
     """Which known convention reproduces your own implementation's outputs. Exit 0 if yours match Keras.
 
+    Each hypothesis is a known mistake, tried on your input; the table ranks them by how close
+    each comes to your outputs. Their ids (as --format json names them):
+
+    \b
+      reference                 the layer as Keras (or TF1, for a TF1 checkpoint) computes it
+      forget_bias_added         1.0 added to b_f again (TF1's forget_bias on Keras weights)
+      forget_bias_missing       b_f left out
+      tf1_forget_bias_missing   a TF1 checkpoint's run-time forget_bias left out of b_f
+      gate_order_ijfo           LSTM gate blocks read in TF1's order (i, j, f, o)
+      gate_order_iofc           LSTM gate blocks read in ONNX's order (i, o, f, c)
+      gate_order_rzn            GRU gate blocks read in PyTorch's order
+      hard_sigmoid_keras2       the gates' activation as Keras 2's hard_sigmoid, clip(0.2x + 0.5)
+      hard_sigmoid_keras3       the gates' activation as Keras 3's hard_sigmoid, clip(x/6 + 0.5)
+      sigmoid_for_hard_sigmoid  sigmoid where the layer has hard_sigmoid
+      reset_after_flipped       GRU's reset gate applied before / after the product
+      z_inverted                GRU's update gate used the other way round
+      concat_h_x                one matrix on [h, x] split in the wrong order
+      state_not_carried         the states reset at every step
+      initial_state_swapped     h0 and c0 swapped
+      cell_state_as_output      c_t returned instead of h_t
+      bias_twice                the bias added twice
+
     \b
     Examples:
       lstmctl diagnose model.h5 --input x.npy --outputs my_hidden_states.npy

@@ -34,10 +34,11 @@ FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 @click.option("--chunk", type=click.IntRange(1), help="Process .npy inputs this many samples at a time (read in bounded pieces, never memory-mapped), streaming to --output (automatic above 256 MiB).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--strict", is_flag=True, help="Refuse NaN or Inf in the weights or inputs (default: run, and warn where they are).")
+@click.option("--no-header", "no_header", is_flag=True, help="--format csv without its header row (the values, and a sequence's sample/time columns, only).")
 @click.option("--state-in", "state_in", type=click.Path(dir_okay=False), help="Start every recurrent layer from the states in this .npz (written by --state-out), as a stateful Keras model continues.")
 @click.option("--state-out", "state_out", type=click.Path(dir_okay=False), help="Write every recurrent layer's final states, and the model's fingerprint, to this .npz: the next piece's --state-in.")
 @import_options
-def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, outdir, full, precision, expect, mapping, atol, rtol, chunk, quiet, strict, state_in, state_out, source):
+def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, outdir, full, precision, expect, mapping, atol, rtol, chunk, quiet, strict, no_header, state_in, state_out, source):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c.
 
     \b
@@ -59,6 +60,8 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
         fmt = "npy"
     if mapping and not expect:
         raise click.UsageError("--map applies to --expect")
+    if no_header and fmt != "csv" and not (fmt is None and (output or "").lower().endswith(".csv")):
+        raise click.UsageError("--no-header applies to --format csv")
     if initial_state and state_in:
         raise click.UsageError("--initial-state sets one layer's start and --state-in every layer's: give one")
     fmt = output_format(fmt, output, FORMATS_RUN)
@@ -123,7 +126,7 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
         _write_outdir(result if not keys else {k: result[k] for k in keys}, outdir)
         return
     chosen = result if fmt in ("npz", "json") and not keys else {k: result[k] for k, _ in selected}
-    write(to_bytes(chosen, fmt), output, binary=fmt in ("npz", "npy"))
+    write(to_bytes(chosen, fmt, header=not no_header), output, binary=fmt in ("npz", "npy"))
 
 
 def _said(warnings, notes):

@@ -7,8 +7,11 @@ are assumed to be Keras's defaults; every such guess is written into the layer's
 
 import itertools
 import re
+from types import SimpleNamespace
 
 from .. import gates as gates_mod
+from ..errors import LstmctlError
+from ..layers import REGISTRY
 from ..layers.base import NESTED_MODEL
 from ..layers.recurrent import bidirectional_layer, recurrent_layer, stack_layer
 from ..model import Layer, Model, keras_major
@@ -66,10 +69,61 @@ def _bidirectional(name, forward, backward):
     return bidirectional_layer(name, config, forward, backward, [f"inferred Bidirectional({forward.class_name}({forward.config['units']})); merge mode unknown", ASSUMED])
 
 
-def _plain(name, arrays):
+# Layers whose whole config follows from their weights' names and shapes, with Keras's defaults
+# for what a weights-only file does not record (said in the layer's notes): the leaves of their
+# weight names in Keras's order, and the config they give. Others (convolutions, attention…)
+# need strides, padding or heads that no weight records, and stay opaque.
+def _dense(w):
+    return {"units": w[0].shape[1], "use_bias": len(w) == 2, "activation": "linear"}, "activation not recorded: assumed linear (Keras's default)"
+
+
+def _embedding(w):
+    return {"input_dim": w[0].shape[0], "output_dim": w[0].shape[1], "mask_zero": False}, "mask_zero not recorded: assumed False (Keras's default)"
+
+
+def _normalization(leaves):
+    def config(w):
+        return {"axis": -1, "epsilon": 1e-3, "center": "beta" in leaves, "scale": "gamma" in leaves}, "axis and epsilon not recorded: assumed -1 and 0.001 (Keras's defaults)"
+
+    return config
+
+
+_BY_LEAVES = {
+    ("kernel", "bias"): ("Dense", _dense),
+    ("kernel",): ("Dense", _dense),
+    ("embeddings",): ("Embedding", _embedding),
+    **{tuple(k): ("BatchNormalization", _normalization(k)) for k in (["gamma", "beta", "moving_mean", "moving_variance"], ["gamma", "moving_mean", "moving_variance"], ["beta", "moving_mean", "moving_variance"])},
+    **{tuple(k): ("LayerNormalization", _normalization(k)) for k in (["gamma", "beta"], ["gamma"], ["beta"])},
+}
+_LEAVES_BY_CLASS = {"Dense": [("kernel", "bias"), ("kernel",)], "Embedding": [("embeddings",)], "LayerNormalization": [("gamma", "beta")], "BatchNormalization": [("gamma", "beta", "moving_mean", "moving_variance")]}
+
+
+def _known(name, arrays, leaves, context):
+    """A registry layer built from `leaves` (the weights' short names) and shapes, or None."""
+    found = _BY_LEAVES.get(tuple(leaves))
+    if found is None or (found[0] == "Dense" and arrays[0].ndim != 2):
+        return None
+    cls, config_of = found
+    config, assumed = config_of(arrays)
+    layer = Layer(name, cls, config, list(arrays), spec=REGISTRY[cls])
+    where = f"{context.saved.path}: layer '{name}'"
+    try:
+        layer.spec.build(context, layer, {"class_name": cls, "config": config}, where)
+    except LstmctlError:
+        return None  # names that fit but shapes that do not: not this layer
+    layer.params["dtype"] = layer.spec.compute_dtype(config, where)
+    layer.notes = [f"inferred {cls} from its weights' names and shapes", assumed]
+    return layer
+
+
+def _plain(name, arrays, weight_names, context):
+    leaves = [w.split(":")[0].rsplit("/", 1)[-1] for w in weight_names]
+    layer = _known(name, arrays, leaves, context) if len(leaves) == len(arrays) else None
+    if layer is not None:
+        return layer
     if len(arrays) in (1, 2) and arrays[0].ndim == 2 and (len(arrays) == 1 or arrays[1].shape == (arrays[0].shape[1],)):
         cls = "Dense" if len(arrays) == 2 else "Dense or Embedding"
-        return Layer(name, cls, {}, list(arrays), notes=[f"{cls} by its shapes; not interpreted"])
+        return Layer(name, cls, {}, list(arrays), notes=[f"{cls} by its shapes; not interpreted (no weight names say which)"])
     return Layer(name, "unknown", {}, list(arrays), notes=["weights not recognised as a recurrent layer"])
 
 
@@ -101,7 +155,7 @@ def _cells_by_name(arrays, weight_names) -> list:
     return list(groups.values())
 
 
-def _classify(name, arrays, weight_names, major):
+def _classify(name, arrays, weight_names, major, context):
     layer = _recurrent_layer(name, arrays, major, [])
     if layer is not None:
         return layer
@@ -121,16 +175,16 @@ def _classify(name, arrays, weight_names, major):
             layer = _bidirectional(name, _recurrent_layer(name, arrays[:half], major, []), _recurrent_layer(name, arrays[half:], major, []))
             if layer is not None:
                 return layer
-    return _plain(name, arrays)
+    return _plain(name, arrays, weight_names, context)
 
 
-def _v3_layers(store: KerasV3Store, path: str, major: int) -> list:
+def _v3_layers(store: KerasV3Store, path: str, major: int, context) -> list:
     layers = []
     for group in store.children(f"{path}/layers"):
         gpath = f"{path}/layers/{group}"
         base = re.sub(r"_\d+$", "", group)
         if base in ("sequential", "functional"):
-            inner = _v3_layers(store, gpath, major)
+            inner = _v3_layers(store, gpath, major, context)
             layers.append(Layer(group, base.capitalize(), {}, [], spec=NESTED_MODEL, model=_model(store.where, inner, "keras-weights", None)))
             continue
         if base == "bidirectional":
@@ -151,7 +205,10 @@ def _v3_layers(store: KerasV3Store, path: str, major: int) -> list:
             arrays = store.all_arrays(gpath)
         if not arrays:
             continue
-        layers.append(_classify(group, arrays, [], major))
+        # Keras 3 names a layer's group after its class: with the class, its weights' names are known.
+        cls = "".join(part.capitalize() for part in base.split("_"))
+        names = next((list(leaves) for leaves in _LEAVES_BY_CLASS.get(cls, []) if len(leaves) == len(arrays)), [])
+        layers.append(_classify(group, arrays, names, major, context))
     for layer in layers:
         layer.notes.insert(0, "name is the storage group's (derived from the class name), not the layer's own")
     return layers
@@ -199,14 +256,15 @@ def _model(path, layers, fmt, version):
 
 def infer_model(saved: Saved) -> Model:
     major = keras_major(saved.keras_version, saved.format)
+    context = SimpleNamespace(saved=saved, major=major)  # what a layer type's build reads of the builder
     if isinstance(saved.store, KerasV3Store):
-        layers = _v3_layers(saved.store, "", major)
+        layers = _v3_layers(saved.store, "", major, context)
     else:
         layers = []
         for name in saved.store.layer_names():
             arrays = saved.store.layer_weights(name)
             if arrays:
-                layers.append(_classify(name, arrays, saved.store.weight_names(name), major))
+                layers.append(_classify(name, arrays, saved.store.weight_names(name), major, context))
     model = _model(saved.path, layers, saved.format, saved.keras_version)
     model.backend = saved.backend
     model.notes.append("weights-only file: no config, so layer kinds and sizes are inferred from weight shapes")

@@ -124,6 +124,18 @@ def build_encdec(K):
     return K.Model([enc_in, dec_in], y, name="encdec_model")
 
 
+def build_norm(K):
+    """Layers a weights-only file names: Embedding, BatchNormalization, LayerNormalization, Dense."""
+    L = K.layers
+    x = K.Input((6,), dtype="int32")
+    y = L.Embedding(20, 4)(x)
+    y = L.LSTM(5, return_sequences=True)(y)
+    y = L.BatchNormalization()(y)
+    y = L.LayerNormalization()(y)
+    y = L.Dense(2)(y)
+    return K.Model(x, y, name="norm_model")
+
+
 def build_adam(K):
     L = K.layers
     x = K.Input((5, 3))
@@ -145,6 +157,8 @@ CASES_A = [
     ("encdec", build_encdec,
      "encoder_input(6,3) -> LSTM(4, return_state) 'encoder'; decoder_input(5,4) -> LSTM(4, rs) 'decoder' with "
      "initial_state [h, c] -> Dense(3)", False),
+    ("norm", build_norm, "Input(6, int32) -> Embedding(20, 4) -> LSTM(5, rs) -> BatchNormalization -> LayerNormalization "
+                         "-> Dense(2): what a checkpoint's variable names identify beside the recurrent layer", False),
 ]
 
 
@@ -152,7 +166,7 @@ def normal_inputs(model, rng, batch=2):
     feed = []
     for t in model.inputs:
         shape = (batch,) + tuple(int(d) for d in t.shape[1:])
-        feed.append(rng.standard_normal(shape).astype(np.float32))
+        feed.append(rng.integers(1, 20, size=shape).astype(np.int32) if "int" in str(t.dtype) else rng.standard_normal(shape).astype(np.float32))
     return feed
 
 
