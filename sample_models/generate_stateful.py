@@ -8,8 +8,10 @@ For each case ``<name>.keras`` (Keras 3.15.1) or ``<name>.h5`` (tf_keras 2.21.0)
 
 * ``x``: the whole input (batch 3, 9 steps); ``pieces``: the (start, stop) steps of each piece;
 * ``piece<i>/output_<j>``: output j of the model after predict on piece i, states carried from the
-  pieces before (``reset_states`` only before piece 0);
-* ``full/output_<j>``: output j of one predict on all of x after ``reset_states``.
+  pieces before (zero before piece 0);
+* ``full/output_<j>``: output j of one predict on all of x, the model's states zero;
+
+and ``k3_lstm.input.npy``, the x of ``k3_lstm.keras`` (the README's streaming example).
 
 Run from the repository root in the TensorFlow environment (about 30 s):
 
@@ -158,6 +160,8 @@ def make(name, K, build, description):
         for j, o in enumerate(predict(again, x[:, a:b])):
             kg.assert_close(o, store[f"full/output_{j}" if fixed else f"piece{i}/output_{j}"], f"{name} reload piece {i} output {j}")
     np.savez_compressed(str(path) + ".expected.npz", **store)
+    if name == "k3_lstm":  # the README's streaming example reads it
+        np.save(OUT / "k3_lstm.input.npy", x)
     log("  wrote", path.name)
     return {"file": path.name, "builder": kg.BUILDER[K], "description": description}
 

@@ -530,3 +530,51 @@ def test_public_vector_1(flavour, fmt, tmp_path):
     result = lstmctl.load(path).run(VECTOR1_X)
     for key, value in (("output", keras_seq), ("lstm/sequence", keras_seq), ("lstm/h", probe[1]), ("lstm/c", probe[2])):
         np.testing.assert_allclose(result[key], value, rtol=0, atol=1e-7, err_msg=f"{flavour} {fmt}: {key}")
+
+
+# ---------------------------------------------------------------------------------------------
+# State carried across calls: Keras's stateful=True model, predict called once per piece
+
+N_STATE_CASES = int(os.environ.get("LSTMCTL_LIVE_STATE_CASES", "12"))
+STATE_CASES = [(flavour, case) for case in range(N_STATE_CASES) for flavour in FLAVOURS]
+
+
+def stateful_model(K, rng, batch, features):
+    """A random stateful model: one or two recurrent layers (some Bidirectional, some over a
+    masked input), random activations, then a Dense head on the sequence."""
+    x = K.Input(batch_shape=(batch, None, features))
+    y = K.layers.Masking(0.0)(x) if rng.random() < 0.3 else x
+    for k in range(int(rng.integers(1, 3))):
+        s = rnn_spec(rng, return_sequences=True)
+        if rng.random() < 0.3:  # Keras makes the backward half itself: the wrapped layer runs forward
+            layer = make_rnn(K, dict(s, go_backwards=False), f"rnn_{k}", "float32", stateful=True)
+            y = K.layers.Bidirectional(layer, merge_mode=str(rng.choice(["concat", "sum"])))(y)
+        else:
+            y = make_rnn(K, s, f"rnn_{k}", "float32", stateful=True)(y)
+    return K.Model(x, K.layers.Dense(2)(y))
+
+
+@pytest.mark.parametrize("flavour, case", STATE_CASES)
+def test_stateful_pieces_match_keras(flavour, case, tmp_path):
+    """Keras's stateful model fed three pieces (predict called once each) against lstmctl's run
+    with the state carried: every piece's output."""
+    K = keras_module(flavour)
+    rng = np.random.default_rng([int(flavour[1]), case, 7])
+    batch, features, steps = 2, int(rng.integers(2, 5)), 9
+    with quiet_keras():
+        K.backend.clear_session()
+        model = stateful_model(K, rng, batch, features)
+        randomize_weights(model, rng)
+        x = rng.standard_normal((batch, steps, features)).astype(np.float32)
+        x[1, 2:4] = 0.0  # masked steps where there is a Masking layer, plain zeros otherwise
+        path = tmp_path / ("model.keras" if flavour == "k3" else "model.h5")
+        model.save(str(path))
+        cuts = sorted(rng.choice(np.arange(1, steps), 2, replace=False))
+        pieces = [(0, cuts[0]), (cuts[0], cuts[1]), (cuts[1], steps)]
+        want = [to_numpy(model.predict(x[:, a:b], batch_size=batch, verbose=0)) for a, b in pieces]
+    ours = lstmctl.load(path)
+    state = {}
+    for (a, b), expected in zip(pieces, want):
+        result = ours.run(x[:, a:b], state=state)
+        np.testing.assert_allclose(result["output"], expected, rtol=0, atol=1e-5, err_msg=f"{flavour}-{case} piece {a}:{b} {model.to_json()}")
+        state = result.state

@@ -247,3 +247,25 @@ def test_out_of_vocabulary_ids_name_the_first_position(tmp_path):
     tokens[2, 1] = vocabulary
     with pytest.raises(lstmctl.LstmctlError, match=rf"token ids must lie in \[0, {vocabulary}\): {vocabulary} at index \(2, 1\) does not \(1 such value"):
         model.run(tokens)
+
+
+def test_readme_streaming_example_runs_as_shown(tmp_path):
+    """The README's bash loop, run by bash with this environment's lstmctl: the last window's h is
+    Keras's h after all the steps."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    script = re.search(r"## A sequence in pieces.*?```bash\n(.*?)```", text, re.S).group(1)
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}", TMPDIR=str(tmp_path))
+    out = subprocess.run(["bash", "-c", "set -eo pipefail\n" + script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 3 * 4 and lines[0] == ",".join(f"output_1[{j}]" for j in range(5))  # per window: a header, 3 samples
+    last = np.array([[float(v) for v in row.split(",")] for row in lines[-3:]])
+    np.testing.assert_allclose(last, _case("k3_lstm.keras")["full/output_1"], rtol=0, atol=1e-5)
+    assert out.stderr == ""
