@@ -29,10 +29,11 @@ def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_acti
     import os
 
     from . import formats
-    from .formats import npz_weights
 
     path = os.fspath(path)
     if convention is not None:
+        from .formats import npz_weights
+
         return npz_weights.import_file(
             path, convention, forget_bias=forget_bias, activation=activation,
             recurrent_activation=recurrent_activation, name=name, hard_sigmoid=hard_sigmoid,
@@ -43,5 +44,4 @@ def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_acti
         raise UsageError(f"{', '.join(given)} only apply to an .npz read with a convention")
     if not isinstance(forget_bias, (int, float)) or isinstance(forget_bias, bool) or forget_bias != forget_bias or abs(forget_bias) == float("inf"):
         raise UsageError(f"forget_bias must be a finite number, got {forget_bias!r}")
-    npz_weights.refuse_unmarked_npz(path)
     return formats.load(path, None if forget_bias == 1.0 else float(forget_bias), activation)

@@ -22,7 +22,6 @@ forget-gate bias, kept in float64 so that adding it back restores the Keras bias
 Where a target framework cannot compute what the layer computes, export refuses and says why.
 """
 
-import numpy as np
 
 CONVENTIONS = ("keras", "pytorch", "tf1", "onnx")
 TARGETS = (*CONVENTIONS, "onnx-model")
@@ -43,10 +42,11 @@ TF1_F = 2  # the forget block in TF1's i, j, f, o
 ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "hard_sigmoid": "HardSigmoid", "linear": "Affine", "elu": "Elu", "softsign": "Softsign", "softplus": "Softplus"}
 
 
-def blocks(a: np.ndarray, perm, k: int) -> np.ndarray:
-    """Reorder the k gate blocks along the last axis."""
-    parts = np.split(a, k, axis=-1)
-    return np.concatenate([parts[j] for j in perm], axis=-1)
+def blocks(a, perm, k: int):
+    """Reorder the k gate blocks along the last axis (a copy). Indexing, not np.concatenate: the
+    CLI imports these tables before it needs NumPy."""
+    n = a.shape[-1] // k
+    return a[..., [j * n + i for j in perm for i in range(n)]]
 
 
 TF1_LEAVES = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias", "kernel", "bias")

@@ -19,14 +19,22 @@ MAGIC_NPY = b"\x93NUMPY"
 
 def load(path: str, forget_bias: float | None = None, activation: str | None = None):
     """The Model at `path`. `forget_bias` and `activation` apply to TF1 checkpoints only: TF1
-    adds forget_bias at run time and the checkpoint records neither."""
-    from . import build, savedmodel, tf1_checkpoint
-    from .tensorbundle import Bundle, resolve
-    from .tf2_checkpoint import object_graph, read_tf2
+    adds forget_bias at run time and the checkpoint records neither. Each reader is imported
+    when a path needs it (start-up time: a .keras file needs none of TensorFlow's)."""
+    from . import build
 
-    if savedmodel.is_savedmodel(path):
+    refuse_unmarked_npz(path)
+    if os.path.isfile(path) and not path.endswith(".index") and ".data-" not in os.path.basename(path):
+        saved = None  # a Keras file: HDF5 or zip
+    elif is_savedmodel(path):
+        from . import savedmodel
+
         saved = savedmodel.read(path)
     else:
+        from . import tf1_checkpoint
+        from .tensorbundle import Bundle, resolve
+        from .tf2_checkpoint import object_graph, read_tf2
+
         prefix = resolve(path)
         if prefix is None:
             if os.path.isdir(path):
@@ -42,6 +50,10 @@ def load(path: str, forget_bias: float | None = None, activation: str | None = N
         given = ", ".join(k for k, v in (("forget_bias", forget_bias), ("activation", activation)) if v is not None)
         raise UsageError(f"{given}: applies only to a TF1 checkpoint or an .npz read with --convention; {path} records its own")
     return build.build(saved if saved is not None else read_keras(path))
+
+
+def is_savedmodel(path: str) -> bool:
+    return os.path.isdir(path) and any(os.path.lexists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
 
 
 def sniff(path: str) -> str:
@@ -78,3 +90,19 @@ def read_keras(path: str):
 
         return read_hdf5(path)
     raise LstmctlError(f"{path}: is a NumPy array file, not a model")
+
+
+def refuse_unmarked_npz(path: str):
+    """An .npz of arrays given as a model: say that --convention is needed (before the .keras reader fails)."""
+    from .zipsafe import open_zip
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != MAGIC_ZIP:
+                return
+        with open_zip(path, path) as zf:
+            names = zf.namelist()
+    except Exception:
+        return  # the model readers give the error
+    if "config.json" not in names and names and all(n.endswith(".npy") for n in names):
+        raise UsageError(f"{path}: an .npz of arrays, not a Keras model; to read it as one recurrent layer's weights pass --convention keras|pytorch|tf1|onnx")

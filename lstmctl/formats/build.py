@@ -8,10 +8,9 @@ the way Keras itself assigns them: by position under class-named groups in Keras
 
 from .. import config as cfg
 from ..errors import LstmctlError
-from ..layers import OP_TYPES, REGISTRY, is_op
+from ..layers import REGISTRY, is_op, op_type
 from ..layers.base import NESTED_MODEL, entry_weight_count
 from ..model import Call, InputSpec, Layer, Model, Ref, keras_major
-from .infer import infer_model
 from .saved import KerasV3Store, LayerStore, Saved
 
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
@@ -20,7 +19,7 @@ MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 def _expected_count(entry, where) -> int | None:
     """How many arrays a layer keeps in a legacy file; None for layers not interpreted."""
     cfg.entry_config(entry, where)
-    if is_op(entry, REGISTRY):
+    if is_op(entry):
         return 0
     if entry["class_name"] in MODEL_CLASSES:
         total = 0
@@ -68,8 +67,8 @@ class Builder:
         config = cfg.entry_config(entry, where)
         name = cfg.entry_name(entry, where)
         where = f"{self.where}: layer '{name}'"
-        if is_op(entry, REGISTRY):
-            return Layer(name, cls, config, [], spec=OP_TYPES[cls])
+        if is_op(entry):
+            return Layer(name, cls, config, [], spec=op_type(cls))
         foreign = cfg.foreign(entry)
         if cls in MODEL_CLASSES and not foreign:
             sub = self.model(entry, weights, v3_path, where)
@@ -199,6 +198,8 @@ class Builder:
 
 def build(saved: Saved) -> Model:
     if saved.config is None:
+        from .infer import infer_model  # weights-only files only
+
         model = infer_model(saved)
     else:
         model = Builder(saved).model(saved.config, None, "" if isinstance(saved.store, KerasV3Store) else None, saved.path)

@@ -417,20 +417,3 @@ def import_file(path: str, convention: str, **options) -> Model:
     if "config.json" in names:
         raise UsageError(f"{path}: is a .keras model; --convention is for an .npz of weights (drop it to read the file as a model)")
     return import_arrays(load_npz(path, path), convention, path, **options)
-
-
-def refuse_unmarked_npz(path: str):
-    """An .npz of arrays given as a model: say that --convention is needed (before the .keras reader fails)."""
-    from . import MAGIC_ZIP
-    from .zipsafe import open_zip
-
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(4) != MAGIC_ZIP:
-                return
-        with open_zip(path, path) as zf:
-            names = zf.namelist()
-    except Exception:
-        return  # the model readers give the error
-    if "config.json" not in names and names and all(n.endswith(".npy") for n in names):
-        raise UsageError(f"{path}: an .npz of arrays, not a Keras model; to read it as one recurrent layer's weights pass --convention keras|pytorch|tf1|onnx")

@@ -20,10 +20,6 @@ from .tf2_checkpoint import CheckpointStore, ObjectGraph, layer_variables, objec
 MAX_METADATA_BYTES = 256 << 20
 
 
-def is_savedmodel(path: str) -> bool:
-    return os.path.isdir(path) and any(os.path.lexists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
-
-
 def _metadata(path: str) -> list | None:
     """The SavedMetadata nodes as (node path, identifier, metadata JSON text), or None."""
     file = os.path.join(path, "keras_metadata.pb")

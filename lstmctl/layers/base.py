@@ -5,6 +5,7 @@ A layer type reads its part of a saved config (`build`), runs its forward pass o
 a class name that is not registered makes an opaque layer, listed but never interpreted.
 """
 
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +13,54 @@ import numpy as np
 from .. import config as cfg
 from ..errors import LstmctlError, Unsupported
 
-REGISTRY: dict = {}
+# Which family module registers each Keras class name: the registry imports a family the first time
+# a model names one of its classes, so a small model's run loads two families of twelve.
+# (tests/test_layout.py checks this index against what the modules register.)
+FAMILIES = {
+    "activations": "LeakyReLU ELU ReLU ThresholdedReLU PReLU Softmax",
+    "attention": "Attention AdditiveAttention MultiHeadAttention Dot",
+    "conv_lstm": "ConvLSTM1D ConvLSTM2D ConvLSTM3D",
+    "convolution": "Conv1D Conv2D Conv3D DepthwiseConv1D DepthwiseConv2D SeparableConv1D SeparableConv2D",
+    "core": "InputLayer Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D GaussianNoise GaussianDropout AlphaDropout ActivityRegularization Dense Activation Embedding Masking",
+    "merging": "Concatenate Add Average Subtract Multiply Maximum Minimum",
+    "normalization": "BatchNormalization LayerNormalization UnitNormalization",
+    "pooling": " ".join(f"{kind}Pooling{n}D" for kind in ("Max", "Average", "GlobalMax", "GlobalAverage") for n in (1, 2, 3)),
+    "preprocessing": "Rescaling",
+    "recurrent": "LSTM GRU SimpleRNN CuDNNLSTM CuDNNGRU RNN Bidirectional",
+    "reshaping": " ".join(["Flatten Reshape RepeatVector Permute", *(f"{kind}{n}D" for kind in ("Cropping", "ZeroPadding", "UpSampling") for n in (1, 2, 3))]),
+    "wrappers": "TimeDistributed",
+}
+_FAMILY_OF = {name: family for family, names in FAMILIES.items() for name in names.split()}
+
+
+class Registry(dict):
+    """Keras class name -> the layer type that runs it, each family imported on first lookup."""
+
+    def _load(self, name):
+        family = _FAMILY_OF.get(name)
+        if family is not None and not dict.__contains__(self, name):
+            importlib.import_module(f"{__package__}.{family}")
+
+    def __getitem__(self, name):
+        self._load(name)
+        return super().__getitem__(name)
+
+    def __contains__(self, name):
+        self._load(name)
+        return super().__contains__(name)
+
+    def get(self, name, default=None):
+        self._load(name)
+        return super().get(name, default)
+
+    def load_all(self) -> "Registry":
+        """Every family imported (to list what lstmctl runs)."""
+        for family in FAMILIES:
+            importlib.import_module(f"{__package__}.{family}")
+        return self
+
+
+REGISTRY = Registry()
 
 
 def register(*class_names):
@@ -21,9 +69,9 @@ def register(*class_names):
     def deco(cls):
         instance = cls()
         for name in class_names:
-            if name in REGISTRY:
+            if dict.__contains__(REGISTRY, name):
                 raise RuntimeError(f"{name} registered twice")
-            REGISTRY[name] = instance
+            dict.__setitem__(REGISTRY, name, instance)
         return cls
 
     return deco

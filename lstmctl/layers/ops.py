@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import kernels
-from ..config import MAX_SAMPLE_ELEMENTS, OPS_MODULES, is_int, is_number, short, snake_case, tensor_refs
+from ..config import MAX_SAMPLE_ELEMENTS, is_int, is_number, short, snake_case, tensor_refs
 from ..errors import LstmctlError, Unsupported
 from .base import LayerType, Tensor
 
@@ -761,19 +761,6 @@ OPS = {
 
 
 # --- the node type ---------------------------------------------------------------------------------
-
-
-def is_op(entry, layer_classes) -> bool:
-    """A keras.ops node. Keras 3's legacy .h5 configs drop the module: then the name decides, and
-    for a class that is also a layer (Concatenate, Add, Reshape, Softmax…) the config does: a
-    layer's always has `trainable`."""
-    cls, module = entry.get("class_name"), entry.get("module")
-    if cls not in OPS:
-        return False
-    if module is None:
-        config = entry.get("config")
-        return cls not in layer_classes or (isinstance(config, dict) and "trainable" not in config)
-    return isinstance(module, str) and module.startswith(OPS_MODULES)
 
 
 def _computable(value):
