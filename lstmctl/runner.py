@@ -20,7 +20,7 @@ from .layers import Context, Tensor
 # Inputs
 
 
-def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=False):
+def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=False, batch=None):
     """The array, checked; non-finite values raise, or are reported into `warnings` when given.
     `tokens`: the input feeds an Embedding, so integer ids are fine even where it is declared float."""
     if not isinstance(array, np.ndarray):
@@ -29,7 +29,7 @@ def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=Fa
         raise LstmctlError(f"{where} '{name}': dtype {array.dtype} is not numeric")
     if array.size == 0:
         raise LstmctlError(f"{where} '{name}': array is empty (shape {array.shape})")
-    want = (None, *spec_shape)
+    want = (batch, *spec_shape)
     if array.ndim != len(want):
         raise LstmctlError(f"{where} '{name}': expected rank {len(want)} {_fmt_shape(want)}, got shape {array.shape}")
     for got, exp in zip(array.shape, want):
@@ -80,7 +80,7 @@ def normalize_inputs(model, inputs, warnings=None) -> dict:
         arrays = [inputs]
     out = {}
     for spec, array in zip(specs, arrays):
-        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None)
+        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None, spec.batch)
     batches = {a.shape[0] for a in out.values()}
     if len(batches) > 1:
         raise LstmctlError(f"{model.path}: inputs disagree on batch size: {sorted(batches)}")
@@ -95,7 +95,7 @@ def random_inputs(model, seed=0, batch=1, timesteps=None) -> dict:
     rng = np.random.default_rng(seed)
     shapes = {}
     for spec in model.inputs:
-        shape = [batch]
+        shape = [spec.batch or batch]
         for i, d in enumerate(spec.shape):
             if d is None:
                 if timesteps is None:

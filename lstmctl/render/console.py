@@ -80,6 +80,12 @@ def _saved_by(facts) -> str:
         return f"not recorded: recurrent weights imported with --convention {fmt[4:]}"
     if fmt in ("tf1-checkpoint", "tf2-checkpoint") or (fmt == "savedmodel" and not facts["keras_version"]):
         return "TensorFlow (" + ("tf.compat.v1 Saver" if fmt == "tf1-checkpoint" else "no Keras version recorded") + ")"
+    if fmt.startswith("pytorch-"):
+        return "PyTorch (torch.save)"
+    if fmt == "safetensors":
+        return "not recorded: a state_dict in PyTorch's layout"
+    if fmt == "onnx":
+        return f"ONNX exporter {esc(facts['backend'] or 'not named')}"
     backend = f", backend {esc(facts['backend'])}" if facts.get("backend") else ""
     return f"Keras {esc(facts['keras_version'] or 'unknown (not recorded)')}{backend}"
 
