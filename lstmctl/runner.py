@@ -81,7 +81,7 @@ def normalize_inputs(model, inputs, warnings=None) -> dict:
     out = {}
     for spec, array in zip(specs, arrays):
         out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None, spec.batch)
-    batches = {a.shape[0] for a in out.values()}
+    batches = {out[s.name].shape[0] for s in specs if s.batch is None}  # a first axis the file fixes may be no batch (ONNX's initial_h [directions, batch, hidden])
     if len(batches) > 1:
         raise LstmctlError(f"{model.path}: inputs disagree on batch size: {sorted(batches)}")
     return out

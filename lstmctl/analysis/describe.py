@@ -171,7 +171,7 @@ def gate_arrays(model, layer: str | None = None) -> dict:
     for target in targets:
         if not target.is_recurrent:
             raise LstmctlError(f"layer '{target.name}' is {target.class_name}, not a recurrent layer")
-        for prefix, cell in _named_cells(target):
+        for prefix, cell in named_cells(target):
             for key, value in cell.split().items():
                 out[f"{prefix}/{key}"] = value
     return out
@@ -184,10 +184,10 @@ _LABELS = {
 }
 
 
-def _named_cells(layer) -> list:
+def named_cells(layer) -> list:
     """(key prefix, Cell) for every cell of a recurrent layer."""
     if layer.forward is not None:
-        return _named_cells(layer.forward) + _named_cells(layer.backward)
+        return named_cells(layer.forward) + named_cells(layer.backward)
     if layer.cells:
         return [(sub.name, sub.cell) for sub in layer.cells]
     return [(layer.name, layer.cell)]

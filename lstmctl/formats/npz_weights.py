@@ -177,7 +177,7 @@ def torch_levels(keys: Keys, prefix: str, found: dict) -> list:
                 if with_bias:
                     bias = np.stack([blocks(b_ih, KERAS_TO_TORCH_GRU, 3), blocks(b_hh, KERAS_TO_TORCH_GRU, 3)])
             elif with_bias:
-                bias = b_ih + b_hh
+                bias = np.add(b_ih, b_hh, dtype=np.result_type(b_ih, np.float32))  # as torch sums float16 biases: in float32
             specs.append(Spec(kind, W, U, bias, reset_after, f"{path} ({'cell' if cell else f'layer {level}'}{', reverse' if rev else ''})"))
         levels.append(specs)
     return levels

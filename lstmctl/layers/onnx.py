@@ -133,8 +133,8 @@ class _OnnxRecurrent:
     beside the usual L/sequence, L/h, L/c."""
 
     def call(self, layer, args, ctx):
-        values = node_inputs(layer, args)
-        x, lengths, h0, c0 = values[0], values[4], values[5], values[6] if len(values) > 6 else None
+        values = node_inputs(layer, args) + [None] * 8  # trailing optional inputs may be left out
+        x, lengths, h0, c0 = values[0], values[4], values[5], values[6]
         time_major = layer.params["layout"] == 0
         if x.ndim != 3:
             raise LstmctlError(f"{ctx.path}: node '{layer.name}': X has shape {x.shape}, not rank 3")
