@@ -323,7 +323,7 @@ def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=()) -> 
     half = layer.forward or layer
     cell = (half.cells[0] if half.cells else half).cell
     x = _check_array("input", x, (None, *[None] * getattr(cell, "rank", 0), cell.input_dim), "float32", "input")  # ConvLSTM: spatial axes
-    ctx = Context(model.path, model.keras_major, dtype, watch=frozenset(watch))
+    ctx = Context(model.path, model.keras_major, dtype, watch=frozenset(watch), direct=True)
     ctx.states = list(initial_state or [])
     outs = layer.spec.call(layer, [Tensor(x)], ctx)
     return _result(outs, ctx.record, ctx.seen)

@@ -96,7 +96,10 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
             groups.setdefault(owner[key], ("recurrent", modules[owner[key]]))
         else:
             prefix = key.rpartition(".")[0]
-            groups.setdefault(prefix + "." if prefix else "", ("other", []))[1].append(key)
+            prefix = prefix + "." if prefix else ""
+            if prefix in modules:
+                raise LstmctlError(f"{path}: '{show(key)}' sits beside the recurrent weights of module '{show(prefix.rstrip('.')) or '(no prefix)'}', which nn.LSTM / GRU / RNN do not hold")
+            groups.setdefault(prefix, ("other", []))[1].append(key)
     narrow = sorted({d for d in dtypes.values() if d in ("float16", "bfloat16")})
     floats = [a for a in arrays.values() if a.dtype.kind == "f"]
     dtype = np.dtype(np.float64 if floats and all(a.dtype == np.float64 for a in floats) else np.float32)

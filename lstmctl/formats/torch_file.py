@@ -105,7 +105,32 @@ class _Unpickler(pickle.Unpickler):
         return storage
 
 
+MAX_MEMO = 1 << 20  # memo slots: Python's unpickler sizes its memo by the largest index it is told
+REFUSED_OPCODES = {"INST", "OBJ", "EXT1", "EXT2", "EXT4", "PERSID", "NEXT_BUFFER", "READONLY_BUFFER"}  # torch.save writes none of them
+
+
+def _scan(fh, where):
+    """Every opcode of the pickle at the stream's position read once, without running any: their
+    arguments must be there (a declared length past the end is refused before anything is
+    allocated for it), memo indices bounded, and no opcode torch.save never writes."""
+    import pickletools
+
+    start = fh.tell()
+    try:
+        for op, arg, _ in pickletools.genops(fh):
+            if op.name in REFUSED_OPCODES:
+                raise LstmctlError(f"{where}: the pickle holds a {op.name} opcode, which torch.save never writes; refused")
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") and not 0 <= int(arg) < MAX_MEMO:
+                raise LstmctlError(f"{where}: the pickle uses memo slot {arg}, over lstmctl's cap of {MAX_MEMO}; refused")
+    except LstmctlError:
+        raise
+    except Exception as exc:  # pickletools says what is malformed: a truncated argument, an unknown opcode
+        raise LstmctlError(f"{where}: not a readable pickle ({show(exc)[:80]})") from None
+    fh.seek(start)
+
+
 def _unpickle(fh, where, legacy=False):
+    _scan(fh, where)
     unpickler = _Unpickler(fh, where, legacy)
     try:
         return unpickler.load(), unpickler.storages

@@ -32,7 +32,7 @@ def _axes(layer, values, at):
 
 def _elements(layer, shape):
     if any(d < 0 for d in shape) or int(np.prod(shape, dtype=object)) > MAX_ELEMENTS:
-        raise LstmctlError(f"layer '{layer.name}': {layer.class_name} to shape {tuple(shape)} is over lstmctl's cap of {MAX_ELEMENTS} elements")
+        raise ValueError(f"shape {tuple(shape)} is negative or over lstmctl's cap of {MAX_ELEMENTS} elements")  # said with the node's name by OnnxOp.call
     return tuple(shape)
 
 
@@ -133,6 +133,8 @@ class _OnnxRecurrent:
     beside the usual L/sequence, L/h, L/c."""
 
     def call(self, layer, args, ctx):
+        if ctx.direct:  # run --layer --direct: lstmctl's own (batch, time, features) in, its keys out
+            return super().call(layer, args, ctx)
         values = node_inputs(layer, args) + [None] * 8  # trailing optional inputs may be left out
         x, lengths, h0, c0 = values[0], values[4], values[5], values[6]
         time_major = layer.params["layout"] == 0
