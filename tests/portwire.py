@@ -43,6 +43,8 @@ def attribute(name: str, value) -> bytes:
         return field(1, name) + field(3, value) + field(20, 2)
     if isinstance(value, str):
         return field(1, name) + field(4, value) + field(20, 3)
+    if all(isinstance(v, float) for v in value):
+        return field(1, name) + b"".join(field(7, v) for v in value) + field(20, 6)  # floats, one fixed32 field each (unpacked)
     return field(1, name) + b"".join(field(9, v) for v in value) + field(20, 8)  # a list of strings
 
 

@@ -247,7 +247,7 @@ def test_onnx_external_data_stays_in_the_models_folder(tmp_path):
         (onnx_model([node("LSTM", ["X", "W", "R"], ["Y"], name="lstm")], [value_info("X", [3, 1, 2])], [value_info("Y", [])],
                     [field(1, 1) + field(1, 4) + field(1, 2) + field(2, 1) + field(8, "W") + field(9, bytes(7)), onnx_tensor("R", np.ones((1, 4, 1), np.float32))]), "tensor 'W' (1, 4, 2) needs 32 bytes of raw_data, holds 7"),
         (onnx_model([node("Relu", ["Z"], ["Y"], name="relu")], [value_info("X", [3, 1, 2])], [value_info("Y", [])]), "node 'relu' (Relu): reads tensor 'Z', which no node before it produces"),
-        (onnx_model([node("Relu", ["X"], ["Y"], name="relu")], [value_info("X", [3, 1, 2])], [value_info("Y", [])]), "the ONNX graph has no LSTM, GRU or RNN node"),
+        (onnx_model([node("Relu", ["X"], ["Y"], name="relu")], [value_info("X", [3, 1, 2])], [value_info("Y", [])]), "the ONNX graph has no LSTM, GRU or RNN node (its nodes: Relu 1)"),
         (onnx_model([node("Relu", ["X"], ["Y"], name="relu")], [value_info("X", [])], [value_info("Y", [])]), "graph input 'X' is a scalar or has no shape"),
         (field(1, 8) + field(2, "x"), "ONNX ModelProto without a graph"),
     ],

@@ -255,6 +255,17 @@ def test_onnx_refusals(tmp_path, attrs, inputs, message):
     assert result.stderr == f"lstmctl: error: {path}: node 'lstm' (LSTM): {message}\n"
 
 
+@pytest.mark.parametrize("alpha, form", [(0.2, 2), (1 / 6, 3)])
+def test_onnx_hard_sigmoid_by_its_alpha(tmp_path, alpha, form):
+    """HardSigmoid's alpha (a FLOATS attribute) says which Keras hard_sigmoid the node computes."""
+    from portwire import lstm_graph
+
+    path = tmp_path / "hs.onnx"
+    path.write_bytes(lstm_graph(activations=["HardSigmoid", "Tanh", "Tanh"], activation_alpha=[alpha], activation_beta=[0.5]))
+    cell = lstmctl.load(path).layer("lstm").cell
+    assert (cell.recurrent_activation_name, cell.activation_name, cell.keras_major) == ("hard_sigmoid", "tanh", form)
+
+
 def test_hand_built_onnx_lstm_runs():
     """The tests' protobuf writer makes files lstmctl reads as onnx writes them (control for the cases above)."""
     from portwire import lstm_graph

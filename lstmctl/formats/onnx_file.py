@@ -22,6 +22,7 @@ elem_type 1, shape 2 → dim 1 → dim_value 1, dim_param 2.
 import os
 import re
 import struct
+from collections import Counter
 
 import numpy as np
 
@@ -57,8 +58,8 @@ def _packed(msg: Message, number: int, fmt: str | None, where: str) -> list:
     of fixed-width values, None for varints."""
     out = []
     for value in msg.fields.get(number, []):
-        if not isinstance(value, bytes):
-            out.append(value)
+        if not isinstance(value, bytes):  # one unpacked value: a varint, or a fixed-width value's bits
+            out.append(value if fmt is None else struct.unpack(f"<{fmt}", value.to_bytes(struct.calcsize(fmt), "little"))[0])
         elif fmt is None:
             pos = 0
             while pos < len(value):
@@ -370,7 +371,9 @@ def model(path: str) -> PortModel:
             if out:
                 producers[out] = Ref(name, 0, i)
     if not kinds:
-        raise LstmctlError(f"{path}: the ONNX graph has no LSTM, GRU or RNN node")
+        ops = Counter(op for _, _, op, _, _ in parsed).most_common(6)
+        raise LstmctlError(f"{path}: the ONNX graph has no LSTM, GRU or RNN node (its nodes: {', '.join(f'{show(op)} {n}' for op, n in ops) or 'none'}); "
+                           "an exporter that unrolled the recurrence into per-step MatMul nodes leaves no recurrent layer to show (torch.onnx's dynamo exporter does so for nn.RNN: export with dynamo=False)")  # fmt: skip
     outputs = []
     for name, _, _ in (_value_info(v, where) for v in graph.repeated(12, where)):
         if name not in producers:
