@@ -207,6 +207,7 @@ def test_onnx_graph_runs_like_onnxruntime(name):
     feeds = {k.split("/", 1)[1]: v for k, v in want.items() if k.startswith("input/")}
     m = lstmctl.load(port(name))
     assert m.format == "onnx"
+    assert cli("inspect", port(name)).exit_code == 0
     layers = {layer.name for layer in m.layers}
     # a [time, batch, features] graph input read by a recurrent node is fed batch-major, as every lstmctl input
     feeds = {k: (v.transpose(1, 0, 2) if f"{k}.time_major" in layers else v) for k, v in feeds.items()}
@@ -354,6 +355,17 @@ def test_compare_keras_model_with_its_torch_port(tmp_path):
     assert {r["key"] for r in report["layers"][0]["outputs"]} == {"sequence", "h", "c"}
 
 
+def test_compare_a_port_made_the_wrong_way_torch_saved(tmp_path):
+    """The bias copied into bias_ih and bias_hh, saved by torch: lstmctl computes what torch did, and compare says why it is not Keras."""
+    want = framework("k3_lstm_dense.bias_twice.pt")
+    close(lstmctl.load(port("k3_lstm_dense.bias_twice.pt")).run(want["input/x"])["lstm/output"], want["lstm/output"])
+    exp = expected("k3_lstm_dense.keras")
+    assert np.abs(want["lstm/output"] - exp["lstm/sequence"]).max() > 1e-2  # torch's own numbers differ from Keras's
+    result = cli("compare", sample("k3_lstm_dense.keras"), port("k3_lstm_dense.bias_twice.pt"), "--input", sample("k3_lstm_dense.input.npy"))
+    assert result.exit_code == 1
+    assert "the port's bias is twice the reference's" in result.stdout and "layer lstm ↔ lstm, sequence from step 0 by up to 0.339" in result.stderr
+
+
 def _torch_arrays_of(keras_sample, layer, tmp_path):
     out = tmp_path / "sd.npz"
     assert cli("export", sample(keras_sample), "--to", "pytorch", "--layer", layer, "-o", out).exit_code == 0
@@ -403,3 +415,15 @@ def test_compare_result_files_still_works(tmp_path):
     assert cli("compare", a, a).exit_code == 0
     result = cli("compare", a, a, "--time-major")
     assert result.exit_code == 2 and "--time-major applies to --input" in result.output
+
+
+def test_ports_page_examples_are_real(monkeypatch):
+    """docs/ports.md's `$ lstmctl …` blocks print exactly what the commands print (as the README's do)."""
+    from conftest import ROOT
+    from test_readme import BLOCK, run_example
+
+    monkeypatch.chdir(ROOT)
+    blocks = BLOCK.findall((ROOT / "docs" / "ports.md").read_text())
+    assert len(blocks) == 4
+    for command, shown in blocks:
+        assert run_example(command) == shown, command

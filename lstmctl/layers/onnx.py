@@ -137,6 +137,8 @@ class _OnnxRecurrent:
             return super().call(layer, args, ctx)
         values = node_inputs(layer, args) + [None] * 8  # trailing optional inputs may be left out
         x, lengths, h0, c0 = values[0], values[4], values[5], values[6]
+        if ctx.probe:  # inspect's shape probe feeds random graph inputs: lengths and states need not fit them
+            lengths = h0 = c0 = None
         time_major = layer.params["layout"] == 0
         if x.ndim != 3:
             raise LstmctlError(f"{ctx.path}: node '{layer.name}': X has shape {x.shape}, not rank 3")

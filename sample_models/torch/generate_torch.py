@@ -274,7 +274,8 @@ def onnx_by_hand():
 
 def keras_round_trip():
     """lstmctl's own exports of Keras samples, read back by the tests against Keras's stored values:
-    --to onnx-model as written, --to pytorch loaded into torch and saved with torch.save."""
+    --to onnx-model as written, --to pytorch loaded into torch and saved with torch.save; and the
+    same LSTM ported wrongly (docs/ports.md's compare example)."""
     out = HERE / "k3_gru.gru.onnx"
     subprocess.run([sys.executable, "-m", "lstmctl", "export", str(ROOT / "sample_models/k3_gru.keras"), "--to", "onnx-model", "--layer", "gru", "-o", str(out)], check=True)
     npz = HERE / "lstm_torch.npz"
@@ -284,6 +285,14 @@ def keras_round_trip():
         lstm.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
     npz.unlink()
     torch.save(lstm.state_dict(), HERE / "k3_lstm_dense.lstm.pt")
+    # a port made the classic wrong way: Keras's one bias copied into both of torch's, which torch adds
+    state = lstm.state_dict()
+    state["bias_hh_l0"] = state["bias_ih_l0"].clone()
+    lstm.load_state_dict(state)
+    torch.save(state, HERE / "k3_lstm_dense.bias_twice.pt")
+    x = np.load(ROOT / "sample_models/k3_lstm_dense.input.npy")
+    with torch.no_grad():
+        save_expected("k3_lstm_dense.bias_twice.pt", {"x": x}, torch_outputs("lstm", lstm.eval()(torch.from_numpy(x))))
 
 
 def main():
