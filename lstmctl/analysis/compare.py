@@ -259,7 +259,7 @@ def compare_models(reference, port, inputs, atol=(), rtol=()) -> PortComparison:
     for a, b, shape in pairs:
         item = LayerComparison(a.name, b.name, _what(shape))
         halves = ["forward/", "backward/"] if shape[3] == 2 else [""]
-        for (na, ca), (nb, cb), half in zip(named_cells(a), named_cells(b), halves):
+        for (_, ca), (_, cb), half in zip(named_cells(a), named_cells(b), halves):
             where = f"{a.name}{'/' + half.rstrip('/') if half else ''}"
             item.findings += _traps(ca, cb, where)
             sa_, sb_ = ca.split(), cb.split()
