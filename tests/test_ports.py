@@ -409,6 +409,23 @@ def test_compare_names_gates_in_keras_order_and_reset_after(tmp_path):
     assert "reset_after=False in the reference, True in the port" in finding
 
 
+def test_compare_names_swapped_gru_biases(tmp_path):
+    sd = _torch_arrays_of("k3_gru.keras", "gru", tmp_path)
+    sd["bias_ih_l0"], sd["bias_hh_l0"] = sd["bias_hh_l0"], sd["bias_ih_l0"]
+    bad = write_safetensors(tmp_path / "swapped.safetensors", sd)
+    np.save(tmp_path / "x.npy", expected("k3_gru.keras")["gru/input"])
+    result = cli("compare", sample("k3_gru.keras"), bad, "--input", tmp_path / "x.npy", "--format", "json")
+    assert result.exit_code == 1
+    (layer,) = json.loads(result.stdout)["layers"]
+    assert layer["findings"] == ["gru: the port's input and recurrent biases are swapped (Keras's bias[0] is torch's bias_ih, bias[1] its bias_hh)"]
+
+
+def test_a_torch_file_with_a_convention_says_to_drop_it():
+    result = cli("inspect", port("lstm_views.pt"), "--convention", "pytorch")
+    assert result.exit_code == 2
+    assert "is a torch.save file; --convention is for an .npz of weights (drop it" in result.stderr
+
+
 def test_compare_result_files_still_works(tmp_path):
     a = tmp_path / "a.npz"
     np.savez(a, output=np.ones((2, 3), np.float32))

@@ -426,7 +426,7 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
 def import_file(path: str, convention: str, **options) -> Model:
     """Read an .npz of one recurrent layer's weights in `convention` (see import_arrays)."""
     from ..arrays.inputs import load_npz
-    from . import sniff
+    from . import sniff, torch_file
     from .zipsafe import open_zip
 
     kind = sniff(path)
@@ -438,6 +438,8 @@ def import_file(path: str, convention: str, **options) -> Model:
         names = zf.namelist()
     if "config.json" in names:
         raise UsageError(f"{path}: is a .keras model; --convention is for an .npz of weights (drop it to read the file as a model)")
+    if torch_file.is_torch_zip(names):
+        raise UsageError(f"{path}: is a torch.save file; --convention is for an .npz of weights (drop it: lstmctl reads the state_dict's modules by their names)")
     return import_arrays(load_npz(path, path), convention, path, **options)
 
 
