@@ -5,6 +5,7 @@
     >>> result = model.run(x)            # {"output": …, "lstm/sequence": …, "lstm/h": …, "lstm/c": …}
     >>> layer = lstmctl.load("weights.npz", convention="pytorch")   # a state_dict saved with numpy
     >>> tf1 = lstmctl.load("train/model.ckpt")                       # a TF1 checkpoint, no TensorFlow needed
+    >>> port = lstmctl.load("encoder.pt")                            # a torch.save state_dict (or .safetensors, .onnx), no torch needed
 """
 
 from . import _moved
@@ -18,9 +19,11 @@ __all__ = ["load", "LstmctlError", "UsageError", "CheckFailed", "__version__"]
 
 def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_activation=None, name=None, hard_sigmoid="keras2"):
     """Read a model into a `lstmctl.model.Model`: a .keras, legacy .h5 or weights-only file, a
-    TensorFlow SavedModel folder, or a TF1 / TF2 checkpoint (its prefix, `.index` file, or the
-    folder holding its `checkpoint` file). For a TF1 checkpoint, `forget_bias` and `activation`
-    say what TF1 added and used at run time (the checkpoint does not record them).
+    TensorFlow SavedModel folder, a TF1 / TF2 checkpoint (its prefix, `.index` file, or the
+    folder holding its `checkpoint` file), a PyTorch state_dict (torch.save zip or legacy file,
+    .safetensors) or an ONNX model (see docs/ports.md). For a TF1 checkpoint, `forget_bias` and
+    `activation` say what TF1 added and used at run time (the checkpoint does not record them);
+    for a state_dict, `activation` is nn.RNN's nonlinearity, tanh or relu.
 
     With `convention` ("keras", "pytorch", "tf1" or "onnx"), `path` is an .npz holding one recurrent
     layer's weights (or a stack) in that framework's layout; see `lstmctl.conventions.import_arrays`

@@ -172,7 +172,8 @@ def stats(a: np.ndarray) -> dict:
     values = a64[finite]
     out = {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0, "norm": 0.0}
     if values.size:
-        out = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()), "max": float(values.max()), "norm": float(np.linalg.norm(values))}
+        with np.errstate(over="ignore", invalid="ignore"):  # finite weights near float64's limit: their std and norm overflow to inf
+            out = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()), "max": float(values.max()), "norm": float(np.linalg.norm(values))}
     if values.size != a64.size:
         out["nonfinite"] = int(a64.size - values.size)
     return out

@@ -45,6 +45,7 @@ class InputSpec:
     name: str
     shape: tuple  # without batch; None where variable
     dtype: str
+    batch: int | None = None  # a batch size the file fixes (an ONNX graph exported with static shapes)
 
 
 @dataclass

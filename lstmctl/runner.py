@@ -21,24 +21,25 @@ from .state import State, check_batch
 # Inputs
 
 
-def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=False, notes=None, free_time=False):
+def _check_array(name, array, spec_shape, dtype, where, warnings=None, tokens=False, notes=None, free_time=False, batch=None):
     """The array, checked; non-finite values raise, or are reported into `warnings` when given.
     `tokens`: the input feeds an Embedding, so integer ids are fine even where it is declared float.
     Whole-number floats given for integer token ids are cast, as Keras casts them (said in `notes`).
-    `free_time`: state is carried, so a sequence may be a piece of the declared time axis."""
+    `free_time`: state is carried, so a sequence may be a piece of the declared time axis.
+    `batch`: a first axis the file fixes (ONNX), else any batch."""
     if not isinstance(array, np.ndarray):
         array = np.asarray(array)
     if array.dtype.kind not in "fiu" or array.dtype.fields is not None:
         raise LstmctlError(f"{where} '{name}': dtype {array.dtype} is not numeric")
     if array.size == 0:
         raise LstmctlError(f"{where} '{name}': array is empty (shape {array.shape})")
-    want = (None, *spec_shape)
+    want = (batch, *spec_shape)
     if array.ndim != len(want):
         raise LstmctlError(f"{where} '{name}': expected rank {len(want)} {_fmt_shape(want)}, got shape {array.shape}")
     if free_time and array.ndim >= 3 and want[1] not in (None, array.shape[1]):
         if notes is not None:
             notes.append(f"{where} '{name}': {array.shape[1]} time steps where the model declares {want[1]}: run as a piece of the sequence, with the state carried")
-        want = (None, None, *want[2:])
+        want = (want[0], None, *want[2:])
     for got, exp in zip(array.shape, want):
         if exp is not None and got != exp:
             raise LstmctlError(f"{where} '{name}': expected shape {_fmt_shape(want)}, got {array.shape}")
@@ -100,8 +101,8 @@ def normalize_inputs(model, inputs, warnings=None, notes=None, free_time=False) 
         arrays = [inputs]
     out = {}
     for spec, array in zip(specs, arrays):
-        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None, notes, free_time)
-    batches = {a.shape[0] for a in out.values()}
+        out[spec.name] = _check_array(spec.name, array, spec.shape, spec.dtype, "input", warnings, _embedding_size(model, spec.name) is not None, notes, free_time, spec.batch)
+    batches = {out[s.name].shape[0] for s in specs if s.batch is None}  # a first axis the file fixes may be no batch (ONNX's initial_h [directions, batch, hidden])
     if len(batches) > 1:
         raise LstmctlError(f"{model.path}: inputs disagree on batch size: {sorted(batches)}")
     return out
@@ -115,7 +116,7 @@ def random_inputs(model, seed=0, batch=1, timesteps=None) -> dict:
     rng = np.random.default_rng(seed)
     shapes = {}
     for spec in model.inputs:
-        shape = [batch]
+        shape = [spec.batch or batch]
         for i, d in enumerate(spec.shape):
             if d is None:
                 if timesteps is None:
@@ -370,7 +371,7 @@ def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=(), sta
     carry = {} if state is None else {layer.name: state[layer.name]} if layer.name in state else {}
     if carry:
         check_batch(state, x.shape[0])
-    ctx = Context(model.path, model.keras_major, dtype, watch=frozenset(watch), carry=carry)
+    ctx = Context(model.path, model.keras_major, dtype, watch=frozenset(watch), carry=carry, direct=True)
     ctx.states = list(initial_state or [])
     outs = layer.spec.call(layer, [Tensor(x)], ctx)
     return _result(outs, ctx, (), (), model)

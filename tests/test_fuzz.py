@@ -17,7 +17,7 @@ The in-suite run is short and deterministic (derandomized). Deeper runs:
     LSTMCTL_FUZZ_EXAMPLES=2500 LSTMCTL_FUZZ_SEED=1 LSTMCTL_FUZZ_COLLECT=1 \\
         .venv/bin/python -m pytest -q tests/test_fuzz.py
 
-LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 13 targets);
+LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 15 targets);
 LSTMCTL_FUZZ_SEED switches to random generation from that seed; LSTMCTL_FUZZ_COLLECT=1 records
 every escape (to fuzz-escapes.jsonl, and the file to fuzz-escapes/, in the current directory)
 instead of stopping at the first; the summary line at the end gives cases tried, loaded and
@@ -50,7 +50,7 @@ import lstmctl.formats.crc32c
 import lstmctl.runner
 from lstmctl.analysis.describe import inspect_facts
 from lstmctl.arrays.inputs import load_arrays
-from conftest import MANIFEST, sample
+from conftest import MANIFEST, SAMPLES, sample
 from test_hostile_tf import read_varint
 
 EXAMPLES = int(os.environ.get("LSTMCTL_FUZZ_EXAMPLES", "50"))
@@ -787,6 +787,42 @@ def test_fuzz_savedmodel(name, member, data):
         member = "variables/variables.index"
     blob = _mutate_file(data, folder / member, member.endswith(".index"))
     exercise_folder("savedmodel", parent, folder, blob)
+
+
+PORTS = SAMPLES / "torch"
+PORT_FILES = sorted(p.name for p in PORTS.iterdir() if p.suffix in (".pt", ".safetensors", ".onnx"))
+TORCH_ZIPS = sorted(n for n in PORT_FILES if zipfile.is_zipfile(PORTS / n))
+
+
+@fuzz_settings
+@given(st.sampled_from(PORT_FILES), st.data())
+def test_fuzz_port_bytes(name, data):
+    """Raw bytes of a torch.save (zip or legacy), safetensors or ONNX file."""
+    blob = data.draw(mutate_bytes((PORTS / name).read_bytes()))
+    exercise_model("port-bytes", _write(Path(name).suffix, blob), blob)
+
+
+@fuzz_settings
+@given(st.sampled_from(TORCH_ZIPS), st.data())
+def test_fuzz_torch_pickle(name, data):
+    """The data.pkl of a torch.save zip mutated and the zip rebuilt around it: the allow-list unpickler and the storage checks."""
+    with zipfile.ZipFile(PORTS / name) as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    pkl = next(k for k in members if k.endswith("/data.pkl"))
+    members[pkl] = data.draw(mutate_bytes(members[pkl]))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for key, value in members.items():
+            z.writestr(key, value)
+    blob = out.getvalue()
+    exercise_model("torch-pickle", _write(".pt", blob), blob)
+
+
+def test_fuzz_port_targets_reach_the_readers():
+    """The port targets' plumbing: each fixture kind loads and runs in the child."""
+    for name in ("lstm2_bidir.pt", "gru_legacy.pt", "rnn_relu.safetensors", "gru_torchscript.onnx"):
+        exercise_model("sanity-ports", PORTS / name)
+    assert LOADED["sanity-ports"] == 4 and ESCAPES["sanity-ports"] == 0
 
 
 def test_fuzz_tf_targets_reach_the_readers():

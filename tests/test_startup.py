@@ -43,6 +43,7 @@ def test_small_run_imports_only_what_it_uses():
         "lstmctl.formats.tensorbundle", "lstmctl.formats.tf1_checkpoint", "lstmctl.formats.tf2_checkpoint", "lstmctl.formats.crc32c",
         "lstmctl.formats.keras_h5", "lstmctl.render.report", "lstmctl.render.diagram", "lstmctl.export.arrays", "lstmctl.export.onnx_model",
         "lstmctl.analysis.trace", "lstmctl.analysis.diagnose", "lstmctl.analysis.compare",
+        "lstmctl.formats.torch_file", "lstmctl.formats.safetensors_file", "lstmctl.formats.onnx_file", "lstmctl.formats.ports", "lstmctl.layers.onnx",
     }  # fmt: skip
     assert not unused & modules, sorted(unused & modules)
     assert {"lstmctl.formats.keras_zip", "lstmctl.runner", "lstmctl.render.console"} <= modules  # the path it did take

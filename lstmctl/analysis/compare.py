@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import LstmctlError, UsageError
+from ..errors import CheckFailed, LstmctlError, UsageError
 
 DEFAULT_TOL = 1e-5
 
@@ -148,3 +148,138 @@ def compare_files(result_path: str, reference_path: str, atol=(), rtol=(), mappi
     if not isinstance(result, dict):
         result = {"output": result}
     return compare(result, load_arrays(reference_path), atol, rtol, mapping, what="the result file")
+
+
+# --- a model and its port ------------------------------------------------------------------------
+
+
+@dataclass
+class LayerComparison:
+    """One recurrent layer of the reference and the port's layer mapped to it."""
+
+    reference: str
+    port: str
+    what: str  # e.g. "LSTM(4) over 3 features, bidirectional"
+    weights: list = field(default_factory=list)  # KeyReport per gate matrix (W_i, U_i, b_i, … per direction)
+    outputs: list = field(default_factory=list)  # KeyReport per result key (sequence, h, c)
+    findings: list = field(default_factory=list)  # the known traps this pair falls into
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.weights + self.outputs)
+
+    def as_dict(self) -> dict:
+        return {"reference": self.reference, "port": self.port, "what": self.what, "ok": self.ok, "findings": self.findings,
+                "weights": [r.as_dict() for r in self.weights], "outputs": [r.as_dict() for r in self.outputs]}  # fmt: skip
+
+
+@dataclass
+class PortComparison:
+    reference: str
+    port: str
+    layers: list
+    outputs: list  # KeyReport per model output, where both models' outputs have the same shapes
+    notes: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(layer.ok for layer in self.layers) and all(r.ok for r in self.outputs)
+
+    def as_dict(self) -> dict:
+        return {"reference": self.reference, "port": self.port, "match": self.ok, "layers": [lay.as_dict() for lay in self.layers], "outputs": [r.as_dict() for r in self.outputs], "notes": self.notes}
+
+
+def _shape_of(layer) -> tuple:
+    """(kind, units, input_dim, directions) of a recurrent layer, what must agree to map it."""
+    from .describe import named_cells
+
+    cells = [cell for _, cell in named_cells(layer)]
+    return cells[0].kind, cells[0].units, cells[0].input_dim, 2 if layer.forward is not None else 1
+
+
+def _what(shape) -> str:
+    from ..conventions import CLASS_NAME
+
+    kind, units, n, dirs = shape
+    return f"{CLASS_NAME[kind]}({units}) over {n} features" + (", bidirectional" if dirs == 2 else "")
+
+
+def _traps(ref_cell, port_cell, where) -> list:
+    """What a port typically gets wrong, named when the weights show it."""
+    out = []
+    if ref_cell.kind == "gru" and ref_cell.reset_after != port_cell.reset_after:
+        out.append(f"{where}: GRU reset_after={ref_cell.reset_after} in the reference, {port_cell.reset_after} in the port: the candidate h̃ is computed differently whatever the weights "
+                   "(torch's nn.GRU and ONNX linear_before_reset=1 are reset_after=True; a Keras GRU(reset_after=False) has no torch port)")  # fmt: skip
+    for what, a, b in (("activation", ref_cell.activation_name, port_cell.activation_name), ("recurrent_activation", ref_cell.recurrent_activation_name, port_cell.recurrent_activation_name)):
+        if a != b:
+            out.append(f"{where}: {what} {a} in the reference, {b} in the port")
+    if "hard_sigmoid" in (ref_cell.recurrent_activation_name, ref_cell.activation_name) and ref_cell.keras_major != port_cell.keras_major and min(ref_cell.keras_major, port_cell.keras_major) < 3 <= max(ref_cell.keras_major, port_cell.keras_major):
+        out.append(f"{where}: hard_sigmoid is clip(0.2x + 0.5) on one side and clip(x/6 + 0.5) (Keras 3, torch's Hardsigmoid) on the other")
+    a, b = ref_cell.split(), port_cell.split()
+    gates = [k[2:] for k in a if k.startswith("W_")]
+    moved = [f"{g}←{h}" for g in gates for h in gates if g != h and a[f"W_{h}"].shape == b[f"W_{g}"].shape and np.allclose(b[f"W_{g}"], a[f"W_{h}"]) and not np.allclose(b[f"W_{g}"], a[f"W_{g}"])]
+    if moved:
+        out.append(f"{where}: the port's gate blocks hold the reference's in another order ({', '.join(moved)}): torch orders them i, f, g, o (LSTM) and r, z, n (GRU), ONNX i, o, f, c and z, r, h")
+    if ref_cell.bias is not None and port_cell.bias is not None and ref_cell.bias.shape == port_cell.bias.shape:
+        ra, rb = ref_cell.input_bias, port_cell.input_bias
+        if not np.allclose(ra, rb) and np.allclose(rb, 2 * ra):
+            out.append(f"{where}: the port's bias is twice the reference's: torch adds bias_ih and bias_hh (ONNX Wb and Rb), so the Keras bias goes into one and zeros into the other")
+        if ref_cell.recurrent_bias is not None and not np.allclose(ra, rb) and np.allclose(rb, ref_cell.recurrent_bias) and np.allclose(port_cell.recurrent_bias, ra):
+            out.append(f"{where}: the port's input and recurrent biases are swapped (Keras's bias[0] is torch's bias_ih, bias[1] its bias_hh)")
+        if ref_cell.kind == "lstm":
+            fa, fb = a["b_f"], b["b_f"]
+            if not np.allclose(fa, fb) and np.allclose(fb - fa, np.round(fb - fa)) and np.allclose(fb - fa, (fb - fa)[0]):
+                out.append(f"{where}: the port's forget-gate bias b_f is the reference's {float((fb - fa)[0]):+g}: a forget_bias added (or left out) on the way (TF1 adds forget_bias=1.0 at run time)")
+    return out
+
+
+def compare_models(reference, port, inputs, atol=(), rtol=()) -> PortComparison:
+    """`lstmctl compare MODEL PORT --input X`: the recurrent layers of both mapped by order and shape,
+    each gate's matrices compared, both models run on `inputs`, and each layer's sequence and
+    states compared (where they first differ and by how much); traps named where the weights show them."""
+    from .describe import named_cells
+
+    a_default, _ = parse_tolerances(atol, "atol")
+    r_default, _ = parse_tolerances(rtol, "rtol")
+    ours, theirs = reference.recurrent_layers(), port.recurrent_layers()
+    if not ours or not theirs:
+        raise LstmctlError(f"{(reference if not ours else port).path}: no recurrent layer to compare")
+    notes = []
+    if len(ours) != len(theirs):
+        notes.append(f"the reference has {len(ours)} recurrent layers, the port {len(theirs)}: the first {min(len(ours), len(theirs))} are compared in order")
+    pairs = []
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        sa, sb = _shape_of(a), _shape_of(b)
+        if sa != sb:
+            raise CheckFailed(f"recurrent layer {k + 1} does not map: {a.name} is {_what(sa)} in {reference.path}, {b.name} is {_what(sb)} in {port.path}")
+        pairs.append((a, b, sa))
+    ra = reference.run(inputs)
+    rb = port.run(inputs)
+    layers = []
+    for a, b, shape in pairs:
+        item = LayerComparison(a.name, b.name, _what(shape))
+        halves = ["forward/", "backward/"] if shape[3] == 2 else [""]
+        for (_, ca), (_, cb), half in zip(named_cells(a), named_cells(b), halves):
+            where = f"{a.name}{'/' + half.rstrip('/') if half else ''}"
+            item.findings += _traps(ca, cb, where)
+            sa_, sb_ = ca.split(), cb.split()
+            for key in sa_:
+                if key in sb_:
+                    item.weights.append(compare_arrays(f"{half}{key}", sb_[key], sa_[key], a_default, r_default))
+                else:
+                    item.weights.append(KeyReport(f"{half}{key}", sa_[key].shape, False, a_default, r_default, problem="not in the port"))
+        for half in halves:
+            for part in ("sequence", "h", "c"):
+                ka, kb = f"{a.name}/{half}{part}", f"{b.name}/{half}{part}"
+                if ka in ra and kb in rb:
+                    report = compare_arrays(f"{half}{part}", rb[kb], ra[ka], a_default, r_default)
+                    report.reference_key, report.result_key = ka, kb
+                    item.outputs.append(report)
+        layers.append(item)
+    outputs = []
+    for key in (k for k in ra if k == "output" or k.startswith("output_")):
+        if key in rb and np.shape(ra[key]) == np.shape(rb[key]):
+            outputs.append(compare_arrays(key, rb[key], ra[key], a_default, r_default))
+        else:
+            notes.append(f"model output '{key}' has shape {np.shape(ra[key])} in the reference and {np.shape(rb.get(key))} in the port: compared layer by layer only")
+    return PortComparison(reference.path, port.path, layers, outputs, notes)

@@ -19,6 +19,10 @@ FORMATS = {
     "savedmodel": "TensorFlow SavedModel folder (saved_model.pb, keras_metadata.pb, variables/)",
     "tf2-checkpoint": "TensorFlow 2 object-based checkpoint (.index + .data shards; weights only, no config)",
     "tf1-checkpoint": "TensorFlow 1 Saver checkpoint (.index + .data shards; cells found by variable scope)",
+    "pytorch-zip": "PyTorch torch.save zip (data.pkl + storages) of a state_dict, read without torch",
+    "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6) of a state_dict, read without torch",
+    "safetensors": "safetensors file of a state_dict (JSON header + raw tensors)",
+    "onnx": "ONNX model (ModelProto): its LSTM / GRU / RNN nodes and the ops around them",
 }
 
 
@@ -89,7 +93,8 @@ def _layer_facts(model, layer, shapes: dict, depth: int) -> dict:
         rec.update(layer.spec.facts(layer, major))
         units = top_cell(layer.forward or layer).units
         if not model.inferred:
-            rec["returns"] = returns(layer, probed[0][0] if probed else None, units)
+            said = getattr(layer.spec, "returns", returns)  # an ONNX node says what it returns in ONNX's terms
+            rec["returns"] = said(layer, probed[0][0] if probed else None, units)
         facts["recurrent"] = rec
     elif layer.spec is not None and layer.kind in ("layer", "op"):
         facts["settings"] = layer.spec.facts(layer, model.keras_major)
@@ -146,7 +151,7 @@ def inspect_facts(model, layer: str | None = None) -> dict:
         "model": {
             "class_name": model.class_name,
             "name": model.name,
-            "inputs": [{"name": s.name, "shape": [None, *s.shape], "dtype": s.dtype} for s in model.inputs],
+            "inputs": [{"name": s.name, "shape": [s.batch, *s.shape], "dtype": s.dtype} for s in model.inputs],
             "outputs": [f"{r.layer}[{r.index}]" for r in model.outputs],
         },
         "inferred": model.inferred,
@@ -166,7 +171,7 @@ def gate_arrays(model, layer: str | None = None) -> dict:
     for target in targets:
         if not target.is_recurrent:
             raise LstmctlError(f"layer '{target.name}' is {target.class_name}, not a recurrent layer")
-        for prefix, cell in _named_cells(target):
+        for prefix, cell in named_cells(target):
             for key, value in cell.split().items():
                 out[f"{prefix}/{key}"] = value
     return out
@@ -179,10 +184,10 @@ _LABELS = {
 }
 
 
-def _named_cells(layer) -> list:
+def named_cells(layer) -> list:
     """(key prefix, Cell) for every cell of a recurrent layer."""
     if layer.forward is not None:
-        return _named_cells(layer.forward) + _named_cells(layer.backward)
+        return named_cells(layer.forward) + named_cells(layer.backward)
     if layer.cells:
         return [(sub.name, sub.cell) for sub in layer.cells]
     return [(layer.name, layer.cell)]

@@ -9,6 +9,8 @@ import click
 from ..conventions import CONVENTIONS
 from ..errors import UsageError
 
+TORCH_FORMATS = ("pytorch-zip", "pytorch-legacy", "safetensors")
+
 MODEL = click.argument("model", envvar="LSTMCTL_MODEL", type=click.Path(dir_okay=True))
 
 
@@ -29,7 +31,7 @@ def import_options(command):
     options = [
         click.option("--convention", type=click.Choice(CONVENTIONS), help="MODEL is an .npz of one recurrent layer's weights in this framework's layout."),
         click.option("--forget-bias", type=float, help="For a TF1 checkpoint or --convention tf1: the forget_bias TF1 adds at run time (default 1.0); for run, trace and diagnose of any other model, a what-if: added to every LSTM's b_f."),
-        click.option("--activation", help="With --convention or for a TF1 checkpoint: the cells' activation (default tanh); for run, trace and diagnose, a what-if on the recurrent layers."),
+        click.option("--activation", help="With --convention or for a TF1 checkpoint: the cells' activation (default tanh); for a torch state_dict, nn.RNN's nonlinearity (tanh or relu); for run, trace and diagnose, a what-if on the recurrent layers."),
         click.option("--recurrent-activation", help="With --convention: the gates' activation (default sigmoid); for run, trace and diagnose, a what-if."),
         click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), help="hard_sigmoid as clip(0.2x + 0.5) (keras2; the default with --convention) or clip(x/6 + 0.5) (keras3); for run, trace and diagnose, a what-if."),
         click.option("--name", help="With --convention: the imported layer's name (default: its kind, lstm / gru / simple_rnn)."),
@@ -66,6 +68,9 @@ def load_model(model, source, what_if=False, layer=None):
         if m.format == "tf1-checkpoint" and (changes["forget_bias"] is not None or changes["activation"] is not None):
             m = lstmctl.load(model, forget_bias=1.0 if changes["forget_bias"] is None else changes["forget_bias"], activation=changes["activation"])
             changes["forget_bias"] = changes["activation"] = None
+        elif m.format in TORCH_FORMATS and changes["activation"] is not None and any(c.kind == "simple_rnn" for c in _cells(m)):
+            m = lstmctl.load(model, activation=changes["activation"])  # nn.RNN's nonlinearity, which a state_dict does not record
+            changes["activation"] = None
         given = [f"--{k.replace('_', '-')}" for k, v in changes.items() if v is not None]
         if given and not what_if:
             raise UsageError(f"{', '.join(given)}: a what-if for run, trace and diagnose, or with --convention for an .npz of weights")
@@ -80,6 +85,31 @@ def load_model(model, source, what_if=False, layer=None):
         activation=source["activation"], recurrent_activation=source["recurrent_activation"],
         name=source["name"], hard_sigmoid=source["hard_sigmoid"] or "keras2",
     )  # fmt: skip
+
+
+def _cells(m):
+    from ..analysis.describe import named_cells
+
+    return [cell for layer in m.recurrent_layers() for _, cell in named_cells(layer)]
+
+
+def time_major_input(x, time_major: bool):
+    """--time-major: inputs given (time, batch, …), as torch's batch_first=False and ONNX's layout 0
+    take them, transposed to lstmctl's (batch, time, …); the results stay batch-major."""
+    if not time_major or x is None:
+        return x
+    if isinstance(x, dict):
+        return {k: _swap(v, k) for k, v in x.items()}
+    return _swap(x, "input")
+
+
+def _swap(a, name):
+    if a.ndim < 2:
+        raise UsageError(f"--time-major: input '{name}' has shape {a.shape}; it needs a time and a batch axis")
+    return a.swapaxes(0, 1)
+
+
+TIME_MAJOR = click.option("--time-major", is_flag=True, help="The input is (time, batch, features), torch's default (batch_first=False) and ONNX's layout 0; outputs stay (batch, time, …).")
 
 
 def precision_option(default_text):

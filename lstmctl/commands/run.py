@@ -4,7 +4,7 @@
 import click
 
 from ..errors import LstmctlError, UsageError
-from .options import MODEL, import_options, load_model, output_format, precision_option, report_comparison, warn
+from .options import MODEL, TIME_MAJOR, import_options, load_model, output_format, precision_option, report_comparison, time_major_input, warn
 
 FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 
@@ -12,6 +12,7 @@ FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 @click.command()
 @MODEL
 @click.option("--input", "-i", "inputs", multiple=True, help="X.npy, X.npz, X.csv, X.json, '-' (stdin), or NAME=PATH (repeat).")
+@TIME_MAJOR
 @click.option("--layer", help="The recurrent layer whose states to show (and whose --initial-state to set).")
 @click.option("--return-sequences", is_flag=True, help="Show the whole-sequence output h_1..h_T (Keras's whole_seq_output).")
 @click.option("--return-state", is_flag=True, help="Show the final states h_T and c_T (final_memory_state, final_carry_state).")
@@ -38,7 +39,7 @@ FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 @click.option("--state-in", "state_in", type=click.Path(dir_okay=False), help="Start every recurrent layer from the states in this .npz (written by --state-out), as a stateful Keras model continues.")
 @click.option("--state-out", "state_out", type=click.Path(dir_okay=False), help="Write every recurrent layer's final states, and the model's fingerprint, to this .npz: the next piece's --state-in.")
 @import_options
-def run(model, inputs, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, outdir, full, precision, expect, mapping, atol, rtol, chunk, quiet, strict, no_header, state_in, state_out, source):
+def run(model, inputs, time_major, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, outdir, full, precision, expect, mapping, atol, rtol, chunk, quiet, strict, no_header, state_in, state_out, source):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c.
 
     \b
@@ -49,6 +50,7 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
       lstmctl run seq2seq.h5 --input encoder_in=a.npy --input decoder_in=b.npy
       lstmctl run model.keras --input piece1.npy --state-out s.npz     # a sequence in pieces:
       lstmctl run model.keras --input piece2.npy --state-in s.npz --state-out s.npz
+      lstmctl run encoder.pt --input x.npy --time-major   # a torch state_dict; x is (time, batch, features)
     """
     if outdir is not None:
         if output is not None:
@@ -77,7 +79,7 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
     carried = _state(state_in, m, layer if direct else None) if state_in else ({} if state_out else None)
     # Sequences of layers that do not return them are kept only when something will show them.
     sequences = bool(expect) or return_sequences or ((fmt in ("npz", "json") or outdir is not None) and not keys) or any(k.endswith("/sequence") for k in keys)
-    streamed = None if direct or expect or initial_state else stream.streamable(inputs, chunk)
+    streamed = None if direct or expect or initial_state or time_major else stream.streamable(inputs, chunk)
     if streamed is not None:
         rows = next(iter(streamed.values())).shape[0]
         writer = stream.ResultWriter(output, fmt, rows, outdir=outdir)
@@ -87,7 +89,7 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
             write(to_bytes(final.arrays(), "npz"), state_out, binary=True)
         return
     notes = []
-    x = parse_input_options(inputs, m, direct=direct)
+    x = time_major_input(parse_input_options(inputs, m, direct=direct), time_major)
     states = _initial_state(initial_state) if initial_state else None
     if direct:
         if x is None:

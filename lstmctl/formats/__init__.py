@@ -2,10 +2,12 @@
 
 `load(path)` picks the reader by what MODEL is: a SavedModel folder (savedmodel), a TensorFlow
 checkpoint — its prefix, `.index`, a data shard or a folder with a `checkpoint` file
-(tf2_checkpoint, or tf1_checkpoint when it holds no object graph) — or a Keras file recognised
-by its first bytes (keras_zip, keras_h5). Keras readers return a `saved.Saved` (config as data
-and a weight store) that `build` turns into a `Model`; TF1 checkpoints and --convention .npz
-files (npz_weights) have no Keras config and build their Model directly.
+(tf2_checkpoint, or tf1_checkpoint when it holds no object graph) — or a file recognised by its
+first bytes and structure, never by its name: Keras (keras_zip, keras_h5), a torch.save zip or
+legacy pickle (torch_file), safetensors (safetensors_file), ONNX (onnx_file). Keras readers
+return a `saved.Saved` (config as data and a weight store) that `build` turns into a `Model`;
+TF1 checkpoints, --convention .npz files (npz_weights), state_dicts (ports) and ONNX graphs have
+no Keras config and build their Model directly.
 """
 
 import os
@@ -15,16 +17,24 @@ from ..errors import LstmctlError, UsageError
 MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
 MAGIC_ZIP = b"PK\x03\x04"
 MAGIC_NPY = b"\x93NUMPY"
+PORT_FORMATS = ("pytorch-zip", "pytorch-legacy", "safetensors", "onnx")
 
 
 def load(path: str, forget_bias: float | None = None, activation: str | None = None):
-    """The Model at `path`. `forget_bias` and `activation` apply to TF1 checkpoints only: TF1
-    adds forget_bias at run time and the checkpoint records neither. Each reader is imported
-    when a path needs it (start-up time: a .keras file needs none of TensorFlow's)."""
+    """The Model at `path`. `forget_bias` and `activation` apply to TF1 checkpoints: TF1 adds
+    forget_bias at run time and the checkpoint records neither; `activation` is also nn.RNN's
+    nonlinearity (tanh or relu) in a torch state_dict, which does not record it either. Each reader
+    is imported when a path needs it (start-up time: a .keras file needs none of TensorFlow's)."""
     from . import build
 
     refuse_unmarked_npz(path)
     if os.path.isfile(path) and not path.endswith(".index") and ".data-" not in os.path.basename(path):
+        kind = port_kind(path)
+        if kind is not None:
+            if forget_bias is not None or (activation is not None and kind == "onnx"):
+                given = "forget_bias" if forget_bias is not None else "activation"
+                raise UsageError(f"{given}: applies to a TF1 checkpoint or an nn.RNN's state_dict; {path} records its own")
+            return read_port(path, kind, activation)
         saved = None  # a Keras file: HDF5 or zip
     elif is_savedmodel(path):
         from . import savedmodel
@@ -56,6 +66,51 @@ def is_savedmodel(path: str) -> bool:
     return os.path.isdir(path) and any(os.path.lexists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
 
 
+def port_kind(path: str) -> str | None:
+    """Which of PORT_FORMATS the file at `path` is, from its first bytes and structure (None: none).
+    A Keras HDF5 file or .keras zip is told apart before any port reader is imported."""
+    from .zipsafe import open_zip
+
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+            size = fh.seek(0, os.SEEK_END)
+    except OSError:
+        return None  # the readers after this one say why
+    if head.startswith(MAGIC_HDF5):
+        return None
+    if head.startswith(MAGIC_ZIP):
+        with open_zip(path, path) as zf:
+            names = zf.namelist()
+        if "config.json" in names:
+            return None
+        from . import torch_file
+
+        return "pytorch-zip" if torch_file.is_torch_zip(names) else None
+    from . import onnx_file, safetensors_file, torch_file
+
+    if head.startswith(torch_file.LEGACY_HEAD):
+        return "pytorch-legacy"
+    if safetensors_file.looks_like(head, size):
+        return "safetensors"
+    if onnx_file.looks_like(head):
+        return "onnx"
+    return None
+
+
+def read_port(path: str, kind: str, activation: str | None = None):
+    """The Model of a PyTorch, safetensors or ONNX file (`kind` from port_kind)."""
+    from . import onnx_file, ports, safetensors_file, torch_file
+
+    if kind == "onnx":
+        return onnx_file.model(path)
+    read = {"pytorch-zip": torch_file.read_zip, "pytorch-legacy": torch_file.read_legacy, "safetensors": safetensors_file.read}[kind]
+    arrays, dtypes, notes = read(path)
+    return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation)
+
+
 def sniff(path: str) -> str:
     """'hdf5', 'zip' or 'npy' from the file's first bytes; errors for anything else."""
     if os.path.isdir(path):
@@ -75,7 +130,7 @@ def sniff(path: str) -> str:
         return "zip"
     if head.startswith(MAGIC_NPY):
         return "npy"
-    raise LstmctlError(f"{path}: not a Keras model file (neither HDF5 nor a .keras zip)")
+    raise LstmctlError(f"{path}: not a Keras model file (neither HDF5 nor a .keras zip), nor a torch.save, safetensors or ONNX file")
 
 
 def read_keras(path: str):

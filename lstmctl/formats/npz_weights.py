@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import gates as gates_mod
 from ..conventions import CLASS_NAME, CONVENTIONS, HARD_SIGMOID_FORMS, KERAS_TO_TF1, KERAS_TO_TORCH_GRU, KIND_BY_GATES, ONNX_OP, ONNX_TO_KERAS, TF1_F, TF1_LEAVES, TF1_REFUSED, blocks
-from ..errors import LstmctlError, UsageError
+from ..errors import LstmctlError, UsageError, show
 from ..kernels import ACTIVATION_NAMES
 from ..layers import REGISTRY
 from ..layers.recurrent import bidirectional_layer, recurrent_layer
@@ -119,32 +119,41 @@ def _from_keras(keys: Keys) -> list:
     return [specs]
 
 
-_TORCH_KEY = re.compile(r"(?P<prefix>.*?)(?P<part>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<level>\d+)(?P<reverse>_reverse)?")
+_TORCH_KEY = re.compile(r"(?P<prefix>.*?)(?P<part>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)(?:_l(?P<level>\d+)(?P<reverse>_reverse)?)?")
 
 
-def _from_pytorch(keys: Keys) -> list:
-    arrays, path = keys.arrays, keys.path
-    found = {}
-    prefixes = set()
-    for key in arrays:
+def torch_modules(names, path: str) -> tuple:
+    """({module prefix: {(level, reverse, part): key}}, other keys) of a state_dict's names, in
+    their order: the nn.LSTM / GRU / RNN modules (level None for an nn.LSTMCell / GRUCell / RNNCell,
+    whose keys have no _l<k>) and whatever else the dict holds."""
+    modules, others = {}, []
+    for key in names:
         m = _TORCH_KEY.fullmatch(key)
-        if m is None:
-            raise LstmctlError(f"{path}: key '{key}' is not a torch.nn.LSTM / GRU / RNN state_dict name (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, …_reverse)")
+        if m is None or (m["prefix"] and not m["prefix"].endswith(".")):
+            others.append(key)
+            continue
         if m["part"] == "weight_hr":
-            raise LstmctlError(f"{path}: '{key}' is an LSTM projection (proj_size), which Keras's LSTM does not have; refused")
-        prefixes.add(m["prefix"])
-        found[(int(m["level"]), bool(m["reverse"]), m["part"])] = key
-    if len(prefixes) > 1:
-        raise LstmctlError(f"{path}: the state_dict holds several modules ({', '.join(sorted(p or '(no prefix)' for p in prefixes))}); keep one module's weights")
-    (prefix,) = prefixes
-    n_levels = 1 + max(level for level, _, _ in found)
+            raise LstmctlError(f"{path}: '{show(key)}' is an LSTM projection (nn.LSTM proj_size), which lstmctl does not compute; refused")
+        found = modules.setdefault(m["prefix"], {})
+        level = None if m["level"] is None else int(m["level"])
+        if found and (level is None) != (next(iter(found))[0] is None):
+            raise LstmctlError(f"{path}: module '{show(m['prefix'])}' mixes a cell's keys (weight_ih) with a layer's (weight_ih_l0)")
+        found[(level, bool(m["reverse"]), m["part"])] = key
+    return modules, others
+
+
+def torch_levels(keys: Keys, prefix: str, found: dict) -> list:
+    """One nn.LSTM / GRU / RNN (or cell) module's levels, each a list of Specs (two when bidirectional), in Keras's layout."""
+    path = keys.path
+    cell = next(iter(found))[0] is None
+    n_levels = 1 if cell else 1 + max(level for level, _, _ in found)
     reverse = any(r for _, r, _ in found)
     with_bias = any(part.startswith("bias") for _, _, part in found)
     levels = []
     for level in range(n_levels):
         specs = []
         for rev in ((False, True) if reverse else (False,)):
-            suffix = f"_l{level}{'_reverse' if rev else ''}"
+            suffix = "" if cell else f"_l{level}{'_reverse' if rev else ''}"
 
             def key(part, suffix=suffix):
                 return f"{prefix}{part}{suffix}"
@@ -152,15 +161,15 @@ def _from_pytorch(keys: Keys) -> list:
             w_hh = keys.get(key("weight_hh"), 2)
             w_ih = keys.get(key("weight_ih"), 2)
             if w_hh.shape[0] % max(w_hh.shape[1], 1) or w_hh.shape[1] == 0 or w_hh.shape[0] // w_hh.shape[1] not in KIND_BY_GATES:
-                raise LstmctlError(f"{path}: '{key('weight_hh')}' has shape {w_hh.shape}, which is no nn.LSTM (4u, u), nn.GRU (3u, u) or nn.RNN (u, u) weight")
+                raise LstmctlError(f"{path}: '{show(key('weight_hh'))}' has shape {w_hh.shape}, which is no nn.LSTM (4u, u), nn.GRU (3u, u) or nn.RNN (u, u) weight")
             kind = KIND_BY_GATES[w_hh.shape[0] // w_hh.shape[1]]
             if w_ih.shape[0] != w_hh.shape[0]:
-                raise LstmctlError(f"{path}: '{key('weight_ih')}' {w_ih.shape} and '{key('weight_hh')}' {w_hh.shape} disagree on the number of rows")
+                raise LstmctlError(f"{path}: '{show(key('weight_ih'))}' {w_ih.shape} and '{show(key('weight_hh'))}' {w_hh.shape} disagree on the number of rows")
             b_ih = keys.get(key("bias_ih"), 1, required=with_bias)
             b_hh = keys.get(key("bias_hh"), 1, required=with_bias)
             for name, b in ((key("bias_ih"), b_ih), (key("bias_hh"), b_hh)):
                 if b is not None and b.shape != (w_hh.shape[0],):
-                    raise LstmctlError(f"{path}: '{name}' has shape {b.shape}, the weights need ({w_hh.shape[0]},)")
+                    raise LstmctlError(f"{path}: '{show(name)}' has shape {b.shape}, the weights need ({w_hh.shape[0]},)")
             W, U = w_ih.T, w_hh.T
             bias, reset_after = None, kind == "gru"
             if kind == "gru":
@@ -168,10 +177,20 @@ def _from_pytorch(keys: Keys) -> list:
                 if with_bias:
                     bias = np.stack([blocks(b_ih, KERAS_TO_TORCH_GRU, 3), blocks(b_hh, KERAS_TO_TORCH_GRU, 3)])
             elif with_bias:
-                bias = b_ih + b_hh
-            specs.append(Spec(kind, W, U, bias, reset_after, f"{path} (layer {level}{', reverse' if rev else ''})"))
+                bias = np.add(b_ih, b_hh, dtype=np.result_type(b_ih, np.float32))  # as torch sums float16 biases: in float32
+            specs.append(Spec(kind, W, U, bias, reset_after, f"{path} ({'cell' if cell else f'layer {level}'}{', reverse' if rev else ''})"))
         levels.append(specs)
     return levels
+
+
+def _from_pytorch(keys: Keys) -> list:
+    modules, others = torch_modules(keys.arrays, keys.path)
+    if others:
+        raise LstmctlError(f"{keys.path}: key '{show(others[0])}' is not a torch.nn.LSTM / GRU / RNN state_dict name (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, …_reverse)")
+    if len(modules) > 1:
+        raise LstmctlError(f"{keys.path}: the state_dict holds several modules ({', '.join(sorted(p or '(no prefix)' for p in modules))}); keep one module's weights")
+    ((prefix, found),) = modules.items()
+    return torch_levels(keys, prefix, found)
 
 
 def _from_tf1(keys: Keys, forget_bias: float) -> list:
@@ -324,9 +343,10 @@ def import_arrays(arrays: dict, convention: str, path: str = "<arrays>", forget_
     return _build(levels, convention, path, activation, recurrent_activation, name, HARD_SIGMOID_FORMS[hard_sigmoid], float(forget_bias))
 
 
-def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: int, go_backwards: bool = False, tf1_forget_bias: float | None = None) -> Layer:
+def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: int, go_backwards: bool = False, tf1_forget_bias: float | None = None, bias_note: str | None = None) -> Layer:
     """A recurrent layer returning its whole sequence, from one direction's arrays in Keras's layout;
-    `tf1_forget_bias`: the run-time forget_bias folded into a TF1 LSTM's b_f (inspect says so)."""
+    `tf1_forget_bias`: the run-time forget_bias folded into a TF1 LSTM's b_f, `bias_note`: where
+    another framework's b_f came from (inspect says so)."""
     w = [spec.W.astype(dtype), spec.U.astype(dtype)] + ([] if spec.bias is None else [spec.bias.astype(dtype)])
     cell = gates_mod.make_cell(
         spec.kind, spec.units, w, where=spec.where, activation=act, recurrent_activation=ract,
@@ -342,6 +362,8 @@ def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: i
         config["reset_after"] = spec.reset_after
     if spec.kind == "lstm" and tf1_forget_bias is not None:
         config["tf1_forget_bias"] = tf1_forget_bias
+    if spec.kind == "lstm" and bias_note is not None:
+        config["forget_bias_note"] = bias_note
     return recurrent_layer(name, CLASS_NAME[spec.kind], config, w, cell)
 
 
@@ -404,7 +426,7 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
 def import_file(path: str, convention: str, **options) -> Model:
     """Read an .npz of one recurrent layer's weights in `convention` (see import_arrays)."""
     from ..arrays.inputs import load_npz
-    from . import sniff
+    from . import sniff, torch_file
     from .zipsafe import open_zip
 
     kind = sniff(path)
@@ -416,4 +438,6 @@ def import_file(path: str, convention: str, **options) -> Model:
         names = zf.namelist()
     if "config.json" in names:
         raise UsageError(f"{path}: is a .keras model; --convention is for an .npz of weights (drop it to read the file as a model)")
+    if torch_file.is_torch_zip(names):
+        raise UsageError(f"{path}: is a torch.save file; --convention is for an .npz of weights (drop it: lstmctl reads the state_dict's modules by their names)")
     return import_arrays(load_npz(path, path), convention, path, **options)

@@ -275,7 +275,9 @@ def cell_facts(layer: Layer, major: int) -> dict:
     if cell.kind == "lstm" and cell.bias is not None:
         b_f = cell.split()["b_f"]
         tf1 = layer.config.get("tf1_forget_bias")
-        if tf1 is not None:
+        if "forget_bias_note" in layer.config:  # weights from another framework say where b_f came from
+            note = layer.config["forget_bias_note"]
+        elif tf1 is not None:
             note = f"the stored TF1 bias plus the forget_bias {tf1!r} TF1 adds at run time"
         elif np.all(b_f == 1.0) and layer.config.get("unit_forget_bias", True):
             note = "every b_f is exactly 1.0: unit_forget_bias=True set them to 1 whatever bias_initializer said, and training has not moved them"

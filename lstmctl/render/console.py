@@ -80,6 +80,12 @@ def _saved_by(facts) -> str:
         return f"not recorded: recurrent weights imported with --convention {fmt[4:]}"
     if fmt in ("tf1-checkpoint", "tf2-checkpoint") or (fmt == "savedmodel" and not facts["keras_version"]):
         return "TensorFlow (" + ("tf.compat.v1 Saver" if fmt == "tf1-checkpoint" else "no Keras version recorded") + ")"
+    if fmt.startswith("pytorch-"):
+        return "PyTorch (torch.save)"
+    if fmt == "safetensors":
+        return "not recorded: a state_dict in PyTorch's layout"
+    if fmt == "onnx":
+        return f"ONNX exporter {esc(facts['backend'] or 'not named')}"
     backend = f", backend {esc(facts['backend'])}" if facts.get("backend") else ""
     return f"Keras {esc(facts['keras_version'] or 'unknown (not recorded)')}{backend}"
 
@@ -494,3 +500,33 @@ def render_diagnosis(d, out: Console):
         out.print(Text("No known convention reproduces your outputs (best first above).", style="bold red"))
     if d.first_divergent_step is not None:
         out.print(Text(f"Against {d.reference} your sequence first diverges at step {d.first_divergent_step}; max |error| per step from there: {_growth(d.growth)}"))
+
+
+def render_port_comparison(c, out: Console):
+    """`compare MODEL PORT`: per mapped layer, each gate's weights (the worst of W, U, b) and the
+    layer's sequence and states, then the traps found and a verdict."""
+    for layer in c.layers:
+        table = Table(title=Text(f"{layer.reference} ↔ {layer.port}: {layer.what}"), title_justify="left")
+        for col in ("compared", "max |diff|", "result", "first differs at step"):
+            table.add_column(col, justify="right" if col in ("max |diff|", "first differs at step") else "left")
+        gates = {}
+        for r in layer.weights:
+            half, _, leaf = r.key.rpartition("/")
+            part, _, gate = leaf.partition("_")
+            gates.setdefault((half, gate or "-"), []).append((part, r))
+        for (half, gate), parts in gates.items():
+            worst = max((r.max_abs or 0.0) for _, r in parts)
+            bad = [p for p, r in parts if not r.ok]
+            table.add_row(Text(f"{half + ' ' if half else ''}gate {gate}: {', '.join(p for p, _ in parts)}"), _err(worst), "[green]same[/]" if not bad else f"[red]differs[/] ({esc(', '.join(bad))})", "")
+        for r in layer.outputs:
+            table.add_row(Text(r.key), _err(r.max_abs), "[green]pass[/]" if r.ok else "[red]FAIL[/]", "-" if r.first_divergent_step is None else str(r.first_divergent_step))
+        out.print(table)
+        for finding in layer.findings:
+            out.print(Text(f"trap: {finding}", style="yellow"))
+    if c.outputs:
+        render_comparison(c.outputs, out)
+    for note in c.notes:
+        out.print(Text(f"note: {note}"))
+    bad = [lay for lay in c.layers if not lay.ok]
+    verdict = f"{len(c.layers) - len(bad)} of {len(c.layers)} recurrent layers agree" + ("" if not c.outputs else f", {sum(r.ok for r in c.outputs)} of {len(c.outputs)} model outputs")
+    out.print(Text(verdict, style="bold green" if c.ok else "bold red"))

@@ -1,0 +1,387 @@
+"""ONNX models (`.onnx`, a protobuf ModelProto) read with protowire, without the onnx package.
+
+The graph becomes a Model with one layer per node: LSTM / GRU / RNN nodes become recurrent layers
+(their W, R, B initializers read through the onnx convention of npz_weights into Keras's layout),
+the operators lstmctl.layers.onnx computes become op layers, and any other node stays opaque
+(inspect lists it, run stops at it). Initializers and Constant nodes are the graph's constants.
+What Keras's layers cannot compute is refused with one line: peepholes (P), clip, input_forget,
+activations other than the Keras ones.
+
+A graph input that only feeds recurrent nodes in ONNX's time-major layout 0 ([time, batch,
+features]) is taken as (batch, time, features) like every lstmctl input, and transposed first
+(an explicit Transpose layer inspect shows).
+
+Field numbers, from onnx.proto: ModelProto ir_version 1, graph 7, opset_import 8; GraphProto node
+1, name 2, initializer 5, input 11, output 12; NodeProto input 1, output 2, name 3, op_type 4,
+attribute 5, domain 7; AttributeProto name 1, f 2, i 3, s 4, t 5, g 6, floats 7, ints 8, strings 9,
+type 20; TensorProto dims 1, data_type 2, float_data 4, int32_data 5, int64_data 7, name 8,
+raw_data 9, double_data 10, data_location 14; ValueInfoProto name 1, type 2 → tensor_type 1 →
+elem_type 1, shape 2 → dim 1 → dim_value 1, dim_param 2.
+"""
+
+import os
+import re
+import struct
+from collections import Counter
+
+import numpy as np
+
+from ..conventions import ONNX_ACTIVATIONS
+from ..errors import LstmctlError, show
+from ..layers import REGISTRY
+from ..layers.onnx import ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS
+from ..layers.onnx import ONNX_OP as OP_SPEC
+from ..model import Call, InputSpec, Layer, Ref
+from .npz_weights import Keys, _from_onnx, spec_layer
+from .ports import PortModel, row_ranges
+from .protowire import Message, read_varint
+
+MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message
+MAX_TENSOR_BYTES = 1 << 30
+MAX_NODES = 1 << 16
+MAX_DIMS = 32
+# TensorProto.DataType -> (NumPy dtype, typed field holding the values when raw_data is absent)
+DTYPES = {1: ("<f4", 4), 2: ("u1", 5), 3: ("i1", 5), 4: ("<u2", 5), 5: ("<i2", 5), 6: ("<i4", 5), 7: ("<i8", 7), 9: ("?", 5), 10: ("<f2", 5), 11: ("<f8", 10), 12: ("<u4", 11), 13: ("<u8", 11)}
+RECURRENT_OPS = {"LSTM": "lstm", "GRU": "gru", "RNN": "simple_rnn"}
+# ONNX activation -> Keras name, for what the Keras cells can compute (HardSigmoid by its alpha)
+KERAS_ACTIVATION = {v: k for k, v in ONNX_ACTIVATIONS.items() if v not in ("HardSigmoid", "Affine", "Elu")}
+DEFAULT_ACTIVATIONS = {"lstm": ["Sigmoid", "Tanh", "Tanh"], "gru": ["Sigmoid", "Tanh"], "simple_rnn": ["Tanh"]}
+
+
+def looks_like(head: bytes) -> bool:
+    """A ModelProto's first bytes: field 1 (ir_version, a small varint), then a length-delimited field."""
+    return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 30 and head[2] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42)
+
+
+def _packed(msg: Message, number: int, fmt: str | None, where: str) -> list:
+    """A repeated scalar field, packed (one length-delimited run) or not; `fmt` is the struct code
+    of fixed-width values, None for varints."""
+    out = []
+    for value in msg.fields.get(number, []):
+        if not isinstance(value, bytes):  # one unpacked value: a varint, or a fixed-width value's bits
+            out.append(value if fmt is None else struct.unpack(f"<{fmt}", value.to_bytes(struct.calcsize(fmt), "little"))[0])
+        elif fmt is None:
+            pos = 0
+            while pos < len(value):
+                v, pos = read_varint(value, pos, where)
+                out.append(v)
+        else:
+            size = struct.calcsize(fmt)
+            if len(value) % size:
+                raise LstmctlError(f"{where}: a packed field {number} of {len(value)} bytes is not whole values")
+            out.extend(struct.unpack(f"<{len(value) // size}{fmt}", value))
+    return out
+
+
+def _signed(values):
+    return [v - (1 << 64) if v >= 1 << 63 else v for v in values]
+
+
+def _external(msg: Message, base: str | None, nbytes: int, at: str) -> bytes:
+    """The bytes of a tensor kept in a file beside the model (torch.onnx.export's `<model>.onnx.data`):
+    a relative name inside the model's folder, and a range the file holds."""
+    entries = {e.text(1): e.text(2) for e in msg.repeated(13, at)}
+    location = entries.get("location", "")
+    parts = location.replace("\\", "/").split("/")
+    if base is None or not location or os.path.isabs(location) or ".." in parts or "\0" in location:
+        raise LstmctlError(f"{at} keeps its data in '{show(location)}', which is not a file name inside the model's folder; refused")
+    target = os.path.join(base, location)
+    if not os.path.realpath(target).startswith(os.path.realpath(base) + os.sep) or not os.path.isfile(target):
+        raise LstmctlError(f"{at} keeps its data in '{show(location)}', which is not a file inside the model's folder")
+    try:
+        offset, length = int(entries.get("offset", "0")), int(entries.get("length", str(nbytes)))
+    except ValueError:
+        raise LstmctlError(f"{at}: external data offset or length is not a number") from None
+    size = os.path.getsize(target)
+    if length != nbytes or offset < 0 or offset + length > size:
+        raise LstmctlError(f"{at} needs {nbytes} bytes at offset {offset} of '{show(location)}' ({size} bytes; the entry says length {length})")
+    with open(target, "rb") as fh:
+        fh.seek(offset)
+        return fh.read(length)
+
+
+def tensor(msg: Message, where: str, base: str | None = None) -> tuple:
+    """(name, array) of a TensorProto, its size checked before any array is made; `base`: the
+    model's folder, where external data may be (None: refused)."""
+    name = msg.text(8)
+    at = f"{where}: tensor '{show(name)}'"
+    dims = _signed(_packed(msg, 1, None, at))
+    if len(dims) > MAX_DIMS or any(d < 0 for d in dims):
+        raise LstmctlError(f"{at} has dims {dims[:8]}, not at most {MAX_DIMS} non-negative sizes")
+    kind = msg.uint(2)
+    if kind not in DTYPES:
+        raise LstmctlError(f"{at} has data type {kind}, which lstmctl does not read (float, double, float16, integers, bool)")
+    dtype, field = np.dtype(DTYPES[kind][0]), DTYPES[kind][1]
+    count = int(np.prod(dims, dtype=object))
+    if count * dtype.itemsize > MAX_TENSOR_BYTES:
+        raise LstmctlError(f"{at} {tuple(dims)} is over the {MAX_TENSOR_BYTES}-byte cap")
+    if msg.uint(14) == 1 or msg.has(9):
+        raw = _external(msg, base, count * dtype.itemsize, at) if msg.uint(14) == 1 else msg.raw(9)
+        if len(raw) != count * dtype.itemsize:
+            raise LstmctlError(f"{at} {tuple(dims)} needs {count * dtype.itemsize} bytes of raw_data, holds {len(raw)}")
+        array = np.frombuffer(raw, dtype)
+    else:
+        fmt = {4: "f", 10: "d"}.get(field)
+        values = _packed(msg, field, fmt, at)
+        if field in (5, 7):
+            values = _signed(values) if field == 7 else [v - (1 << 32) if v >= 1 << 31 and kind in (3, 5, 6) else v for v in values]
+        if len(values) != count:
+            raise LstmctlError(f"{at} {tuple(dims)} holds {len(values)} values, not {count}")
+        if kind == 10:  # float16 values travel as their bit patterns in int32_data
+            array = np.array(values, np.uint16).view(np.float16)
+        else:
+            array = np.array(values, dtype)
+    return name, array.reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _attributes(node: Message, where: str) -> dict:
+    out = {}
+    for a in node.repeated(5, where):
+        name = a.text(1)
+        kind = a.uint(20)
+        if kind == 1:
+            out[name] = struct.unpack("<f", a.uint(2).to_bytes(4, "little"))[0]
+        elif kind == 2:
+            out[name] = a.signed(3)
+        elif kind == 3:
+            out[name] = a.raw(4).decode("utf-8", "replace")
+        elif kind == 4:
+            out[name] = tensor(a.msg(5), where)[1]
+        elif kind == 6:
+            out[name] = list(_packed(a, 7, "f", where))
+        elif kind == 7:
+            out[name] = _signed(_packed(a, 8, None, where))
+        elif kind == 8:
+            out[name] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in a.fields.get(9, [])]
+        else:
+            out[name] = f"<attribute type {kind}>"  # graphs and the like: shown, never interpreted
+    return out
+
+
+def _value_info(msg: Message, where: str) -> tuple:
+    """(name, element type, dims with None where symbolic) of a ValueInfoProto."""
+    name = msg.text(1)
+    tensor_type = msg.msg(2).msg(1)
+    dims = []
+    for d in tensor_type.msg(2).repeated(1, where):
+        dims.append(d.signed(1) if d.has(1) else None)
+    return name, tensor_type.uint(1), dims
+
+
+def _layer_name(raw: str, fallback: str, used: set) -> str:
+    """A node's or input's name as lstmctl layer names go: '/' becomes '.', unique, never 'input'."""
+    name = re.sub(r"[/@]+", ".", raw).strip(".") or fallback
+    name = name if name.isprintable() and len(name) <= 200 else fallback
+    base, k = name, 1
+    while name in used or name == "input":
+        name, k = f"{base}_{k}", k + 1
+    used.add(name)
+    return name
+
+
+def _read(path: str) -> Message:
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise LstmctlError(f"{path}: {size} bytes, over the {MAX_FILE_BYTES}-byte cap for an ONNX model")
+    with open(path, "rb") as fh:
+        return Message(fh.read(), f"{path}: ONNX ModelProto")
+
+
+def _activations(attrs, kind, dirs, where) -> tuple:
+    """(activation, recurrent_activation, hard_sigmoid form) the node's activations attribute
+    says, in Keras's names; refused where a Keras cell cannot compute them."""
+    names = attrs.get("activations")
+    if names is None:
+        return "tanh", (None if kind == "simple_rnn" else "sigmoid"), 2
+    per = len(DEFAULT_ACTIVATIONS[kind])
+    if len(names) != per * dirs:
+        raise LstmctlError(f"{where}: activations {names} should name {per} functions per direction")
+    alphas, betas = list(attrs.get("activation_alpha", [])), list(attrs.get("activation_beta", []))
+    keras, form = [], 2
+    for name in names:
+        if name == "HardSigmoid":
+            alpha, beta = (alphas.pop(0) if alphas else 0.2), (betas.pop(0) if betas else 0.5)
+            if abs(beta - 0.5) > 1e-7 or min(abs(alpha - 0.2), abs(alpha - 1 / 6)) > 1e-7:
+                raise LstmctlError(f"{where}: HardSigmoid(alpha={alpha}, beta={beta}) is neither Keras 2's (0.2, 0.5) nor Keras 3's (1/6, 0.5)")
+            form = 2 if abs(alpha - 0.2) <= 1e-7 else 3
+            keras.append("hard_sigmoid")
+        elif name == "Affine" and (alphas[:1] or [1.0])[0] == 1.0 and (betas[:1] or [0.0])[0] == 0.0:
+            alphas[:1], betas[:1] = [], []
+            keras.append("linear")
+        elif name == "Elu" and (alphas[:1] or [1.0])[0] == 1.0:
+            alphas[:1] = []
+            keras.append("elu")
+        elif name in KERAS_ACTIVATION:
+            keras.append(KERAS_ACTIVATION[name])
+        else:
+            raise LstmctlError(f"{where}: activation {show(name)} (with its alpha/beta) is not one a Keras cell computes")
+    if keras[:per] != keras[per:] and dirs == 2:
+        raise LstmctlError(f"{where}: the two directions use different activations {names}; lstmctl's Bidirectional runs one cell type")
+    if kind == "lstm" and keras[1] != keras[2]:
+        raise LstmctlError(f"{where}: activations g={names[1]} and h={names[2]} differ; a Keras LSTM uses one activation for both")
+    if kind == "simple_rnn":
+        return keras[0], None, form
+    return keras[1], keras[0], form
+
+
+def _recurrent_layer(node_name, op, attrs, slots, where) -> Layer:
+    kind = RECURRENT_OPS[op]
+    if len(slots) > 7 and slots[7] is not None:
+        raise LstmctlError(f"{where}: input P holds LSTM peephole weights, which Keras's LSTM does not have; refused")
+    if "clip" in attrs:
+        raise LstmctlError(f"{where}: clip={attrs['clip']} clips the gates' pre-activations, which Keras's cells do not; refused")
+    if attrs.get("input_forget", 0):
+        raise LstmctlError(f"{where}: input_forget=1 couples the input and forget gates, which Keras's LSTM does not; refused")
+    layout = attrs.get("layout", 0)
+    direction = attrs.get("direction", "forward")
+    if layout not in (0, 1) or direction not in ("forward", "reverse", "bidirectional"):
+        raise LstmctlError(f"{where}: layout {layout} / direction {show(direction)} is not one ONNX defines")
+    weights = {}
+    for slot, key in ((1, "W"), (2, "R"), (3, "B")):
+        value = slots[slot] if len(slots) > slot else None
+        if isinstance(value, int):
+            raise LstmctlError(f"{where}: {key} is computed by the graph, not stored; lstmctl reads recurrent weights from initializers")
+        if value is not None:
+            weights[key] = value
+    if "W" not in weights or "R" not in weights:
+        raise LstmctlError(f"{where}: has no W or R initializer")
+    if kind == "gru":
+        weights["linear_before_reset"] = np.array(attrs.get("linear_before_reset", 0))
+    (specs,) = _from_onnx(Keys(weights, where, "onnx"))
+    dirs = 2 if direction == "bidirectional" else 1
+    if len(specs) != dirs:
+        raise LstmctlError(f"{where}: direction {direction} needs {dirs} direction(s) of weights, W holds {len(specs)}")
+    u = specs[0].units
+    if attrs.get("hidden_size", u) != u:
+        raise LstmctlError(f"{where}: hidden_size {attrs['hidden_size']} contradicts R's {u}")
+    act, ract, form = _activations(attrs, kind, dirs, where)
+    dtype = specs[0].W.dtype
+    if dtype not in (np.float32, np.float64):
+        raise LstmctlError(f"{where}: weights of {dtype}; ONNX's {op} takes float or double")
+    note = "b_f is ONNX's Wb_f + Rb_f (B's two halves): ONNX adds the two"
+    if dirs == 1:
+        layer = spec_layer(specs[0], node_name, act, ract, dtype, form, go_backwards=direction == "reverse", bias_note=note)
+        layer.spec = ONNX_RECURRENT
+    else:
+        fwd = spec_layer(specs[0], f"{node_name}/forward", act, ract, dtype, form, bias_note=note)
+        bwd = spec_layer(specs[1], f"{node_name}/backward", act, ract, dtype, form, go_backwards=True, bias_note=note)
+        layer = Layer(node_name, "Bidirectional", {"name": node_name, "merge_mode": "concat", "return_sequences": True, "return_state": False, "go_backwards": False, "stateful": False, "dtype": dtype.name},
+                      fwd.weights + bwd.weights, spec=ONNX_BIDIRECTIONAL, forward=fwd, backward=bwd)  # fmt: skip
+    layer.config["zero_output_for_mask"] = True  # ONNX's Y is zero past a sample's sequence_lens
+    layer.params.update(inputs=slots, layout=layout)
+    n = specs[0].W.shape[0]
+    shapes = f"X [time, batch, {n}], Y [time, directions, batch, {u}], Y_h [directions, batch, {u}]" if layout == 0 else f"X [batch, time, {n}], Y [batch, time, directions, {u}], Y_h [batch, directions, {u}]"
+    layer.notes.append(f"ONNX {op} node, direction {direction}, layout {layout}: {shapes}; run records them as {node_name}/Y, /Y_h" + (", /Y_c" if kind == "lstm" else ""))
+    if kind == "lstm":
+        layer.notes.append(f"ONNX W [{dirs}, {4 * u}, {n}], R [{dirs}, {4 * u}, {u}]: rows {row_ranges('iofc', u)}, transposed and reordered into Keras's i, f, c, o; b_<g> shown = Wb + Rb (B's two halves)")
+    elif kind == "gru":
+        lbr = int(weights["linear_before_reset"])
+        bias = "b_<g> shown = Wb, rb_<g> = Rb (linear_before_reset=1 is Keras's reset_after=True)" if lbr else "b_<g> shown = Wb + Rb (linear_before_reset=0 is Keras's reset_after=False)"
+        layer.notes.append(f"ONNX W [{dirs}, {3 * u}, {n}], R [{dirs}, {3 * u}, {u}]: rows {row_ranges('zrh', u)}, Keras's own order, transposed; {bias}")
+    else:
+        layer.notes.append(f"ONNX W [{dirs}, {u}, {n}], R [{dirs}, {u}, {u}]: transposed into W and U; b shown = Wb + Rb")
+    for slot, what in ((5, "initial_h"), (6, "initial_c"), (4, "sequence_lens")):
+        if len(slots) > slot and isinstance(slots[slot], np.ndarray):
+            layer.notes.append(f"{what} is a constant of the graph, shape {tuple(slots[slot].shape)}")
+    return layer
+
+
+def model(path: str) -> PortModel:
+    """The Model of an ONNX file."""
+    proto = _read(path)
+    where = path
+    opsets = {m.text(1): m.signed(2) for m in proto.repeated(8, where)}
+    if not proto.has(7):
+        raise LstmctlError(f"{path}: ONNX ModelProto without a graph")
+    graph = proto.msg(7, f"{path}: graph")
+    nodes = graph.repeated(1, f"{path}: graph")
+    if len(nodes) > MAX_NODES:
+        raise LstmctlError(f"{path}: graph of {len(nodes)} nodes is over the {MAX_NODES}-node cap")
+    base = os.path.dirname(os.path.abspath(path))
+    constants = dict(tensor(t, f"{path}: initializer", base) for t in graph.repeated(5, where))
+    used = set()
+    producers = {}  # tensor name -> Ref
+    layers, inputs, notes = [], [], []
+    graph_inputs = [_value_info(v, where) for v in graph.repeated(11, where)]
+    parsed = []
+    for k, node in enumerate(nodes):
+        op = node.text(4)
+        domain = node.text(7)
+        attrs = _attributes(node, f"{path}: node {k}")
+        if op == "Constant" and domain in ("", "ai.onnx") and "value" in attrs and node.fields.get(2):
+            constants[node.fields[2][0].decode("utf-8", "replace")] = attrs["value"]
+            continue
+        parsed.append((k, node, op, domain, attrs))
+    consumers = {}
+    for _, node, op, _, attrs in parsed:
+        for slot, name in enumerate(node.fields.get(1, [])):
+            consumers.setdefault(name.decode("utf-8", "replace"), []).append((op, slot, attrs.get("layout", 0)))
+    for name, elem, dims in graph_inputs:
+        if name in constants:
+            continue  # an initializer listed as an input (IR < 4 did this): a constant
+        if not dims:
+            raise LstmctlError(f"{path}: graph input '{show(name)}' is a scalar or has no shape; lstmctl feeds arrays with a batch axis")
+        dtype = DTYPES.get(elem, (None,))[0]
+        if dtype is None:
+            raise LstmctlError(f"{path}: graph input '{show(name)}' has data type {elem}, which lstmctl does not feed")
+        dtype = np.dtype(dtype).name
+        lname = _layer_name(name, f"input_{len(inputs)}", used)
+        uses = consumers.get(name, [])
+        time_major = len(dims) == 3 and uses and all(op in RECURRENT_OPS and slot == 0 and layout == 0 for op, slot, layout in uses)
+        if time_major:
+            dims = [dims[1], dims[0], dims[2]]
+        layers.append(Layer(lname, "InputLayer", {"batch_shape": dims, "dtype": dtype}, spec=REGISTRY["InputLayer"]))
+        inputs.append(InputSpec(lname, tuple(dims[1:]), dtype, batch=dims[0]))
+        producers[name] = Ref(lname, 0, 0)
+        if time_major:
+            tname = _layer_name(f"{lname}.time_major", "time_major", used)
+            layers.append(Layer(tname, "Transpose", {"name": tname}, spec=OP_SPEC, calls=[Call([Ref(lname, 0, 0)], [])], params={"inputs": [0], "attrs": {"perm": [1, 0, 2]}},
+                                notes=[f"graph input '{show(name)}' is time-major [time, batch, features] (ONNX layout 0): lstmctl takes (batch, time, features) and transposes it"]))  # fmt: skip
+            producers[name] = Ref(tname, 0, 0)
+    if not inputs:
+        raise LstmctlError(f"{path}: the graph has no inputs to feed")
+    kinds = set()
+    for k, node, op, domain, attrs in parsed:
+        outs = [o.decode("utf-8", "replace") for o in node.fields.get(2, [])]
+        name = _layer_name(node.text(3), f"{op or 'node'}_{k}", used)
+        at = f"{path}: node '{show(name)}' ({show(op)})"
+        refs, slots = [], []
+        for raw in node.fields.get(1, []):
+            tensor_name = raw.decode("utf-8", "replace")
+            if not tensor_name:
+                slots.append(None)
+            elif tensor_name in constants:
+                slots.append(constants[tensor_name])
+            elif tensor_name in producers:
+                slots.append(len(refs))
+                refs.append(producers[tensor_name])
+            else:
+                raise LstmctlError(f"{at}: reads tensor '{show(tensor_name)}', which no node before it produces")
+        standard = domain in ("", "ai.onnx")
+        if standard and op in RECURRENT_OPS:
+            layer = _recurrent_layer(name, op, attrs, slots, at)
+            kinds.add(RECURRENT_OPS[op])
+        elif standard and op in OPS:
+            layer = Layer(name, op, {"name": name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f"], spec=OP_SPEC, params={"inputs": slots, "attrs": attrs})
+        else:
+            layer = Layer(name, op if standard else f"{domain}.{op}", {"name": name}, notes=[f"ONNX operator {show(op)}{'' if standard else ' of domain ' + show(domain)} is not one lstmctl computes; run stops at it"])
+        layer.calls = [Call(refs, [])]
+        layers.append(layer)
+        for i, out in enumerate(outs):
+            if out:
+                producers[out] = Ref(name, 0, i)
+    if not kinds:
+        ops = Counter(op for _, _, op, _, _ in parsed).most_common(6)
+        raise LstmctlError(f"{path}: the ONNX graph has no LSTM, GRU or RNN node (its nodes: {', '.join(f'{show(op)} {n}' for op, n in ops) or 'none'}); "
+                           "an exporter that unrolled the recurrence into per-step MatMul nodes leaves no recurrent layer to show (torch.onnx's dynamo exporter does so for nn.RNN: export with dynamo=False)")  # fmt: skip
+    outputs = []
+    for name, _, _ in (_value_info(v, where) for v in graph.repeated(12, where)):
+        if name not in producers:
+            raise LstmctlError(f"{path}: graph output '{show(name)}' is not computed by any node")
+        outputs.append(producers[name])
+    opset = opsets.get("", opsets.get("ai.onnx"))
+    notes.append(f"ONNX IR version {proto.uint(1)}, opset {opset}")
+    notes.append("the model's outputs are the graph's outputs, in ONNX's shapes; each recurrent node's L/sequence, L/h, L/c are batch-major as everywhere in lstmctl")
+    producer = f"{show(proto.text(2))} {show(proto.text(3))}".strip() or None
+    return PortModel(path, "onnx", None, producer, "Functional", graph.text(2) or "onnx", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
+                     notes=notes, convention="onnx", hard_sigmoid_form=2, tensors=constants)  # fmt: skip

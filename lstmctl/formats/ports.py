@@ -1,0 +1,205 @@
+"""A PyTorch state_dict (from a torch.save file or a .safetensors file) as a Model.
+
+Each module is found by its keys: nn.LSTM / nn.GRU / nn.RNN (`weight_ih_l<k>[_reverse]`, …, read
+through the pytorch convention of npz_weights), their cells (`weight_ih`, …, without `_l<k>`),
+nn.Linear (`weight` (out, in) and `bias`), nn.Embedding (a lone `weight` under a name holding
+"emb"); anything else stays an opaque module that inspect lists and run never reaches. A
+state_dict does not record `forward()`: the modules are chained in the order the file lists them
+wherever the sizes fit (each reads the one before's features), an nn.Linear acting on every time
+step; a module that does not fit, or follows an opaque one, starts a chain with its own input.
+
+A module with num_layers > 1 becomes one layer per level, `<module>.l<k>`; run adds torch's own
+outputs under the module's name: `<module>/output` (batch, time, directions·hidden) as with
+batch_first=True, `<module>/h_n` and `<module>/c_n` (num_layers·directions, batch, hidden).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..conventions import TORCH_CLASS
+from ..errors import LstmctlError, UsageError, show
+from ..layers import REGISTRY
+from ..model import Call, InputSpec, Layer, Ref
+from .npz_weights import ImportedModel, Keys, bidirectional_wrapper, spec_layer, torch_levels, torch_modules
+
+CELL_CLASS = {"lstm": "nn.LSTMCell", "gru": "nn.GRUCell", "simple_rnn": "nn.RNNCell"}
+TORCH_ACTIVATIONS = ("tanh", "relu")  # nn.RNN's nonlinearity
+
+
+@dataclass(repr=False)
+class PortModel(ImportedModel):
+    """A Model read from another framework's file; `ports` lists each torch recurrent module as
+    (module name, its level layers, kind) for the outputs run adds under torch's names, `tensors`
+    keeps the file's arrays by their own names (compare reads the bias pairs from them)."""
+
+    ports: list = field(default_factory=list)
+    tensors: dict = field(default_factory=dict)
+
+    def run(self, *args, **kwargs):
+        result = super().run(*args, **kwargs)
+        for module, levels, kind in self.ports:
+            top = levels[-1]
+            if f"{top.name}/sequence" not in result:
+                continue
+            result[f"{module}/output"] = result[f"{top.name}/sequence"]
+            for state in ("h", "c") if kind == "lstm" else ("h",):
+                parts = [result[f"{layer.name}/{half}{state}"] for layer in levels for half in (("forward/", "backward/") if layer.forward else ("",))]
+                result[f"{module}/{state}_n"] = np.stack(parts)
+        return result
+
+
+def row_ranges(gates, u: int) -> str:
+    """'i 0:4, f 4:8, …': where each gate's block sits in a fused tensor of blocks of u."""
+    return ", ".join(f"{g} {j * u}:{(j + 1) * u}" for j, g in enumerate(gates))
+
+
+def _torch_layout(module: str, kind: str, specs, level, cell: bool, activation: str) -> str:
+    """Where the gates shown (in Keras's layout) sit in the state_dict's tensors."""
+    u = specs[0].units
+    suffix = "" if cell else f"_l{level}"
+    names = f"{module}.weight_ih{suffix}, weight_hh{suffix}" if module else f"weight_ih{suffix}, weight_hh{suffix}"
+    two = " (and _reverse for the backward direction)" if len(specs) == 2 else ""
+    if kind == "lstm":
+        return f"torch {names}{two}: rows {row_ranges('ifgo', u)}, transposed into W and U; g is Keras's c (same order i, f, c, o); b_<g> shown = bias_ih{suffix} + bias_hh{suffix}"
+    if kind == "gru":
+        return f"torch {names}{two}: rows {row_ranges('rzn', u)}, transposed and reordered into Keras's z, r, h (n = h); b_<g> shown = bias_ih{suffix}, rb_<g> = bias_hh{suffix} (torch's GRU is Keras's reset_after=True)"
+    return f"torch {names}{two}: transposed into W and U; b shown = bias_ih{suffix} + bias_hh{suffix}; nonlinearity {activation} (a state_dict does not record it: --activation relu for nonlinearity='relu')"
+
+
+def _module_kind(prefix, keys, arrays):
+    """'linear', 'embedding' or None (opaque) for a non-recurrent module's keys."""
+    parts = {k[len(prefix) :]: arrays[k] for k in keys}
+    weight, bias = parts.get("weight"), parts.get("bias")
+    if set(parts) == {"weight", "bias"} and weight.ndim == 2 and bias.shape == (weight.shape[0],) and weight.dtype.kind == bias.dtype.kind == "f":
+        return "linear"
+    if set(parts) == {"weight"} and weight.ndim == 2 and weight.dtype.kind == "f" and weight.size:
+        return "embedding" if "emb" in prefix.rstrip(".").rsplit(".", 1)[-1].lower() else "linear"
+    return None
+
+
+def _finite(arrays, keys, path):
+    for key in keys:
+        if not np.all(np.isfinite(arrays[key])):
+            raise LstmctlError(f"{path}: '{show(key)}' holds non-finite values")
+
+
+def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: list, activation=None) -> PortModel:
+    """The Model of a state_dict (name -> array, name -> torch dtype)."""
+    if activation is not None and activation not in TORCH_ACTIVATIONS:
+        raise UsageError(f"activation {activation!r}: torch's nn.RNN computes tanh or relu")
+    modules, _ = torch_modules(arrays, path)
+    owner = {key: prefix for prefix, found in modules.items() for key in found.values()}
+    groups = {}  # every module in file order: prefix -> ("recurrent", found) | ("other", keys)
+    for key in arrays:
+        if key in owner:
+            groups.setdefault(owner[key], ("recurrent", modules[owner[key]]))
+        else:
+            prefix = key.rpartition(".")[0]
+            prefix = prefix + "." if prefix else ""
+            if prefix in modules:
+                raise LstmctlError(f"{path}: '{show(key)}' sits beside the recurrent weights of module '{show(prefix.rstrip('.')) or '(no prefix)'}', which nn.LSTM / GRU / RNN do not hold")
+            groups.setdefault(prefix, ("other", []))[1].append(key)
+    narrow = sorted({d for d in dtypes.values() if d in ("float16", "bfloat16")})
+    floats = [a for a in arrays.values() if a.dtype.kind == "f"]
+    dtype = np.dtype(np.float64 if floats and all(a.dtype == np.float64 for a in floats) else np.float32)
+    keys = Keys({k: v for k, v in arrays.items()}, path, "pytorch")
+    layers, inputs, outputs, ports, kinds = [], [], [], [], set()
+    previous = None  # (layer name, features) the next module may read
+    used_names = set()
+
+    def start(width, tokens):
+        name = "input" if not inputs else f"input_{len(inputs)}"
+        shape = [None, None] if tokens else [None, None, width]
+        layers.append(Layer(name, "InputLayer", {"batch_shape": shape, "dtype": "int64" if tokens else dtype.name}, spec=REGISTRY["InputLayer"]))
+        inputs.append(InputSpec(name, (None,) if tokens else (None, width), "int64" if tokens else dtype.name))
+        return name
+
+    def link(layer, width_in, tokens=False):
+        nonlocal previous
+        if previous is not None and not tokens and previous[1] == width_in:
+            source = previous[0]
+            if outputs and outputs[-1].layer == source:
+                outputs.pop()
+        else:
+            source = start(width_in, tokens)
+        layer.calls = [Call([Ref(source, 0, 0)], [])]
+        layers.append(layer)
+        outputs.append(Ref(layer.name, 0, 0))
+
+    for prefix, (what, found) in groups.items():
+        module = prefix.rstrip(".")
+        if what == "recurrent":
+            levels = torch_levels(keys, prefix, found)
+            cell = next(iter(found))[0] is None
+            kind = levels[0][0].kind
+            kinds.add(kind)
+            base = module or kind
+            act = (activation or "tanh") if kind == "simple_rnn" else "tanh"
+            ract = None if kind == "simple_rnn" else "sigmoid"
+            module_layers = []
+            for k, specs in enumerate(levels):
+                name = base if len(levels) == 1 else f"{base}.l{k}"
+                _unique(name, used_names, path)
+                suffix = "" if cell else f"_l{k}"
+                note = f"b_f is torch's bias_ih{suffix} + bias_hh{suffix} in the f rows: torch adds the two"
+                if len(specs) == 1:
+                    layer = spec_layer(specs[0], name, act, ract, dtype, 3, bias_note=note)
+                else:
+                    halves = [spec_layer(s, f"{name}/{d}", act, ract, dtype, 3, go_backwards=d == "backward", bias_note=note) for s, d in zip(specs, ("forward", "backward"))]
+                    layer = bidirectional_wrapper(name, *halves, dtype)
+                cls = CELL_CLASS[kind] if cell else TORCH_CLASS[kind]
+                shape = "" if cell else f" layer {k} of {len(levels)}" + (", bidirectional" if len(specs) == 2 else "")
+                layer.notes.append(f"torch {cls} '{module or '(no prefix)'}'{shape}" + (": one step, applied at every time step as a loop over the sequence does" if cell else ""))
+                layer.notes.append(_torch_layout(module, kind, specs, k, cell, act))
+                link(layer, specs[0].W.shape[0])
+                previous = (name, specs[0].units * len(specs))
+                module_layers.append(layer)
+            if not cell:
+                ports.append((base, module_layers, kind))
+            continue
+        _finite(arrays, found, path)
+        kind = _module_kind(prefix, found, arrays)
+        name = module or "module"
+        _unique(name, used_names, path)
+        if kind == "linear":
+            weight = arrays[f"{prefix}weight"]
+            bias = arrays.get(f"{prefix}bias")
+            w = [weight.T.astype(dtype)] + ([] if bias is None else [bias.astype(dtype)])
+            config = {"name": name, "units": weight.shape[0], "activation": "linear", "use_bias": bias is not None, "dtype": dtype.name}
+            layer = Layer(name, "Dense", config, w, spec=REGISTRY["Dense"], params={"activation": "linear"})
+            layer.notes.append(f"torch nn.Linear '{name}': weight ({weight.shape[0]}, {weight.shape[1]}) transposed into the kernel; applied to every time step of its input")
+            link(layer, weight.shape[1])
+            previous = (name, weight.shape[0])
+        elif kind == "embedding":
+            weight = arrays[f"{prefix}weight"]
+            config = {"name": name, "input_dim": weight.shape[0], "output_dim": weight.shape[1], "mask_zero": False, "dtype": dtype.name}
+            layer = Layer(name, "Embedding", config, [weight.astype(dtype)], spec=REGISTRY["Embedding"], params={"mask_zero": False})
+            layer.notes.append(f"torch nn.Embedding '{name}' ({weight.shape[0]} tokens, {weight.shape[1]} features), taken as one by its name")
+            link(layer, weight.shape[0], tokens=True)
+            previous = (name, weight.shape[1])
+        else:
+            shapes = ", ".join(f"{show(k[len(prefix) :])} {tuple(arrays[k].shape)}" for k in found[:6])
+            layers.append(Layer(name, "torch module", {"name": name}, [arrays[k] for k in found], notes=[f"tensors {shapes}: not a module lstmctl computes; run stops at it"]))
+            previous = None
+    if not any(layer.calls for layer in layers):
+        raise LstmctlError(f"{path}: holds no nn.LSTM / GRU / RNN, cell, nn.Linear or nn.Embedding weights; its tensors are {', '.join(show(k) for k in list(arrays)[:8])}")
+    if activation is not None and "simple_rnn" not in kinds:
+        raise UsageError(f"--activation sets nn.RNN's nonlinearity, and {path} holds no nn.RNN; for a what-if run on it, use lstmctl's what-if options on a Keras model")
+    notes = list(notes)
+    notes.append("a state_dict does not record forward(): modules are chained in the file's order where their sizes fit, an nn.Linear acting on every time step")
+    if narrow:
+        notes.append(f"{' and '.join(narrow)} tensors widened to float32 exactly; lstmctl computes what torch computes with module.float()")
+    if "simple_rnn" in kinds:
+        notes.append(f"nn.RNN nonlinearity {activation or 'tanh'}" + (" (set with --activation)" if activation else " (torch's default; a state_dict does not record it: --activation relu for nonlinearity='relu')"))
+    notes.append("run adds torch's outputs per module: <module>/output (batch, time, directions·hidden), <module>/h_n and <module>/c_n (num_layers·directions, batch, hidden)")
+    return PortModel(
+        path, fmt, None, "torch", "Functional", "state_dict", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
+        notes=notes, convention="pytorch", hard_sigmoid_form=3, ports=ports, tensors=arrays,
+    )  # fmt: skip
+
+
+def _unique(name, used, path):
+    if name in used or name == "input" or name.startswith("input_") or "/" in name:
+        raise LstmctlError(f"{path}: module name '{show(name)}' is used twice or is not a name lstmctl can give a layer")
+    used.add(name)
