@@ -876,6 +876,44 @@ def test_hdf5_attribute_bytes_capped_per_file(tmp_path, monkeypatch):
             h5.attr(h5.file, "model_config")
 
 
+def _diamonds(f, levels=40):
+    """`levels` nested models, each the group both `sequential` and `sequential_1` name: 2^levels paths."""
+    group = f["layers"]
+    for _ in range(levels):
+        inner = f.create_group(f"g{len(f.keys())}")
+        group["sequential"] = group["sequential_1"] = inner
+        group = inner.create_group("layers")
+
+
+def _legacy_loop(f):
+    """The legacy LSTM's group holds the root, and its first weight name is a path through that link."""
+    f["model_weights/lstm/lstm/loop"] = f["/"]
+    group = f["model_weights/lstm"]
+    names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+    group.attrs["weight_names"] = np.array(["lstm/loop/model_weights/lstm/lstm/lstm_cell/kernel:0", *names[1:]], dtype=h5py.string_dtype())
+
+
+V3_WEIGHTS = "k3_lstm_dense.weights.h5"
+LINK_GRAPHS = {  # (file, edit, what the error says: the looping path and where it leads)
+    "nested-model-is-the-root": (V3_WEIGHTS, lambda f: f.__setitem__("layers/sequential", f["/"]), "'layers/sequential' links back to '/'"),
+    "nested-layers-are-the-layers": (V3_WEIGHTS, lambda f: (f.create_group("layers/sequential"), f.__setitem__("layers/sequential/layers", f["layers"])), "'layers/sequential/layers' links back to 'layers'"),
+    "uninterpreted-layer-holds-its-parent": (V3_WEIGHTS, lambda f: f.__setitem__("layers/dense/loop", f["layers"]), "'layers/dense/loop' links back to 'layers'"),
+    "a-group-in-itself": (V3_WEIGHTS, lambda f: f.__setitem__("layers/dense/self", f["layers/dense"]), "'layers/dense/self' links back to 'layers/dense'"),
+    "legacy-weight-path-through-a-loop": (LEGACY, _legacy_loop, "'model_weights/lstm/lstm/loop' links back to '/'"),
+    "nested-models-doubling-40-deep": (V3_WEIGHTS, _diamonds, "(a group linked twice)"),
+}
+
+
+@pytest.mark.parametrize("graph", LINK_GRAPHS)
+def test_hdf5_groups_that_link_back_or_twice(rt, graph):
+    """Hard links make an HDF5 file's groups a graph: a loop made `inspect` recurse until Python
+    gave up (issue 23), a chain of groups each named twice doubles the walk at every level. Groups
+    are known by their address in the file: the looping path is named, and the file refused."""
+    src, edit, said = LINK_GRAPHS[graph]
+    model = copy_h5(rt.tmp / f"{graph}{''.join(Path(src).suffixes)}", src, edit)
+    refused_everywhere(rt, model, said, "refused")
+
+
 # ---------------------------------------------------------------------------------------------
 # structure: truncation and zip containers
 
