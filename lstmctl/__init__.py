@@ -32,6 +32,7 @@ def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_acti
     from .formats import npz_weights
 
     path = os.fspath(path)
+    formats.check_kind(path)
     if convention is not None:
         return npz_weights.import_file(
             path, convention, forget_bias=forget_bias, activation=activation,

@@ -1113,6 +1113,45 @@ def test_timesteps_on_a_fixed_length_model_allocate_nothing(rt):
 # faults
 
 
+def _not_a_file(rt, kind) -> tuple[Path, str]:
+    """(MODEL, what the error calls it): something that is no regular file and no folder."""
+    if kind in ("fifo", "fifo-behind-a-symlink"):
+        fifo = rt.tmp / "model.keras"
+        os.mkfifo(fifo)
+        if kind == "fifo":
+            return fifo, "is a FIFO (named pipe)"
+        (rt.tmp / "link.keras").symlink_to(fifo)
+        return rt.tmp / "link.keras", "is a FIFO (named pipe)"
+    if kind == "socket":
+        path = rt.tmp / "model.h5"
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))  # the socket stays in the folder once closed
+        return path, "is a socket"
+    return Path(f"/dev/{kind}"), "is a character device"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "fifo-behind-a-symlink", "socket", "zero", "null"])
+@pytest.mark.parametrize("convention", [[], ["--convention", "pytorch"]], ids=["model", "npz-with-convention"])
+def test_a_model_that_is_no_regular_file(rt, kind, convention):
+    """A FIFO as MODEL blocked `inspect` forever (issue 23), waiting for a writer; /dev/zero never
+    ends. MODEL is a regular file or a folder, checked before it is opened: one line naming it."""
+    model, said = _not_a_file(rt, kind)
+    if not model.exists():
+        pytest.skip(f"no {model}")
+    refused(rt.run("inspect", model, *convention), model, said, "not a model file")
+
+
+def test_a_fifo_as_input_is_read_as_cat_reads_it(rt):
+    """--input from a FIFO (a shell's process substitution, `<(…)`) is a feature: read to its end."""
+    fifo = rt.tmp / "x.npy"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(Path(X).read_bytes()))
+    writer.start()
+    shown = succeeded(rt.run("run", sample(LSTM), "--input", fifo, "--format", "json"))
+    writer.join(TIMEOUT)
+    assert np.asarray(json.loads(shown.stdout)["output"]).shape == (3, 3)
+
+
 def test_two_runs_writing_the_same_output_at_once(rt):
     refs = []
     for seed in (1, 2):
