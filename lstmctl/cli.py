@@ -9,6 +9,7 @@ import click
 
 from . import __version__
 from .commands import COMMANDS
+from .commands.options import say
 from .errors import EXIT_CHECK_FAILED, EXIT_INVALID, LstmctlError
 
 
@@ -35,24 +36,23 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except LstmctlError as exc:
-            kind = "check failed" if exc.exit_code == EXIT_CHECK_FAILED else "error"
-            click.echo(f"lstmctl: {kind}: {exc}", err=True)
+            say(f"{'check failed' if exc.exit_code == EXIT_CHECK_FAILED else 'error'}: {exc}")
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Terminated as exc:
-            click.echo(f"lstmctl: terminated by {signal.Signals(exc.signum).name}", err=True)
+            say(f"terminated by {signal.Signals(exc.signum).name}")
             ctx.exit(128 + exc.signum)
         except KeyboardInterrupt:
-            click.echo("lstmctl: interrupted", err=True)
+            say("interrupted")
             ctx.exit(130)
         except Exception as exc:  # a bug in lstmctl: still one line, never a traceback
             if _RECEIVED:  # raised inside C code (NumPy) that the signal interrupted, and swallowed there
-                click.echo(f"lstmctl: terminated by {signal.Signals(_RECEIVED[0]).name}", err=True)
+                say(f"terminated by {signal.Signals(_RECEIVED[0]).name}")
                 ctx.exit(128 + _RECEIVED[0])
             if os.environ.get("LSTMCTL_DEBUG"):
                 raise
-            click.echo(f"lstmctl: error: unexpected {type(exc).__name__}: {exc} (set LSTMCTL_DEBUG=1 for details)", err=True)
+            say(f"error: unexpected {type(exc).__name__}: {exc} (set LSTMCTL_DEBUG=1 for details)")
             ctx.exit(EXIT_INVALID)
 
 

@@ -197,3 +197,47 @@ def test_nan_input_warns_where_and_propagates_unless_strict(tmp_path, x):
     out.unlink()
     fails("run", sample(LSTM), "--input", tmp_path / "x.npy", "--strict", "--format", "npz", "-o", out, contains=["non-finite", "(1, 2, 3)"])
     assert not out.exists()
+
+
+CONTROL = {"newline": "a\nb", "carriage-return": "a\rb", "escape": "a\x1b[2Jb", "tab": "a\tb"}
+
+
+@pytest.mark.parametrize("name", CONTROL.values(), ids=CONTROL)
+def test_a_path_with_control_characters_stays_one_line(tmp_path, name):
+    """A path holding a newline split the one error line in two (issue 23): each control
+    character of a path is printed as Python escapes it (\\n, \\x1b), wherever the path is named."""
+    shown = repr(name)[1:-1]
+    missing = tmp_path / f"{name}.keras"
+    assert fails("inspect", missing).stderr == f"lstmctl: error: {tmp_path}/{shown}.keras: no such file\n"
+    notes = tmp_path / f"{name}.h5"
+    notes.write_text("hello")
+    assert fails("inspect", notes).stderr == f"lstmctl: error: {tmp_path}/{shown}.h5: not a Keras model file (neither HDF5 nor a .keras zip)\n"
+    fails("run", sample(LSTM), "--input", tmp_path / f"{name}.npy", contains=[f"{shown}.npy: no such file"])
+    fails("run", sample(LSTM), "--input", sample("k3_lstm_dense.input.npy"), "--format", "npz", "-o", tmp_path / name / "out.npz", contains=[f"directory {tmp_path}/{shown} does not exist"])
+
+
+def test_names_read_from_a_file_are_escaped_the_same_way(tmp_path):
+    """A group name in a weights file is a layer's name: it may hold a newline or a terminal escape."""
+    model = tmp_path / "m.weights.h5"
+    shutil.copy(sample("k3_lstm_dense.weights.h5"), model)
+    with h5py.File(model, "r+") as f:
+        f.move("layers/dense", "layers/den\nse\x1b[2J")
+    result = fails("inspect", model, "--layer", "nope")
+    assert result.stderr == f"lstmctl: error: {model}: no layer named 'nope' (layers: den\\nse\\x1b[2J, lstm)\n"
+
+
+def test_a_bad_csv_cell_is_named_by_place_not_quoted_whole(tmp_path):
+    """A .csv input that is a symlink to a password-style file put a whole line of it into the
+    error (issue 23). The cell is named by line and column; at most a short prefix is quoted."""
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    (tmp_path / "x.csv").symlink_to(secret)
+    result = fails("run", sample(LSTM), "--input", tmp_path / "x.csv")
+    assert result.stderr == f"lstmctl: error: {tmp_path / 'x.csv'}: CSV line 2, column 1 is not a number: 'daemon:x:1:1:dae'…(47 characters)\n"
+    (tmp_path / "y.csv").write_text("a,b,c,d\n1,2,3,4\n1,2,\x1b[2J,4\n")
+    result = fails("run", sample(LSTM), "--input", tmp_path / "y.csv")
+    assert result.stderr == f"lstmctl: error: {tmp_path / 'y.csv'}: CSV line 3, column 3 is not a number: '\\x1b[2J'\n"
+    (tmp_path / "z.json").write_text(json.dumps([[1, 2, 3, 4], [1, 2, 3, secret.read_text().splitlines()[1]]]))
+    result = fails("run", sample(LSTM), "--input", tmp_path / "z.json")
+    assert result.stderr == f"lstmctl: error: {tmp_path / 'z.json'}: expected numbers only, got 'daemon:x:1:1:dae'…(47 characters)\n"
+

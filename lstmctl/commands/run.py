@@ -4,7 +4,7 @@
 import click
 
 from ..errors import LstmctlError, UsageError
-from .options import MODEL, import_options, load_model, output_format, precision_option, report_comparison, warn
+from .options import MODEL, import_options, load_model, output_format, precision_option, report_comparison, say, warn
 
 FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 
@@ -105,7 +105,7 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
         render_arrays([(k, label, result[k]) for k, label in selected], console(), full=full, notes=notes, precision=precision)
         return
     for note in notes:
-        click.echo(f"lstmctl: {note}", err=True)
+        say(note)
     if outdir is not None:
         _write_outdir(result if not keys else {k: result[k] for k in keys}, outdir)
         return
