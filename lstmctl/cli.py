@@ -21,18 +21,25 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-_RECEIVED = []  # the termination signal, once one arrived
+_RECEIVED = []  # the signal that ends the run, once one arrived
 
 
-def _terminate(signum, frame):
+def _signalled(signum, frame):
+    """The handler of SIGINT, SIGTERM and SIGHUP: the signal is recorded before it unwinds the run."""
     _RECEIVED.append(signum)
-    raise Terminated(signum)
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+
+
+def _stopped(ctx, signum):
+    say("interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}")
+    ctx.exit(128 + signum)
 
 
 class _Group(click.Group):
     """Turns lstmctl's errors into one line on stderr and its exit code; never a traceback."""
 
     def invoke(self, ctx):
+        _RECEIVED.clear()
         try:
             return super().invoke(ctx)
         except LstmctlError as exc:
@@ -40,16 +47,11 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except Terminated as exc:
-            say(f"terminated by {signal.Signals(exc.signum).name}")
-            ctx.exit(128 + exc.signum)
-        except KeyboardInterrupt:
-            say("interrupted")
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP as Terminated
+            _stopped(ctx, getattr(exc, "signum", signal.SIGINT))
         except Exception as exc:  # a bug in lstmctl: still one line, never a traceback
             if _RECEIVED:  # raised inside C code (NumPy) that the signal interrupted, and swallowed there
-                say(f"terminated by {signal.Signals(_RECEIVED[0]).name}")
-                ctx.exit(128 + _RECEIVED[0])
+                _stopped(ctx, _RECEIVED[0])
             if os.environ.get("LSTMCTL_DEBUG"):
                 raise
             say(f"error: unexpected {type(exc).__name__}: {exc} (set LSTMCTL_DEBUG=1 for details)")
@@ -78,8 +80,8 @@ def entry():
     large batches across cores itself (faster, measured in benchmarks/); a user's own setting wins."""
     if "numpy" not in sys.modules:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminate)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _signalled)
     main()
 
 

@@ -1,5 +1,6 @@
 """Writing results: npz / npy / json / csv, atomically, so a failure leaves no partial file."""
 
+import contextlib
 import io
 import json
 import os
@@ -65,6 +66,28 @@ def npy_file_name(key: str) -> str:
     return name
 
 
+@contextlib.contextmanager
+def writing(output: str):
+    """An OSError while writing `output` (a full disk, a folder not writable) becomes one error
+    naming it. A closed pipe stays a BrokenPipeError: the reader's choice, ended quietly by the CLI."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+
+
+def temp_path(output: str, folder=False) -> str:
+    """A new empty temporary file (or folder) to build the result for `output` in (see temp_dir)."""
+    with writing(output):
+        if folder:
+            return tempfile.mkdtemp(prefix=".lstmctl-", dir=temp_dir(output))
+        fd, path = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
+        os.close(fd)
+        return path
+
+
 def make_dir(directory: str):
     """A folder to write into: made if missing (with its parents), refused if something else is there."""
     if os.path.lexists(directory) and not os.path.isdir(directory):
@@ -84,19 +107,9 @@ def write_many(files: dict, directory: str):
     try:
         for name, data in files.items():
             output = os.path.join(directory, name)
-            fd, tmp = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
-            temps[name] = tmp
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-            except OSError as exc:
-                raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
-    except BaseException:
-        for tmp in temps.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        raise
-    try:
+            temps[name] = temp_path(output)
+            with writing(output), open(temps[name], "wb") as fh:
+                fh.write(data)
         for name, tmp in temps.items():
             publish(tmp, os.path.join(directory, name))
     finally:
@@ -140,16 +153,15 @@ def publish(tmp: str, output: str):
     into anything else (a device, a FIFO), which is never replaced."""
     target, atomic = destination(output)
     try:
-        if atomic:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, target)
-        else:
-            with open(tmp, "rb") as src, open(output, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-    except OSError as exc:
-        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+        with writing(output):
+            if atomic:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)
+                os.replace(tmp, target)
+            else:
+                with open(tmp, "rb") as src, open(output, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -163,14 +175,14 @@ def write(data: bytes, output: str | None, binary: bool):
         stdout_bytes().write(data)
         stdout_bytes().flush()
         return
-    fd, tmp = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
+    tmp = temp_path(output)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with writing(output), open(tmp, "wb") as fh:
             fh.write(data)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
-    publish(tmp, output)
+        publish(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 class Guarded:

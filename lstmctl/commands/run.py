@@ -68,8 +68,8 @@ def run(model, inputs, layer, return_sequences, return_state, initial_state, dir
     streamed = None if direct or expect or initial_state else stream.streamable(inputs, chunk)
     if streamed is not None:
         rows = next(iter(streamed.values())).shape[0]
-        writer = stream.ResultWriter(output, fmt, rows, outdir=outdir)
-        warned = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict)
+        with stream.ResultWriter(output, fmt, rows, outdir=outdir) as writer:
+            warned = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict)
         warn(warned)
         return
     notes = []
