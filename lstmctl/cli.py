@@ -30,9 +30,27 @@ def _signalled(signum, frame):
     raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
 
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # 141: what a shell reports for cat or yes whose reader left
+
+
 def _stopped(ctx, signum):
     say("interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}")
     ctx.exit(128 + signum)
+
+
+def _pipe_closed(ctx):
+    """The reader of standard output left (`lstmctl … | head -c 10`): its choice, so no error line.
+    Python ignores SIGPIPE, so the write failed with EPIPE instead of ending the process; /dev/null
+    takes the place of standard output so that the flush at exit cannot fail again
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe), and the exit code is the
+    one a shell reports for any writer its pipe ended."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass  # standard output with no descriptor (a test's capture): nothing is flushed at exit
+    ctx.exit(EXIT_PIPE_CLOSED)
 
 
 class _Group(click.Group):
@@ -49,6 +67,8 @@ class _Group(click.Group):
             raise
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP as Terminated
             _stopped(ctx, getattr(exc, "signum", signal.SIGINT))
+        except BrokenPipeError:
+            _pipe_closed(ctx)
         except Exception as exc:  # a bug in lstmctl: still one line, never a traceback
             if _RECEIVED:  # raised inside C code (NumPy) that the signal interrupted, and swallowed there
                 _stopped(ctx, _RECEIVED[0])
