@@ -56,6 +56,12 @@ def _pipe_closed(ctx):
 class _Group(click.Group):
     """Turns lstmctl's errors into one line on stderr and its exit code; never a traceback."""
 
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except BrokenPipeError:  # --help or --version, written while the arguments are parsed
+            _pipe_closed(ctx)
+
     def invoke(self, ctx):
         _RECEIVED.clear()
         try:
@@ -69,6 +75,9 @@ class _Group(click.Group):
             _stopped(ctx, getattr(exc, "signum", signal.SIGINT))
         except BrokenPipeError:
             _pipe_closed(ctx)
+        except MemoryError:  # the readers and the runner name the file or layer; this is the rest (a result built whole in memory)
+            say("error: out of memory: the work needs more memory than this process may use (a large .npy input streams to a file with --chunk)")
+            ctx.exit(EXIT_INVALID)
         except Exception as exc:  # a bug in lstmctl: still one line, never a traceback
             if _RECEIVED:  # raised inside C code (NumPy) that the signal interrupted, and swallowed there
                 _stopped(ctx, _RECEIVED[0])

@@ -111,6 +111,9 @@ CLOSED_PIPE = {  # binary and text outputs, through each way lstmctl writes stan
     "inspect-table": ["inspect", MODEL],
     "inspect-dot": ["inspect", MODEL, "--format", "dot"],
     "report-html": ["report", MODEL, "--input", X, "-o", "-"],
+    "help": ["--help"],
+    "run-help": ["run", "--help"],
+    "version": ["--version"],
 }
 
 

@@ -256,6 +256,8 @@ def _regular_size(fh) -> int | None:
 
 def _open(path: str):
     if path == "-":
+        if sys.stdin is None:  # started with it closed (`<&-`)
+            raise LstmctlError("stdin: is closed")
         return sys.stdin.buffer
     if os.path.isdir(path):
         raise LstmctlError(f"{path}: is a directory, not an array file")

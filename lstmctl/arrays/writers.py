@@ -11,7 +11,7 @@ import tempfile
 
 import numpy as np
 
-from ..errors import LstmctlError, UsageError
+from ..errors import LstmctlError, UsageError, show
 
 
 def to_bytes(arrays: dict, fmt: str, choose: str = "--key") -> bytes:
@@ -170,10 +170,11 @@ def publish(tmp: str, output: str):
 def write(data: bytes, output: str | None, binary: bool):
     """Write to a file atomically (temp file + rename), through to a device or FIFO, or to stdout (`-`)."""
     if output is None or output == "-":
-        if binary and sys.stdout.isatty():
+        out = stdout_bytes()
+        if binary and out.isatty():
             raise UsageError("refusing to write binary data to a terminal; use --output FILE or a pipe")
-        stdout_bytes().write(data)
-        stdout_bytes().flush()
+        out.write(data)
+        out.flush()
         return
     tmp = temp_path(output)
     try:
@@ -186,7 +187,8 @@ def write(data: bytes, output: str | None, binary: bool):
 
 
 class Guarded:
-    """A stream whose write failures (a full disk…) become one clear error naming the stream."""
+    """Standard output, whose write failures (a full disk, an encoding without a character) become
+    one clear error naming it. A closed pipe stays a BrokenPipeError, for the CLI to end quietly."""
 
     def __init__(self, stream, name: str):
         self._stream, self._name = stream, name
@@ -195,9 +197,12 @@ class Guarded:
         try:
             return method(*args)
         except BrokenPipeError:
-            raise  # the reader has gone: handled quietly by the CLI
+            raise
         except OSError as exc:
             raise LstmctlError(f"cannot write {self._name}: {exc.strerror or exc}") from None
+        except UnicodeEncodeError as exc:
+            bad = show(exc.object[exc.start : exc.start + 1])
+            raise LstmctlError(f"cannot write {self._name}: its encoding, {exc.encoding}, has no '{bad}' (use a UTF-8 locale, or PYTHONIOENCODING=utf-8)") from None
 
     def write(self, data):
         return self._guard(self._stream.write, data)
@@ -209,9 +214,22 @@ class Guarded:
         return getattr(self._stream, name)
 
 
+def _stdout():
+    if sys.stdout is None:  # started with it closed (`>&-`)
+        raise LstmctlError("cannot write standard output: it is closed")
+    return sys.stdout
+
+
 def stdout_bytes():
-    return Guarded(sys.stdout.buffer, "standard output")
+    return Guarded(_stdout().buffer, "standard output")
 
 
 def stdout_text():
-    return Guarded(sys.stdout, "standard output")
+    return Guarded(_stdout(), "standard output")
+
+
+def echo(text: str, nl=True):
+    """Text on standard output (JSON, a diagram), through the same guard as every other output."""
+    out = stdout_text()
+    out.write(text + "\n" if nl else text)
+    out.flush()

@@ -107,7 +107,9 @@ def report_comparison(reports, path, fmt, what):
     from ..errors import CheckFailed
 
     if fmt == "json":
-        click.echo(json.dumps({"match": all(r.ok for r in reports), "keys": [r.as_dict() for r in reports]}, indent=2))
+        from ..arrays.writers import echo
+
+        echo(json.dumps({"match": all(r.ok for r in reports), "keys": [r.as_dict() for r in reports]}, indent=2))
     elif fmt == "table":
         from ..render.console import console, render_comparison
 
