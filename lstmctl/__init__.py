@@ -34,6 +34,7 @@ def load(path, convention=None, forget_bias=1.0, activation=None, recurrent_acti
     from . import formats
 
     path = os.fspath(path)
+    formats.check_kind(path)
     if convention is not None:
         from .formats import npz_weights
 

@@ -33,11 +33,24 @@ class Unsupported(LstmctlError):
 
 
 def show(text) -> str:
-    """A name from the file, safe inside a one-line message (control characters escaped)."""
+    """A name or path, safe inside a one-line message: each character that is not printable (a
+    newline, an escape, a lone surrogate from undecodable bytes) written as Python escapes it,
+    `\\n`, `\\x1b`, `\\udcff`; everything else kept. Idempotent (the escapes are printable), so the
+    CLI escapes every line it prints and a name already shown here is not escaped twice."""
     text = str(text)
     if text.isprintable():
         return text
-    return text.encode("unicode_escape").decode("ascii")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def excerpt(text, limit: int = 16) -> str:
+    """Text read from a user's file (a bad cell, a key, a number) for an error message, quoted: at
+    most its first `limit` characters, escaped. A whole line never: the file may not be the one
+    the user meant to show (an input that is a symlink to a password file)."""
+    text = str(text)
+    if len(text) <= limit:
+        return f"'{show(text)}'"
+    return f"'{show(text[:limit])}'…({len(text)} characters)"
 
 
 def first_bad(bad, values, message: str, verb: str):

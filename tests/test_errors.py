@@ -1,8 +1,11 @@
 """Bad files and bad inputs: one line on stderr, the documented exit code, no traceback, no partial file."""
 
 import json
+import os
 from pathlib import Path
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import h5py
@@ -11,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from lstmctl.cli import main
-from conftest import expected, keras_inputs, sample
+from conftest import ROOT, expected, keras_inputs, sample
 
 LSTM = "k3_lstm_dense.keras"
 
@@ -197,3 +200,138 @@ def test_nan_input_warns_where_and_propagates_unless_strict(tmp_path, x):
     out.unlink()
     fails("run", sample(LSTM), "--input", tmp_path / "x.npy", "--strict", "--format", "npz", "-o", out, contains=["non-finite", "(1, 2, 3)"])
     assert not out.exists()
+
+
+CONTROL = {"newline": "a\nb", "carriage-return": "a\rb", "escape": "a\x1b[2Jb", "tab": "a\tb"}
+
+
+@pytest.mark.parametrize("name", CONTROL.values(), ids=CONTROL)
+def test_a_path_with_control_characters_stays_one_line(tmp_path, name):
+    """A path holding a newline split the one error line in two (issue 23): each control
+    character of a path is printed as Python escapes it (\\n, \\x1b), wherever the path is named."""
+    shown = repr(name)[1:-1]
+    missing = tmp_path / f"{name}.keras"
+    assert fails("inspect", missing).stderr == f"lstmctl: error: {tmp_path}/{shown}.keras: no such file\n"
+    notes = tmp_path / f"{name}.h5"
+    notes.write_text("hello")
+    assert fails("inspect", notes).stderr == f"lstmctl: error: {tmp_path}/{shown}.h5: not a Keras model file (neither HDF5 nor a .keras zip)\n"
+    fails("run", sample(LSTM), "--input", tmp_path / f"{name}.npy", contains=[f"{shown}.npy: no such file"])
+    fails("run", sample(LSTM), "--input", sample("k3_lstm_dense.input.npy"), "--format", "npz", "-o", tmp_path / name / "out.npz", contains=[f"directory {tmp_path}/{shown} does not exist"])
+
+
+def test_names_read_from_a_file_are_escaped_the_same_way(tmp_path):
+    """A group name in a weights file is a layer's name: it may hold a newline or a terminal escape."""
+    model = tmp_path / "m.weights.h5"
+    shutil.copy(sample("k3_lstm_dense.weights.h5"), model)
+    with h5py.File(model, "r+") as f:
+        f.move("layers/dense", "layers/den\nse\x1b[2J")
+    result = fails("inspect", model, "--layer", "nope")
+    assert result.stderr == f"lstmctl: error: {model}: no layer named 'nope' (layers: den\\nse\\x1b[2J, lstm)\n"
+
+
+def test_a_bad_csv_cell_is_named_by_place_not_quoted_whole(tmp_path):
+    """A .csv input that is a symlink to a password-style file put a whole line of it into the
+    error (issue 23). The cell is named by line and column; at most a short prefix is quoted."""
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    (tmp_path / "x.csv").symlink_to(secret)
+    result = fails("run", sample(LSTM), "--input", tmp_path / "x.csv")
+    assert result.stderr == f"lstmctl: error: {tmp_path / 'x.csv'}: CSV line 2, column 1 is not a number: 'daemon:x:1:1:dae'…(47 characters)\n"
+    (tmp_path / "y.csv").write_text("a,b,c,d\n1,2,3,4\n1,2,\x1b[2J,4\n")
+    result = fails("run", sample(LSTM), "--input", tmp_path / "y.csv")
+    assert result.stderr == f"lstmctl: error: {tmp_path / 'y.csv'}: CSV line 3, column 3 is not a number: '\\x1b[2J'\n"
+    (tmp_path / "z.json").write_text(json.dumps([[1, 2, 3, 4], [1, 2, 3, secret.read_text().splitlines()[1]]]))
+    result = fails("run", sample(LSTM), "--input", tmp_path / "z.json")
+    assert result.stderr == f"lstmctl: error: {tmp_path / 'z.json'}: expected numbers only, got 'daemon:x:1:1:dae'…(47 characters)\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# What ended in "unexpected X" from the shell (issue 23's inventory; docs/reliability-inventory.md)
+
+X = sample("k3_lstm_dense.input.npy")
+
+
+def _raise_on(error, *, when=lambda *a: True, real=None):
+    def fake(*args, **kwargs):
+        if when(*args):
+            raise error
+        return real(*args, **kwargs)
+
+    return fake
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["run", LSTM, "--input", X, "-o", "{out}/r.npz"], ["run", LSTM, "--input", X, "--chunk", "1", "-o", "{out}/r.npz"], ["run", LSTM, "--input", X, "--outdir", "{out}"], ["report", LSTM, "--input", X, "-o", "{out}/r.html"]],
+    ids=["run", "run-streamed", "run-outdir", "report"],
+)
+def test_a_folder_that_refuses_new_files(tmp_path, monkeypatch, args):
+    """PermissionError making the temporary file beside the output (a folder not writable, /sys)."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "mkstemp", _raise_on(PermissionError(13, "Permission denied")))
+    monkeypatch.setattr(tempfile, "mkdtemp", _raise_on(PermissionError(13, "Permission denied")))
+    args = [sample(a) if a == LSTM else a.format(out=tmp_path) for a in args]
+    result = fails(*args)
+    assert result.stderr.startswith(f"lstmctl: error: {tmp_path}/") and result.stderr.endswith(": cannot be written (Permission denied)\n"), result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_full_disk_while_a_streamed_npz_is_packed(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "copyfileobj", _raise_on(OSError(28, "No space left on device")))
+    result = fails("run", sample(LSTM), "--input", X, "--chunk", "1", "-o", tmp_path / "r.npz")
+    assert result.stderr == f"lstmctl: error: {tmp_path}/r.npz: cannot be written (No space left on device)\n"
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_streamed_input_removed_between_chunks(tmp_path, monkeypatch):
+    import lstmctl.model
+
+    x = tmp_path / "x.npy"
+    shutil.copy(X, x)
+    real = lstmctl.model.Model.run
+    monkeypatch.setattr(lstmctl.model.Model, "run", lambda *a, **kw: (x.unlink(missing_ok=True), real(*a, **kw))[1])
+    result = fails("run", sample(LSTM), "--input", x, "--chunk", "1", "-o", tmp_path / "r.npz")
+    assert result.stderr == f"lstmctl: error: {x}: cannot be read (No such file or directory)\n"
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_result_too_big_for_memory(tmp_path, monkeypatch):
+    """MemoryError outside the readers and the runner (which name the file or layer): an output built whole."""
+    from lstmctl.arrays import writers
+
+    monkeypatch.setattr(writers, "to_bytes", _raise_on(MemoryError()))
+    result = fails("run", sample(LSTM), "--input", X, "--format", "json")
+    assert result.stderr == "lstmctl: error: out of memory: the work needs more memory than this process may use (a large .npy input streams to a file with --chunk)\n"
+
+
+def test_a_savedmodel_file_that_cannot_be_opened(monkeypatch):
+    """PermissionError opening a file of a SavedModel folder (chmod 000; root reads it anyway, hence the stand-in)."""
+    from lstmctl.formats import tensorbundle
+
+    model = sample("tf/lstm.savedmodel")
+    monkeypatch.setattr(tensorbundle, "open", _raise_on(PermissionError(13, "Permission denied"), when=lambda path, *a: path.endswith("keras_metadata.pb"), real=open), raising=False)
+    result = fails("inspect", model)
+    assert result.stderr == f"lstmctl: error: {model}: '{model}/keras_metadata.pb' cannot be read (Permission denied)\n"
+
+
+def _process(args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "lstmctl", *map(str, args)], cwd=ROOT, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.parametrize("args", [["inspect", sample(LSTM)], ["inspect", sample(LSTM), "--format", "json"], ["run", sample(LSTM), "--input", X, "--format", "npy", "--key", "output"]], ids=["table", "json", "npy"])
+def test_standard_output_closed(args):
+    """`lstmctl … >&-`: Python starts with sys.stdout None. As cat says, a write error; not silence."""
+    proc = _process(args, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
+    assert (proc.returncode, proc.stderr) == (3, "lstmctl: error: cannot write standard output: it is closed\n")
+
+
+def test_standard_input_closed():
+    proc = _process(["run", sample(LSTM), "--input", "-"], stdout=subprocess.PIPE, preexec_fn=lambda: os.close(0))
+    assert (proc.returncode, proc.stderr) == (3, "lstmctl: error: stdin: is closed\n")
+
+
+def test_standard_output_whose_encoding_lacks_a_character():
+    """PYTHONIOENCODING=ascii (or an old locale): the table's arrows cannot be written."""
+    proc = _process(["inspect", sample(LSTM)], stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert (proc.returncode, proc.stderr) == (3, "lstmctl: error: cannot write standard output: its encoding, ascii, has no '→' (use a UTF-8 locale, or PYTHONIOENCODING=utf-8)\n")

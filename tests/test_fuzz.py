@@ -7,6 +7,10 @@ TensorFlow checkpoints and SavedModel folders: one file of a copied folder mutat
 unmodified companions, the checkpoint index's block CRCs sometimes recomputed) and feeds
 the result to the reader, and whatever loads further on: `lstmctl.load` then inspect_facts, gates
 and `run` on a small input; `lstmctl.arrays.inputs.load_arrays` then `run` of a sample model.
+Three targets are about the world around the files: HDF5 groups hard-linked into loops and
+diamonds; MODEL as a FIFO, a socket, a device or a symlink loop (or a model folder holding a FIFO);
+and each command's standard output a pipe whose reader closes it at some byte, where only exit 0
+or 141 and no error line are allowed.
 
 Every example runs in a forked child under an address-space limit and a timeout
 (LSTMCTL_FUZZ_TIMEOUT, 60 s): a hang or a crash inside a C library (HDF5) is reported as an escape
@@ -17,7 +21,7 @@ The in-suite run is short and deterministic (derandomized). Deeper runs:
     LSTMCTL_FUZZ_EXAMPLES=2500 LSTMCTL_FUZZ_SEED=1 LSTMCTL_FUZZ_COLLECT=1 \\
         .venv/bin/python -m pytest -q tests/test_fuzz.py
 
-LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 15 targets);
+LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 18 targets);
 LSTMCTL_FUZZ_SEED switches to random generation from that seed; LSTMCTL_FUZZ_COLLECT=1 records
 every escape (to fuzz-escapes.jsonl, and the file to fuzz-escapes/, in the current directory)
 instead of stopping at the first; the summary line at the end gives cases tried, loaded and
@@ -31,7 +35,9 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -213,13 +219,14 @@ def _tally(target, outcome, blob):
         _record(target, escape, blob)
 
 
-def exercise_model(target, path: Path, blob=None):
-    """load; then each thing the CLI does with a model, each allowed to fail only our way."""
+def exercise_model(target, path: Path, blob=None, **options):
+    """load (with `options`, e.g. a convention); then each thing the CLI does with a model, each
+    allowed to fail only our way."""
 
     def body():
         escapes = []
         holder = {}
-        if not _stage(escapes, lambda: holder.__setitem__("m", lstmctl.load(path))):
+        if not _stage(escapes, lambda: holder.__setitem__("m", lstmctl.load(path, **options))):
             return {"loaded": False, "escapes": escapes}
         model = holder["m"]
         _stage(escapes, lambda: inspect_facts(model))
@@ -825,6 +832,92 @@ def test_fuzz_port_targets_reach_the_readers():
     assert LOADED["sanity-ports"] == 4 and ESCAPES["sanity-ports"] == 0
 
 
+LINK_NAMES = ["sequential", "functional_1", "layers", "cell", "vars", "loop"]  # names the readers walk into
+LINKED = st.one_of(st.just("k3_lstm_dense.weights.h5"), st.just("k2_lstm_dense_weights.h5"), st.sampled_from([*HDF5, *KERAS]))
+
+
+def _link_groups(draw, f):
+    """Hard links from a group to a group (the root, its parent, itself, any), under names the
+    readers walk into: loops, and groups named twice."""
+    groups = _groups(f)
+    walked = [g for g in groups if g.rpartition("/")[2] in ("layers", "model_weights")] or groups  # where nested models are looked for
+    for _ in range(draw(st.integers(1, 3))):
+        source = draw(st.one_of(st.sampled_from(walked), st.sampled_from(groups)))
+        target = {"root": "", "parent": source.rpartition("/")[0], "self": source}.get(draw(st.sampled_from(["root", "parent", "self", "any"])))
+        target = draw(st.sampled_from(groups)) if target is None else target
+        holder, name = f[source] if source else f, draw(st.sampled_from(LINK_NAMES))
+        if name not in holder:
+            holder[name] = f[target or "/"]
+
+
+@fuzz_settings
+@given(LINKED, st.data())
+def test_fuzz_hdf5_link_graphs(name, data):
+    """HDF5 groups linked into loops and diamonds, in .h5 files and in a .keras's weights (issue 23:
+    a .weights.h5 whose `layers/sequential` linked back ended in RecursionError)."""
+    if name.endswith(".keras"):
+        members = _keras_members(name)
+        h5 = _write(".h5", members["model.weights.h5"])
+        with h5py.File(h5, "r+") as f:
+            _link_groups(data.draw, f)
+        members["model.weights.h5"] = h5.read_bytes()
+        h5.unlink()
+        blob = _zip(members)
+        exercise_model("h5-links", _write(".keras", blob), blob)
+        return
+    path = _fresh("".join(Path(name).suffixes))
+    shutil.copy(sample(name), path)
+    with h5py.File(path, "r+") as f:
+        _link_groups(data.draw, f)
+    exercise_model("h5-links", path, path.read_bytes())
+
+
+NOT_FILES = ["fifo", "fifo-behind-a-symlink", "socket", "symlink-loop", "/dev/null", "/dev/zero", "fifo-as-savedmodel-member", "fifo-as-checkpoint-index"]
+
+
+def _not_a_file(kind, suffix, folder: Path) -> Path:
+    """MODEL as something that is no regular file (or a folder holding one where a file belongs)."""
+    if kind.startswith("/dev/"):
+        return Path(kind)
+    path = folder / f"model{suffix}"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "fifo-behind-a-symlink":
+        os.mkfifo(folder / "target")
+        path.symlink_to(folder / "target")
+    elif kind == "socket":
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))
+    elif kind == "symlink-loop":
+        path.symlink_to(folder / "other")
+        (folder / "other").symlink_to(path)
+    elif kind == "fifo-as-savedmodel-member":
+        path = folder / SAVEDMODELS[0]
+        shutil.copytree(TF / SAVEDMODELS[0], path, ignore=shutil.ignore_patterns("*.expected.npz"))
+        member = path / ("saved_model.pb" if suffix in (".keras", "") else "variables/variables.index" if suffix == ".h5" else "keras_metadata.pb")
+        member.unlink(missing_ok=True)
+        os.mkfifo(member)
+    else:
+        for part in (".index", ".data-00000-of-00001"):
+            shutil.copy(TF / f"{TF2_PREFIXES[0]}{part}", folder / f"model{part}")
+        (folder / "model.index").unlink()
+        os.mkfifo(folder / "model.index")
+        path = folder / ("model.index" if suffix == ".keras" else "model")
+    return path
+
+
+@fuzz_settings
+@given(st.sampled_from(NOT_FILES), st.sampled_from([".keras", ".h5", ".weights.h5", ".npz", ""]), st.sampled_from([{}, {"convention": "pytorch"}]))
+def test_fuzz_models_that_are_no_regular_file(kind, suffix, options):
+    """A FIFO, a socket, a device, a symlink loop as MODEL, or as a file of a model folder: one
+    LstmctlError, never a hang (issue 23: a FIFO as MODEL blocked inspect forever)."""
+    parent = Path(tempfile.mkdtemp(dir=_WORK))
+    try:
+        exercise_model("not-a-file", _not_a_file(kind, suffix, parent), None, **options)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
 def test_fuzz_tf_targets_reach_the_readers():
     """The TF targets' plumbing: each fixture kind loads from its copy; a fixed-up index loads."""
     for src in (TF / "tf1_bidirectional_multi", TF / SAVEDMODELS[0]):  # a bidirectional stack of cells, a SavedModel
@@ -860,3 +953,73 @@ def test_fuzz_harness_reaches_the_readers():
     assert [e["type"] for e in escapes] == ["MemoryError (as LstmctlError)"]
     assert _stage(escapes, lambda: lstmctl.load("no-such-file.keras")) is False and len(escapes) == 1
     assert _isolated(lambda: os.kill(os.getpid(), signal.SIGKILL))["escapes"][0]["type"] == "Crash"
+
+
+# ---------------------------------------------------------------------------------------------
+# targets: outputs whose reader closed the pipe
+
+MODEL = sample(LSTM)
+BIG_INPUT = _WORK / "x3000.npy"  # 3000 samples: outputs far larger than a pipe's buffer
+np.save(BIG_INPUT, np.random.default_rng(0).standard_normal((3000, 6, 4)).astype(np.float32))
+PIPED = {  # every command's standard output, binary and text; {x} is a small or a big input
+    "run-npy": ["run", MODEL, "--input", "{x}", "--format", "npy", "--key", "lstm/sequence"],
+    "run-npz": ["run", MODEL, "--input", "{x}", "--format", "npz"],
+    "run-npz-to-dev-stdout": ["run", MODEL, "--input", "{x}", "--format", "npz", "-o", "/dev/stdout"],
+    "run-csv": ["run", MODEL, "--input", "{x}", "--format", "csv", "--key", "lstm/sequence"],
+    "run-json": ["run", MODEL, "--input", "{x}", "--format", "json"],
+    "run-table": ["run", MODEL, "--input", "{x}", "--return-sequences", "--full"],
+    "inspect-table": ["inspect", MODEL, "--gate", "f", "--full"],
+    "inspect-json": ["inspect", MODEL, "--format", "json"],
+    "inspect-dot": ["inspect", MODEL, "--format", "dot"],
+    "inspect-mermaid": ["inspect", MODEL, "--format", "mermaid"],
+    "gates-npz": ["gates", MODEL, "--format", "npz", "-o", "-"],
+    "trace-table": ["trace", MODEL, "--input", NPY, "--layer", "lstm"],
+    "trace-json": ["trace", MODEL, "--input", NPY, "--layer", "lstm", "--format", "json"],
+    "export-pytorch": ["export", MODEL, "--to", "pytorch", "-o", "-"],
+    "report-html": ["report", MODEL, "--input", NPY, "-o", "-"],
+}
+
+
+def exercise_closed_pipe(args, read: int) -> dict:
+    """The CLI (in the forked child, its standard output a pipe) while the reader takes `read`
+    bytes and closes its end (0: closed before the first write). Allowed: exit 0 (everything fit
+    before the close) or 141, and on stderr at most the notes a command gives after its output
+    (export's); anything else is an escape."""
+    from lstmctl.cli import main
+
+    def body():
+        r, w = os.pipe()
+        os.dup2(w, 1)
+        os.close(w)
+        err = tempfile.TemporaryFile()
+        os.dup2(err.fileno(), 2)
+        import sys
+
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", line_buffering=True)
+        if read:
+            threading.Thread(target=lambda: (os.read(r, read), os.close(r)), daemon=True).start()
+        else:
+            os.close(r)
+        escapes = []
+        try:
+            code = main.main(args=args, prog_name="lstmctl", standalone_mode=False) or 0
+        except BaseException as exc:  # noqa: BLE001 (the point: nothing may escape the CLI)
+            return {"loaded": True, "escapes": [_describe(exc)]}
+        sys.stderr.flush()
+        err.seek(0)
+        said = err.read().decode("utf-8", "replace")
+        if code not in ((141,) if not read else (0, 141)) or any(not line.startswith("lstmctl: note:") for line in said.splitlines()):
+            escapes.append({"type": "ClosedPipe", "message": f"exit {code}, stderr {said[:300]!r}", "where": []})
+        return {"loaded": True, "escapes": escapes}
+
+    return _isolated(body)
+
+
+@fuzz_settings
+@given(st.sampled_from(sorted(PIPED)), st.sampled_from([NPY, str(BIG_INPUT)]), st.sampled_from([0, 1, 100, 65536, 300000]))
+def test_fuzz_closed_pipes(command, x, read):
+    """Standard output's reader closes the pipe at some byte: quiet, exit 141 (issue 23: run
+    --format npy | head -c 10 and inspect --format json | head -c 1 ended in BrokenPipeError)."""
+    args = [a.format(x=x) for a in PIPED[command]]
+    _tally("closed-pipes", exercise_closed_pipe(args, read), None)

@@ -257,16 +257,14 @@ def test_outdir_write_failure_leaves_no_partial_files(tmp_path, monkeypatch):
 
     d = tmp_path / "out"
     calls = []
-    real = os.fdopen
 
-    def flaky(fd, *a, **kw):
-        calls.append(fd)
+    def flaky(path, mode="r", *a, **kw):
+        calls.append(path)
         if len(calls) == 3:
-            os.close(fd)
             raise OSError(28, "No space left on device")
-        return real(fd, *a, **kw)
+        return open(path, mode, *a, **kw)
 
-    monkeypatch.setattr(writers.os, "fdopen", flaky)
+    monkeypatch.setattr(writers, "open", flaky, raising=False)  # the third temporary file cannot be written
     line = one_line(invoke("run", sample(LSTM), "--input", X, "--outdir", d), 3)
     assert "No space left" in line
     assert os.listdir(d) == []

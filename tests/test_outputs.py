@@ -100,3 +100,33 @@ def test_a_full_device_as_output_file_names_it():
     result = _run("run", MODEL, "--input", X, "--format", "npz", "-o", "/dev/full")
     assert result.exit_code == 3
     assert result.stderr.strip() == "lstmctl: error: /dev/full: cannot be written (No space left on device)"
+
+
+CLOSED_PIPE = {  # binary and text outputs, through each way lstmctl writes standard output
+    "run-npy": ["run", MODEL, "--input", X, "--format", "npy", "--key", "lstm/h"],
+    "run-npz-to-dev-stdout": ["run", MODEL, "--input", X, "--format", "npz", "-o", "/dev/stdout"],
+    "run-csv": ["run", MODEL, "--input", X, "--format", "csv", "--key", "output"],
+    "run-table": ["run", MODEL, "--input", X],
+    "inspect-json": ["inspect", MODEL, "--format", "json"],
+    "inspect-table": ["inspect", MODEL],
+    "inspect-dot": ["inspect", MODEL, "--format", "dot"],
+    "report-html": ["report", MODEL, "--input", X, "-o", "-"],
+    "help": ["--help"],
+    "run-help": ["run", "--help"],
+    "version": ["--version"],
+}
+
+
+@pytest.mark.parametrize("args", CLOSED_PIPE.values(), ids=CLOSED_PIPE)
+def test_a_reader_that_closed_the_pipe_ends_the_run_quietly(args):
+    """`lstmctl run … --format npy | head -c 10` ended in "unexpected BrokenPipeError", exit 3
+    (issue 23). Closing the pipe is the reader's choice: no line on stderr, and exit 141 (128 +
+    SIGPIPE), what a shell reports for cat or yes in the same place, so `set -o pipefail` sees it
+    as it sees theirs. The pipe here is closed before lstmctl writes a byte."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "lstmctl", *args], stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")

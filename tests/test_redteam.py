@@ -876,6 +876,44 @@ def test_hdf5_attribute_bytes_capped_per_file(tmp_path, monkeypatch):
             h5.attr(h5.file, "model_config")
 
 
+def _diamonds(f, levels=40):
+    """`levels` nested models, each the group both `sequential` and `sequential_1` name: 2^levels paths."""
+    group = f["layers"]
+    for _ in range(levels):
+        inner = f.create_group(f"g{len(f.keys())}")
+        group["sequential"] = group["sequential_1"] = inner
+        group = inner.create_group("layers")
+
+
+def _legacy_loop(f):
+    """The legacy LSTM's group holds the root, and its first weight name is a path through that link."""
+    f["model_weights/lstm/lstm/loop"] = f["/"]
+    group = f["model_weights/lstm"]
+    names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+    group.attrs["weight_names"] = np.array(["lstm/loop/model_weights/lstm/lstm/lstm_cell/kernel:0", *names[1:]], dtype=h5py.string_dtype())
+
+
+V3_WEIGHTS = "k3_lstm_dense.weights.h5"
+LINK_GRAPHS = {  # (file, edit, what the error says: the looping path and where it leads)
+    "nested-model-is-the-root": (V3_WEIGHTS, lambda f: f.__setitem__("layers/sequential", f["/"]), "'layers/sequential' links back to '/'"),
+    "nested-layers-are-the-layers": (V3_WEIGHTS, lambda f: (f.create_group("layers/sequential"), f.__setitem__("layers/sequential/layers", f["layers"])), "'layers/sequential/layers' links back to 'layers'"),
+    "uninterpreted-layer-holds-its-parent": (V3_WEIGHTS, lambda f: f.__setitem__("layers/dense/loop", f["layers"]), "'layers/dense/loop' links back to 'layers'"),
+    "a-group-in-itself": (V3_WEIGHTS, lambda f: f.__setitem__("layers/dense/self", f["layers/dense"]), "'layers/dense/self' links back to 'layers/dense'"),
+    "legacy-weight-path-through-a-loop": (LEGACY, _legacy_loop, "'model_weights/lstm/lstm/loop' links back to '/'"),
+    "nested-models-doubling-40-deep": (V3_WEIGHTS, _diamonds, "(a group linked twice)"),
+}
+
+
+@pytest.mark.parametrize("graph", LINK_GRAPHS)
+def test_hdf5_groups_that_link_back_or_twice(rt, graph):
+    """Hard links make an HDF5 file's groups a graph: a loop made `inspect` recurse until Python
+    gave up (issue 23), a chain of groups each named twice doubles the walk at every level. Groups
+    are known by their address in the file: the looping path is named, and the file refused."""
+    src, edit, said = LINK_GRAPHS[graph]
+    model = copy_h5(rt.tmp / f"{graph}{''.join(Path(src).suffixes)}", src, edit)
+    refused_everywhere(rt, model, said, "refused")
+
+
 # ---------------------------------------------------------------------------------------------
 # structure: truncation and zip containers
 
@@ -1073,6 +1111,45 @@ def test_timesteps_on_a_fixed_length_model_allocate_nothing(rt):
 
 # ---------------------------------------------------------------------------------------------
 # faults
+
+
+def _not_a_file(rt, kind) -> tuple[Path, str]:
+    """(MODEL, what the error calls it): something that is no regular file and no folder."""
+    if kind in ("fifo", "fifo-behind-a-symlink"):
+        fifo = rt.tmp / "model.keras"
+        os.mkfifo(fifo)
+        if kind == "fifo":
+            return fifo, "is a FIFO (named pipe)"
+        (rt.tmp / "link.keras").symlink_to(fifo)
+        return rt.tmp / "link.keras", "is a FIFO (named pipe)"
+    if kind == "socket":
+        path = rt.tmp / "model.h5"
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))  # the socket stays in the folder once closed
+        return path, "is a socket"
+    return Path(f"/dev/{kind}"), "is a character device"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "fifo-behind-a-symlink", "socket", "zero", "null"])
+@pytest.mark.parametrize("convention", [[], ["--convention", "pytorch"]], ids=["model", "npz-with-convention"])
+def test_a_model_that_is_no_regular_file(rt, kind, convention):
+    """A FIFO as MODEL blocked `inspect` forever (issue 23), waiting for a writer; /dev/zero never
+    ends. MODEL is a regular file or a folder, checked before it is opened: one line naming it."""
+    model, said = _not_a_file(rt, kind)
+    if not model.exists():
+        pytest.skip(f"no {model}")
+    refused(rt.run("inspect", model, *convention), model, said, "not a model file")
+
+
+def test_a_fifo_as_input_is_read_as_cat_reads_it(rt):
+    """--input from a FIFO (a shell's process substitution, `<(…)`) is a feature: read to its end."""
+    fifo = rt.tmp / "x.npy"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(Path(X).read_bytes()))
+    writer.start()
+    shown = succeeded(rt.run("run", sample(LSTM), "--input", fifo, "--format", "json"))
+    writer.join(TIMEOUT)
+    assert np.asarray(json.loads(shown.stdout)["output"]).shape == (3, 3)
 
 
 def test_two_runs_writing_the_same_output_at_once(rt):

@@ -13,7 +13,8 @@ import sys
 
 import numpy as np
 
-from ..errors import LstmctlError, show
+from ..config import short
+from ..errors import LstmctlError, excerpt, show
 from ..formats import MAGIC_NPY, MAGIC_ZIP, safejson
 from ..formats.zipsafe import check_method, check_names, open_zip
 
@@ -37,19 +38,14 @@ def _read_npy_header(fh, where: str):
     except Exception as exc:  # numpy's header parser raises many types: ValueError, SyntaxError, TokenError, EOFError…
         raise LstmctlError(f"{where}: not a valid .npy header ({type(exc).__name__})") from None
     if not isinstance(shape, tuple) or len(shape) > 32 or any(isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= MAX_INPUT_BYTES for d in shape):
-        raise LstmctlError(f"{where}: .npy header shape {_short(shape)} is not a tuple of sizes")
+        raise LstmctlError(f"{where}: .npy header shape {short(shape)} is not a tuple of sizes")
     if not isinstance(fortran, bool):
         raise LstmctlError(f"{where}: not a valid .npy header (fortran_order)")
     if not isinstance(dtype, np.dtype) or dtype.hasobject or dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize > 8:
-        raise LstmctlError(f"{where}: dtype {_short(str(dtype))} is not a plain numeric array (object, string, structured, complex and date dtypes are refused)")
+        raise LstmctlError(f"{where}: dtype {short(str(dtype))} is not a plain numeric array (object, string, structured, complex and date dtypes are refused)")
     if dtype.kind == "b":
         raise LstmctlError(f"{where}: boolean arrays are not model inputs")
     return shape, fortran, dtype
-
-
-def _short(value) -> str:
-    text = repr(value) if not isinstance(value, str) else value
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _npy_from_file(fh, size: int | None, where: str) -> np.ndarray:
@@ -160,7 +156,8 @@ def _from_json(data, where: str) -> np.ndarray:
         if isinstance(x, bool):
             raise LstmctlError(f"{where}: expected numbers only, got a boolean ({str(x).lower()})")
         if not isinstance(x, (int, float)):
-            raise LstmctlError(f"{where}: expected numbers only, got {_short(repr(x))}")
+            got = excerpt(x) if isinstance(x, str) else "null" if x is None else "an object"
+            raise LstmctlError(f"{where}: expected numbers only, got {got}")
     if level and all(isinstance(x, int) for x in level):
         if any(not -(1 << 63) <= x < (1 << 63) for x in level):
             raise LstmctlError(f"{where}: an integer does not fit in 64 bits")
@@ -178,21 +175,24 @@ def _from_csv(text: str, where: str) -> np.ndarray:
     cells = text.count(",") + text.count("\n") + text.count("\r") + 1  # at least the cells the parser would make
     if cells > MAX_CSV_CELLS:
         raise LstmctlError(f"{where}: CSV holds more than {MAX_CSV_CELLS} cells; give an input this large as .npy")
+    reader = csv.reader(io.StringIO(text), strict=True)
     try:
-        rows = [r for r in csv.reader(io.StringIO(text), strict=True) if r and any(cell.strip() for cell in r)]
+        numbered = [(reader.line_num, r) for r in reader if r and any(cell.strip() for cell in r)]
     except csv.Error as exc:
         raise LstmctlError(f"{where}: CSV is malformed ({exc})") from None
-    if rows and not _numeric_row(rows[0]):
-        rows = rows[1:]
-    if not rows:
+    if numbered and not _numeric_row(numbered[0][1]):
+        numbered = numbered[1:]
+    if not numbered:
         raise LstmctlError(f"{where}: CSV holds no data rows")
+    rows = [r for _, r in numbered]
     widths = {len(r) for r in rows}
     if len(widths) != 1:
         raise LstmctlError(f"{where}: CSV rows have different lengths {sorted(widths)}")
     try:
         values = [[float(cell) for cell in r] for r in rows]
-    except ValueError as exc:
-        raise LstmctlError(f"{where}: CSV cell is not a number ({exc})") from None
+    except ValueError:  # its message quotes the whole cell: a line of whatever file the input was
+        line, column, cell = next((line, j, cell) for line, r in numbered for j, cell in enumerate(r, 1) if not _numeric_row([cell]))
+        raise LstmctlError(f"{where}: CSV line {line}, column {column} is not a number: {excerpt(cell)}") from None
     array = np.array(values)[None]  # one sample: (1, time, features)
     finite = np.isfinite(array)
     if (
@@ -256,6 +256,8 @@ def _regular_size(fh) -> int | None:
 
 def _open(path: str):
     if path == "-":
+        if sys.stdin is None:  # started with it closed (`<&-`)
+            raise LstmctlError("stdin: is closed")
         return sys.stdin.buffer
     if os.path.isdir(path):
         raise LstmctlError(f"{path}: is a directory, not an array file")

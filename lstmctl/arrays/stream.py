@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 import zipfile
 
@@ -20,7 +19,7 @@ import numpy as np
 from ..errors import LstmctlError, UsageError
 from ..state import check_batch, concatenate
 from .inputs import _read_npy_header
-from .writers import make_dir, publish, temp_dir
+from .writers import make_dir, publish, temp_path, writing
 
 STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are read and run in chunks
 CHUNK_BYTES = 32 << 20  # input bytes per chunk when --chunk is not given
@@ -49,22 +48,27 @@ class NpyRows:
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(self.shape[0])
         n, size = stop - start, self.dtype.itemsize
-        ended = LstmctlError(f"{self.path}: the file ended before its declared data (it shrank while being read)")
-        with open(self.path, "rb") as fh:
-            if self.fortran:  # column-major: the rows of each column are contiguous on disk
-                columns = np.empty((self.row_items, n), self.dtype)
-                for j, column in enumerate(columns):
-                    fh.seek(self.offset + (j * self.shape[0] + start) * size)
-                    if fh.readinto(memoryview(column).cast("B")) != n * size:
-                        raise ended
-                part = columns.T.reshape((n, *self.shape[1:]), order="F")
-            else:
-                fh.seek(self.offset + start * self.row_items * size)
-                part = np.fromfile(fh, self.dtype, n * self.row_items)
-                if part.size != n * self.row_items:
-                    raise ended
-                part = part.reshape(n, *self.shape[1:])
+        try:
+            with open(self.path, "rb") as fh:
+                if self.fortran:  # column-major: the rows of each column are contiguous on disk
+                    columns = np.empty((self.row_items, n), self.dtype)
+                    for j, column in enumerate(columns):
+                        self._read(fh, self.offset + (j * self.shape[0] + start) * size, column)
+                    part = columns.T.reshape((n, *self.shape[1:]), order="F")
+                else:
+                    part = np.empty((n, *self.shape[1:]), self.dtype)
+                    self._read(fh, self.offset + start * self.row_items * size, part)
+        except OSError as exc:
+            raise LstmctlError(f"{self.path}: cannot be read ({exc.strerror})") from None
         return part.astype(self.dtype.newbyteorder("="), copy=False)
+
+    def _read(self, fh, offset: int, into: np.ndarray):
+        """Fill `into` from `offset`. Through the file object, never np.fromfile: NumPy's check of
+        whether it was given a path runs Python code, and a Ctrl-C landing there came out of NumPy
+        as a TypeError (issue 23)."""
+        fh.seek(offset)
+        if fh.readinto(memoryview(into).cast("B")) != into.nbytes:
+            raise LstmctlError(f"{self.path}: the file ended before its declared data (it shrank while being read)")
 
 
 def streamable(values, chunk) -> dict | None:
@@ -92,7 +96,8 @@ def chunk_rows(arrays: dict, chunk: int | None) -> int:
 
 class ResultWriter:
     """Result arrays appended chunk by chunk to .npy files, then packed into `output` (npz) or
-    renamed into place (npy). Chunks must arrive in row order."""
+    renamed into place (npy). Chunks must arrive in row order. Used as a context manager: however
+    the run ends (an error, Ctrl-C), the temporary folder goes with it."""
 
     def __init__(self, output: str, fmt: str, rows: int, outdir: str | None = None):
         """`outdir` (run --outdir): each key's .npy is renamed into that folder instead."""
@@ -103,27 +108,35 @@ class ResultWriter:
         elif fmt not in ("npz", "npy") or output in (None, "-"):
             raise UsageError("a streamed run writes --format npz or npy to a file: give --output PATH")
         self.output, self.fmt, self.rows = output, fmt, rows
-        self.tmp = tempfile.mkdtemp(prefix=".lstmctl-", dir=temp_dir(output))
+        self.tmp = temp_path(output, folder=True)
         self.files = {}  # key -> (path, open file)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.abort()
+
     def append(self, result: dict, start: int, stop: int):
-        for key, value in result.items():
-            if key not in self.files:
-                if self.fmt == "npy" and self.files and self.outdir is None:
-                    raise UsageError(f"--format npy holds one array, the run gives {', '.join([*self.files, key])}; choose one with --key")
-                path = os.path.join(self.tmp, f"{len(self.files)}.npy")
-                fh = open(path, "wb")
-                header = {"descr": np.lib.format.dtype_to_descr(value.dtype), "fortran_order": False, "shape": (self.rows, *value.shape[1:])}
-                np.lib.format.write_array_header_2_0(fh, header)
-                self.files[key] = (path, fh)
-            try:
-                np.ascontiguousarray(value).tofile(self.files[key][1])
-            except OSError as exc:
-                raise LstmctlError(f"{self.output}: cannot be written ({exc.strerror})") from None
+        with writing(self.output):
+            for key, value in result.items():
+                if key not in self.files:
+                    self._start(key, value)
+                # the file object writes, never ndarray.tofile: see NpyRows._read
+                self.files[key][1].write(memoryview(np.ascontiguousarray(value)).cast("B"))
+
+    def _start(self, key: str, value: np.ndarray):
+        if self.fmt == "npy" and self.files and self.outdir is None:
+            raise UsageError(f"--format npy holds one array, the run gives {', '.join([*self.files, key])}; choose one with --key")
+        path = os.path.join(self.tmp, f"{len(self.files)}.npy")
+        self.files[key] = (path, open(path, "wb"))
+        header = {"descr": np.lib.format.dtype_to_descr(value.dtype), "fortran_order": False, "shape": (self.rows, *value.shape[1:])}
+        np.lib.format.write_array_header_2_0(self.files[key][1], header)
 
     def finish(self):
-        for _, fh in self.files.values():
-            fh.close()
+        with writing(self.output):
+            for _, fh in self.files.values():
+                fh.close()
         if self.outdir is not None:
             from .writers import npy_file_name
 
@@ -140,12 +153,11 @@ class ResultWriter:
             publish(path, self.output)
         else:
             packed = os.path.join(self.tmp, "result.npz")
-            with zipfile.ZipFile(packed, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            with writing(self.output), zipfile.ZipFile(packed, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
                 for key, (path, _) in self.files.items():
                     with open(path, "rb") as src, zf.open(f"{key}.npy", "w", force_zip64=True) as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)
             publish(packed, self.output)
-        self.abort()
 
     def abort(self):
         for _, fh in self.files.values():
@@ -185,8 +197,9 @@ class Progress:
 
 
 def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(), sequences=True, dtype=None, progress: Progress | None = None, strict=False, state=None):
-    """Run `model` over the rows of `arrays` (name or None -> array-like) `chunk` at a time, each
-    chunk's samples starting from their rows of `state` (a carried State, or None).
+    """Run `model` over the rows of `arrays` (name or None -> array-like) `chunk` at a time into
+    `writer` (entered by the caller, whose `with` removes its temporary files however this ends),
+    each chunk's samples starting from their rows of `state` (a carried State, or None).
     Returns the warnings (non-finite weights or inputs, row numbers counted from the file's start),
     the notes (each once) and the final State of every row."""
     inputs_named = None not in arrays
@@ -194,12 +207,12 @@ def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(),
     if len(rows) != 1:
         raise LstmctlError(f"inputs disagree on batch size: {sorted(rows)}")
     (total,) = rows
+    if total == 0:
+        raise LstmctlError("the input holds no samples (its first dimension is 0)")
+    if state:
+        check_batch(state, total)
     warnings, notes, states = [], [], []
     try:
-        if total == 0:
-            raise LstmctlError("the input holds no samples (its first dimension is 0)")
-        if state:
-            check_batch(state, total)
         for start in range(0, total, chunk):
             stop = min(total, start + chunk)
             part = {k: np.asarray(a[start:stop]) for k, a in arrays.items()}
@@ -219,9 +232,6 @@ def run_streamed(model, arrays: dict, writer: ResultWriter, chunk: int, keys=(),
                 progress.advance(stop - start)
         writer.finish()
         return warnings, notes, concatenate(states)
-    except BaseException:
-        writer.abort()
-        raise
     finally:
         if progress is not None:
             progress.close()

@@ -1,5 +1,6 @@
 """Writing results: npz / npy / json / csv, atomically, so a failure leaves no partial file."""
 
+import contextlib
 import io
 import json
 import os
@@ -10,7 +11,7 @@ import tempfile
 
 import numpy as np
 
-from ..errors import LstmctlError, UsageError
+from ..errors import LstmctlError, UsageError, show
 
 
 def to_bytes(arrays: dict, fmt: str, choose: str = "--key", header: bool = True) -> bytes:
@@ -67,6 +68,28 @@ def npy_file_name(key: str) -> str:
     return name
 
 
+@contextlib.contextmanager
+def writing(output: str):
+    """An OSError while writing `output` (a full disk, a folder not writable) becomes one error
+    naming it. A closed pipe stays a BrokenPipeError: the reader's choice, ended quietly by the CLI."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+
+
+def temp_path(output: str, folder=False) -> str:
+    """A new empty temporary file (or folder) to build the result for `output` in (see temp_dir)."""
+    with writing(output):
+        if folder:
+            return tempfile.mkdtemp(prefix=".lstmctl-", dir=temp_dir(output))
+        fd, path = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
+        os.close(fd)
+        return path
+
+
 def make_dir(directory: str):
     """A folder to write into: made if missing (with its parents), refused if something else is there."""
     if os.path.lexists(directory) and not os.path.isdir(directory):
@@ -86,19 +109,9 @@ def write_many(files: dict, directory: str):
     try:
         for name, data in files.items():
             output = os.path.join(directory, name)
-            fd, tmp = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
-            temps[name] = tmp
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-            except OSError as exc:
-                raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
-    except BaseException:
-        for tmp in temps.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        raise
-    try:
+            temps[name] = temp_path(output)
+            with writing(output), open(temps[name], "wb") as fh:
+                fh.write(data)
         for name, tmp in temps.items():
             publish(tmp, os.path.join(directory, name))
     finally:
@@ -142,16 +155,15 @@ def publish(tmp: str, output: str):
     into anything else (a device, a FIFO), which is never replaced."""
     target, atomic = destination(output)
     try:
-        if atomic:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, target)
-        else:
-            with open(tmp, "rb") as src, open(output, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-    except OSError as exc:
-        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
+        with writing(output):
+            if atomic:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)
+                os.replace(tmp, target)
+            else:
+                with open(tmp, "rb") as src, open(output, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -160,23 +172,25 @@ def publish(tmp: str, output: str):
 def write(data: bytes, output: str | None, binary: bool):
     """Write to a file atomically (temp file + rename), through to a device or FIFO, or to stdout (`-`)."""
     if output is None or output == "-":
-        if binary and sys.stdout.isatty():
+        out = stdout_bytes()
+        if binary and out.isatty():
             raise UsageError("refusing to write binary data to a terminal; use --output FILE or a pipe")
-        stdout_bytes().write(data)
-        stdout_bytes().flush()
+        out.write(data)
+        out.flush()
         return
-    fd, tmp = tempfile.mkstemp(prefix=".lstmctl-", dir=temp_dir(output))
+    tmp = temp_path(output)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with writing(output), open(tmp, "wb") as fh:
             fh.write(data)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise LstmctlError(f"{output}: cannot be written ({exc.strerror})") from None
-    publish(tmp, output)
+        publish(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 class Guarded:
-    """A stream whose write failures (a full disk…) become one clear error naming the stream."""
+    """Standard output, whose write failures (a full disk, an encoding without a character) become
+    one clear error naming it. A closed pipe stays a BrokenPipeError, for the CLI to end quietly."""
 
     def __init__(self, stream, name: str):
         self._stream, self._name = stream, name
@@ -185,9 +199,12 @@ class Guarded:
         try:
             return method(*args)
         except BrokenPipeError:
-            raise  # the reader has gone: handled quietly by the CLI
+            raise
         except OSError as exc:
             raise LstmctlError(f"cannot write {self._name}: {exc.strerror or exc}") from None
+        except UnicodeEncodeError as exc:
+            bad = show(exc.object[exc.start : exc.start + 1])
+            raise LstmctlError(f"cannot write {self._name}: its encoding, {exc.encoding}, has no '{bad}' (use a UTF-8 locale, or PYTHONIOENCODING=utf-8)") from None
 
     def write(self, data):
         return self._guard(self._stream.write, data)
@@ -199,9 +216,22 @@ class Guarded:
         return getattr(self._stream, name)
 
 
+def _stdout():
+    if sys.stdout is None:  # started with it closed (`>&-`)
+        raise LstmctlError("cannot write standard output: it is closed")
+    return sys.stdout
+
+
 def stdout_bytes():
-    return Guarded(sys.stdout.buffer, "standard output")
+    return Guarded(_stdout().buffer, "standard output")
 
 
 def stdout_text():
-    return Guarded(sys.stdout, "standard output")
+    return Guarded(_stdout(), "standard output")
+
+
+def echo(text: str, nl=True):
+    """Text on standard output (JSON, a diagram), through the same guard as every other output."""
+    out = stdout_text()
+    out.write(text + "\n" if nl else text)
+    out.flush()

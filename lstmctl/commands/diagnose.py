@@ -62,7 +62,9 @@ def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt, sour
         ours = next(iter(ours.values()))
     d = do_diagnose(m, parse_input_options(inputs, m, direct=direct), ours, layer=layer, sample=sample, atol=atol, rtol=rtol, direct=direct)
     if fmt == "json":
-        click.echo(json.dumps(d.as_dict(), indent=2))
+        from ..arrays.writers import echo
+
+        echo(json.dumps(d.as_dict(), indent=2))
     else:
         from ..render.console import console, render_diagnosis
 

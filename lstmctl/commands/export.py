@@ -4,7 +4,7 @@
 import click
 
 from ..conventions import TARGETS
-from .options import MODEL, import_options, load_model
+from .options import MODEL, import_options, load_model, say
 
 
 @click.command()
@@ -44,4 +44,4 @@ def export(model, to, layers, output, source):
         data = to_bytes(arrays, "npz")
     write(data, output, binary=True)
     for note in notes:
-        click.echo(f"lstmctl: note: {note.replace('np.load(FILE)', f'np.load({output!r})')}", err=True)
+        say(f"note: {note.replace('np.load(FILE)', f'np.load({output!r})')}")

@@ -29,6 +29,7 @@ def inspect(model, layer, gate, full, precision, fmt, source):
     import json
 
     from ..analysis.describe import inspect_facts
+    from ..arrays.writers import echo
 
     m = load_model(model, source)
     if fmt in ("dot", "mermaid"):
@@ -36,14 +37,14 @@ def inspect(model, layer, gate, full, precision, fmt, source):
 
         if layer or gate:
             raise UsageError(f"--format {fmt} draws the whole model; drop --layer and --gate")
-        click.echo(getattr(diagram, fmt)(inspect_facts(m)), nl=False)
+        echo(getattr(diagram, fmt)(inspect_facts(m)), nl=False)
         return
     facts = inspect_facts(m, layer)
     arrays = _gate_subset(m, layer, gate) if gate else None
     if fmt == "json":
         if arrays:
             facts["gate_arrays"] = {k: v.tolist() for k, v in arrays.items()}
-        click.echo(json.dumps(facts, indent=2))
+        echo(json.dumps(facts, indent=2))
         return
     from ..render.console import console, render_inspect
 

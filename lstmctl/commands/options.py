@@ -7,7 +7,7 @@ import os
 import click
 
 from ..conventions import CONVENTIONS
-from ..errors import UsageError
+from ..errors import UsageError, show
 
 TORCH_FORMATS = ("pytorch-zip", "pytorch-legacy", "safetensors")
 
@@ -76,7 +76,7 @@ def load_model(model, source, what_if=False, layer=None):
             raise UsageError(f"{', '.join(given)}: a what-if for run, trace and diagnose, or with --convention for an .npz of weights")
         changed = override(m, **changes, layer=layer)
         if changed is not m:
-            click.echo(f"lstmctl: {changed.notes[0]}", err=True)
+            say(changed.notes[0])
         return changed
     if source["forget_bias"] is not None and convention != "tf1":
         raise click.UsageError("--forget-bias applies to --convention tf1 only")
@@ -117,9 +117,17 @@ def precision_option(default_text):
     return click.option("--precision", type=click.IntRange(1, 17), help=f"Digits of the numbers in table output, 1..17 ({default_text}). Files and json are unaffected.")
 
 
+def say(text: str):
+    """One line on stderr: `lstmctl: ` and `text`, its control characters escaped (errors.show), so
+    that a path or a name from a file can neither split the line nor move the cursor. Every
+    line lstmctl writes on stderr goes through here; show is idempotent, so a name the message
+    already escaped is not escaped twice."""
+    click.echo(f"lstmctl: {show(text)}", err=True)
+
+
 def warn(warnings):
     for line in warnings:
-        click.echo(f"lstmctl: warning: {line}", err=True)
+        say(f"warning: {line}")
 
 
 def report_comparison(reports, path, fmt, what):
@@ -129,7 +137,9 @@ def report_comparison(reports, path, fmt, what):
     from ..errors import CheckFailed
 
     if fmt == "json":
-        click.echo(json.dumps({"match": all(r.ok for r in reports), "keys": [r.as_dict() for r in reports]}, indent=2))
+        from ..arrays.writers import echo
+
+        echo(json.dumps({"match": all(r.ok for r in reports), "keys": [r.as_dict() for r in reports]}, indent=2))
     elif fmt == "table":
         from ..render.console import console, render_comparison
 

@@ -3,7 +3,7 @@
 
 import click
 
-from .options import MODEL, import_options, load_model
+from .options import MODEL, import_options, load_model, say
 
 
 @click.command()
@@ -35,7 +35,7 @@ def report(model, inputs, layers, sample, output, fmt, source):
     m = load_model(model, source)
     x = parse_input_options(inputs, m)
     if x is None and m.inputs:
-        click.echo("lstmctl: no --input given: using a random standard-normal input (seed 0)", err=True)
+        say("no --input given: using a random standard-normal input (seed 0)")
     data = build_report(m, x, layers=list(layers) or None, sample=sample)
     text = json.dumps(data, indent=1, allow_nan=False) + "\n" if fmt == "json" else render_html(data)
     write(text.encode(), output, binary=False)

@@ -4,7 +4,7 @@
 import click
 
 from ..errors import LstmctlError, UsageError
-from .options import MODEL, TIME_MAJOR, import_options, load_model, output_format, precision_option, report_comparison, time_major_input, warn
+from .options import MODEL, TIME_MAJOR, import_options, load_model, output_format, precision_option, report_comparison, say, time_major_input, warn
 
 FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 
@@ -82,8 +82,8 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
     streamed = None if direct or expect or initial_state or time_major else stream.streamable(inputs, chunk)
     if streamed is not None:
         rows = next(iter(streamed.values())).shape[0]
-        writer = stream.ResultWriter(output, fmt, rows, outdir=outdir)
-        warned, notes, final = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict, carried)
+        with stream.ResultWriter(output, fmt, rows, outdir=outdir) as writer:
+            warned, notes, final = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict, carried)
         _said(warned, notes)
         if state_out:
             write(to_bytes(final.arrays(), "npz"), state_out, binary=True)
@@ -123,7 +123,7 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
         render_arrays([(k, label, result[k]) for k, label in selected], console(), full=full, notes=notes, precision=precision)
         return
     for note in notes:
-        click.echo(f"lstmctl: {note}", err=True)
+        say(note)
     if outdir is not None:
         _write_outdir(result if not keys else {k: result[k] for k in keys}, outdir)
         return
@@ -134,7 +134,7 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
 def _said(warnings, notes):
     warn(warnings)
     for note in notes:
-        click.echo(f"lstmctl: note: {note}", err=True)
+        say(f"note: {note}")
 
 
 def _state(path, model, layer):

@@ -3,7 +3,7 @@
 
 import click
 
-from .options import MODEL, import_options, load_model, output_format, precision_option
+from .options import MODEL, import_options, load_model, output_format, precision_option, say
 
 
 @click.command()
@@ -45,7 +45,7 @@ def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timeste
         if direct or not m.inputs:
             raise click.UsageError("--input is needed here")
         x = random_inputs(m, seed=seed, timesteps=timesteps)
-        click.echo(f"lstmctl: no --input given: using a random standard-normal input (seed {seed})", err=True)
+        say(f"no --input given: using a random standard-normal input (seed {seed})")
     tr = do_trace(m, x, layer, sample=sample, direct=direct, pre=pre, units=units, steps=steps)
     if svg:
         from ..render.console import render_trace, svg_of

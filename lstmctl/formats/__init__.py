@@ -11,6 +11,7 @@ no Keras config and build their Model directly.
 """
 
 import os
+import stat
 
 from ..errors import LstmctlError, UsageError
 
@@ -109,6 +110,23 @@ def read_port(path: str, kind: str, activation: str | None = None):
     read = {"pytorch-zip": torch_file.read_zip, "pytorch-legacy": torch_file.read_legacy, "safetensors": safetensors_file.read}[kind]
     arrays, dtypes, notes = read(path)
     return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation)
+
+
+_NOT_FILES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def check_kind(path: str):
+    """MODEL must be a regular file or a folder (a SavedModel's, a checkpoint's), known by `stat`
+    before anything opens it: opening a FIFO waits for a writer, forever if none comes; a device may
+    never end. A path that does not exist is left to the readers (a checkpoint's prefix is no file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise LstmctlError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise LstmctlError(f"{path}: is {_NOT_FILES.get(stat.S_IFMT(mode), 'no regular file')}, not a model file; refused")
 
 
 def sniff(path: str) -> str:

@@ -116,11 +116,14 @@ def _walk(h5: H5) -> tuple[dict, list]:
 
     nodes, arrays, offset = {}, [], 0
     root = h5py.h5o.get_info(h5.file.id).addr
-    stack = [(h5.file, "", 0)]
+    stack = [(h5.file, "", 0, None, None)]  # object, path, depth, parent's address, name in the parent
     while stack:
-        obj, path, depth = stack.pop()
+        obj, path, depth, parent, link = stack.pop()
         addr = h5py.h5o.get_info(obj.id).addr
         if addr in nodes:
+            if "group" in nodes[addr]:  # a dataset may have several names; a group met twice is not a tree
+                del nodes[parent]["members"][link]
+                nodes[parent]["errors"][f"member {link}"] = _second_link(h5.where, path, nodes[addr]["group"])
             continue
         if len(nodes) >= MAX_OBJECTS:
             raise LstmctlError(f"{h5.where}: more than {MAX_OBJECTS} HDF5 objects; refused")
@@ -148,7 +151,7 @@ def _walk(h5: H5) -> tuple[dict, list]:
                 continue
             if child is not None:
                 members[name] = h5py.h5o.get_info(child.id).addr
-                stack.append((child, inner, depth + 1))
+                stack.append((child, inner, depth + 1, addr, name))
         for name in ATTRIBUTES:
             try:
                 value = h5.attr(obj, name)
@@ -159,6 +162,19 @@ def _walk(h5: H5) -> tuple[dict, list]:
                 attrs[name] = _attr_value(value)
         nodes[addr] = {"group": path, "members": members, "attrs": attrs, "errors": errors}
     return {"root": root, "nodes": {str(k): v for k, v in nodes.items()}, "nonfinite": h5.nonfinite}, arrays
+
+
+def _second_link(where: str, path: str, first: str) -> str:
+    """Why the group at `path`, already walked as `first`, is refused: Keras writes a tree. A group
+    inside itself would make every walk of the layers endless (`layers/sequential` linking back
+    to the root); one named twice, a chain of them doubling at each level, exponential.
+
+    The walk is depth first and records a group when it first meets it, so the groups `path` lies
+    inside are recorded by then, at the paths that lead to it: `first` is one of them exactly when
+    the link closes a loop."""
+    if first == "" or path.startswith(f"{first}/"):
+        return f"{where}: HDF5 group '{show(path)}' links back to '{show(first) or '/'}', a group it is inside (a loop); refused"
+    return f"{where}: HDF5 group '{show(path)}' is the group already read at '{show(first)}' (a group linked twice); refused"
 
 
 def _write_all(fd: int, data):

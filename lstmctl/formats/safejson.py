@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..errors import LstmctlError
+from ..errors import LstmctlError, excerpt
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64
@@ -17,7 +17,7 @@ def _no_duplicates(where):
         out = {}
         for key, value in pairs:
             if key in out:
-                raise LstmctlError(f"{where}: duplicate key {_short(repr(key))} in JSON")
+                raise LstmctlError(f"{where}: duplicate key {excerpt(key)} in JSON")
             out[key] = value
         return out
 
@@ -35,20 +35,16 @@ def _finite_float(where):
     def hook(text):
         value = float(text)
         if not math.isfinite(value):
-            raise LstmctlError(f"{where}: number {_short(text)} overflows")
+            raise LstmctlError(f"{where}: number {excerpt(text)} overflows")
         return value
 
     return hook
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
-
-
 def _int(where):
     def hook(text):
         if len(text) > MAX_INT_DIGITS:
-            raise LstmctlError(f"{where}: number {_short(text)} is too large")
+            raise LstmctlError(f"{where}: number {excerpt(text)} is too large")
         return int(text)
 
     return hook

@@ -98,7 +98,8 @@ class KerasV3Store(WeightStore):
     def all_arrays(self, path: str) -> list[np.ndarray]:
         """Every array below a group (depth first, names sorted): for layers not interpreted.
 
-        Each object is visited once, so a group that links back to itself cannot loop."""
+        The HDF5 wall refuses a group met twice (a loop), so this walk ends; a dataset under two
+        names is one array, listed once."""
         phys = self._physical(path)
         starts = [n for n in self._root if n == phys or n.startswith(phys + "\\")] if self.windows else [path]
         out, seen = [], set()

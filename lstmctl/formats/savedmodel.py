@@ -14,7 +14,7 @@ from ..errors import LstmctlError, show
 from . import safejson
 from .protowire import Message
 from .saved import Saved, version_text
-from .tensorbundle import Bundle, regular_file
+from .tensorbundle import Bundle, opened, regular_file
 from .tf2_checkpoint import CheckpointStore, ObjectGraph, layer_variables, object_graph, read_tf2, skipped_notes
 
 MAX_METADATA_BYTES = 256 << 20
@@ -28,7 +28,7 @@ def _metadata(path: str) -> list | None:
     size = regular_file(file, path, path)
     if size > MAX_METADATA_BYTES:
         raise LstmctlError(f"{path}: keras_metadata.pb of {size} bytes is over the {MAX_METADATA_BYTES}-byte cap")
-    with open(file, "rb") as fh:
+    with opened(file, path) as fh:
         message = Message(fh.read(), f"{path}: keras_metadata.pb")
     return [(node.text(3), node.text(4), node.text(5)) for node in message.repeated(1)]
 

@@ -8,6 +8,7 @@ is verified; offsets and sizes are checked against the file sizes before anythin
 the files of the checkpoint, inside its folder, are opened.
 """
 
+import contextlib
 import os
 import stat
 import struct
@@ -54,6 +55,17 @@ def regular_file(path: str, where: str, folder: str) -> int:
     if not stat.S_ISREG(info.st_mode):
         raise LstmctlError(f"{where}: '{show(path)}' is not a regular file")
     return info.st_size
+
+
+@contextlib.contextmanager
+def opened(path: str, where: str):
+    """`path` (checked by regular_file) open for reading: failing to open or read it (permission
+    denied, an I/O error) is one error naming it."""
+    try:
+        with open(path, "rb") as fh:
+            yield fh
+    except OSError as exc:
+        raise LstmctlError(f"{where}: '{show(path)}' cannot be read ({exc.strerror})") from None
 
 
 def _read_at(fh, offset: int, size: int, what: str, where: str) -> bytes:
@@ -109,7 +121,7 @@ class Bundle:
             raise LstmctlError(f"{self.where}: index of {size} bytes is over the {MAX_INDEX_BYTES}-byte cap")
         if size < _FOOTER:
             raise LstmctlError(f"{self.where}: '{show(os.path.basename(index))}' is too short to be a checkpoint index")
-        with open(index, "rb") as fh:
+        with opened(index, self.where) as fh:
             self.entries = self._table(fh, size, f"{self.where}: {os.path.basename(index)}")
         header = self.entries.pop("", None)
         if header is None:
@@ -206,7 +218,7 @@ class Bundle:
         self._total += entry.size
         if self._total > MAX_TOTAL_BYTES:
             raise LstmctlError(f"{self.where}: tensors over {MAX_TOTAL_BYTES} bytes in all; refused")
-        with open(path, "rb") as fh:
+        with opened(path, self.where) as fh:
             return _read_at(fh, entry.offset, entry.size, f"tensor '{show(entry.key)}'", self.where)
 
     def _check(self, entry: Entry, crc: int):
@@ -283,7 +295,7 @@ def latest(state_file: str, folder: str) -> str:
     size = regular_file(state_file, folder, folder)
     if size > 1 << 20:
         raise LstmctlError(f"{folder}: 'checkpoint' file of {size} bytes is not a checkpoint state")
-    with open(state_file, "rb") as fh:
+    with opened(state_file, folder) as fh:
         text = fh.read().decode("utf-8", "replace")
     for line in text.splitlines():
         key, _, value = line.partition(":")

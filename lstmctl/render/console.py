@@ -1,5 +1,7 @@
 """Rich rendering of inspect facts and run results. No computation happens here."""
 
+import errno
+import os
 import sys
 
 import numpy as np
@@ -15,8 +17,6 @@ from ..arrays.writers import stdout_text
 def console_width(stream=None) -> int | None:
     """COLUMNS when set to a positive integer (even when piped), else 110 off a terminal, else
     None: the terminal's own width."""
-    import os
-
     columns = os.environ.get("COLUMNS", "").strip()
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
@@ -28,9 +28,17 @@ def console_width(stream=None) -> int | None:
     return None if tty else 110
 
 
+class _Console(Console):
+    def on_broken_pipe(self):
+        """The reader closed the pipe: rich would exit 1 (lstmctl's "a check failed") itself; the
+        CLI ends the run quietly, as for every other output."""
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def console(stderr=False) -> Console:
     # Rich drops colour codes by itself when the stream is not a terminal.
-    return Console(file=None if stderr else stdout_text(), stderr=stderr, highlight=False, soft_wrap=False, width=console_width(sys.stderr if stderr else sys.stdout))
+    return _Console(file=None if stderr else stdout_text(), stderr=stderr, highlight=False, soft_wrap=False, width=console_width(sys.stderr if stderr else sys.stdout))
 
 
 def colour_off(out: Console) -> bool:
