@@ -4,14 +4,14 @@
 
 Peers are optional (pip install -e '.[bench]' plus tensorflow-cpu for Keras): each one missing is
 reported and skipped. Every peer's output is checked against lstmctl's before it is timed.
-Prints the median milliseconds per forward pass and the ratio to onnxruntime.
+Prints the median milliseconds per forward pass and the ratio to onnxruntime, and "GEMM bound":
+the matrix products any implementation of the layer computes, timed alone with NumPy's BLAS in the
+same run (the input projection of all steps at once, then one recurrent product per step), which
+is as fast as lstmctl's NumPy forward pass could be.
 """
 
-import os
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the lstmctl CLI runs (see lstmctl/cli.py entry)
-
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -51,6 +51,20 @@ def make(kind, B, T, D, H, seed=0):
 def lstmctl_forward(cell, x):
     states = tuple(np.zeros((x.shape[0], cell.units), np.float32) for _ in cell.state_names)
     return lambda: kernels.scan(cell, x, states)[0]
+
+
+def gemm_bound(cell, x):
+    B, T, D = x.shape
+    W, U = cell.W, np.ascontiguousarray(cell.U)
+    h = np.zeros((B, cell.units), np.float32)
+    z = np.empty((B, U.shape[1]), np.float32)
+
+    def run():
+        np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * B, D) @ W
+        for _ in range(T):
+            np.matmul(h, U, out=z)
+
+    return run
 
 
 def reference_forward(cell, x):
@@ -95,7 +109,6 @@ def torch_forward(cell, x):
 
 
 def onnx_forward(cell, x):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -157,7 +170,7 @@ def main(argv=None):
     ap.add_argument("--only", choices=sorted(K))
     args = ap.parse_args(argv)
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, Python {platform.python_version()}")
-    print(f"{'case':32s} {'lstmctl':>9s} {'reference':>10s} " + " ".join(f"{p:>12s}" for p in PEERS) + "   lstmctl / onnxruntime")
+    print(f"{'case':32s} {'lstmctl':>9s} {'reference':>10s} {'GEMM bound':>11s} " + " ".join(f"{p:>12s}" for p in PEERS) + "   lstmctl / onnxruntime")
     for kind, B, T, D, H in CASES:
         if args.only and kind != args.only:
             continue
@@ -165,7 +178,7 @@ def main(argv=None):
         ours = lstmctl_forward(cell, x)
         want = ours()
         np.testing.assert_allclose(reference_forward(cell, x)(), want, atol=1e-5)
-        row = {"lstmctl": median_ms(ours, args.reps), "reference": median_ms(reference_forward(cell, x), max(3, args.reps // 3))}
+        row = {"lstmctl": median_ms(ours, args.reps), "reference": median_ms(reference_forward(cell, x), max(3, args.reps // 3)), "bound": median_ms(gemm_bound(cell, x), args.reps)}
         for name, factory in PEERS.items():
             try:
                 with warnings.catch_warnings():
@@ -182,7 +195,7 @@ def main(argv=None):
             row[name] = median_ms(fn, args.reps)
         ratio = f"{row['lstmctl'] / row['onnxruntime']:.2f}x" if row.get("onnxruntime") else "-"
         cells = " ".join(f"{row[p]:12.2f}" if row.get(p) is not None else f"{'-':>12s}" for p in PEERS)
-        print(f"{kind} B{B} T{T} D{D} H{H}".ljust(32) + f" {row['lstmctl']:9.2f} {row['reference']:10.2f} {cells}   {ratio}")
+        print(f"{kind} B{B} T{T} D{D} H{H}".ljust(32) + f" {row['lstmctl']:9.2f} {row['reference']:10.2f} {row['bound']:11.2f} {cells}   {ratio}")
 
 
 if __name__ == "__main__":

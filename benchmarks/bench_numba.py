@@ -1,10 +1,11 @@
 """What a compiled kernel would gain at batch 1, where NumPy's per-call cost dominates (issue 20).
 
-    pip install numba onnxruntime onnx && python benchmarks/bench_numba.py [--reps 51]
+    pip install numba scipy onnxruntime onnx && python benchmarks/bench_numba.py [--reps 51]
 
 A prototype, not part of lstmctl: the LSTM step loop of lstmctl/fastpath.py written for numba
-(one compiled loop over the steps, the recurrent product and the gates fused per unit), checked
+(one compiled loop over the steps: the recurrent product through BLAS, the gates compiled), checked
 against lstmctl's output, timed beside lstmctl and onnxruntime in one run on the benchmark cases.
+Measured 2026-12-04 (docs/speed.md): B1 0.45 ms against lstmctl's 0.49, so not shipped.
 """
 
 import argparse
@@ -21,31 +22,24 @@ import bench_forward as bf  # noqa: E402
 def numba_lstm():
     import numba
 
-    @numba.njit(cache=False, fastmath=False)
+    @numba.njit(cache=False, fastmath=True)
     def steps(xw, U, h0, c0, out):
-        """xw (time, batch, 4u) projected inputs with the bias; gates i, f, c, o as Keras orders them."""
+        """xw (time, batch, 4u) projected inputs with the bias; gates i, f, c, o as Keras orders them.
+        The recurrent product through BLAS (numba's np.dot), the gates in one compiled loop."""
         T, B, G = xw.shape
         u = G // 4
         h, c = h0.copy(), c0.copy()
-        z = np.empty(G, np.float32)
         for t in range(T):
+            z = np.dot(h, U) + xw[t]
             for b in range(B):
-                for j in range(G):
-                    z[j] = xw[t, b, j]
                 for k in range(u):
-                    hk = h[b, k]
-                    for j in range(G):
-                        z[j] += hk * U[k, j]
-                for k in range(u):
-                    i = 1.0 / (1.0 + np.exp(-z[k]))
-                    f = 1.0 / (1.0 + np.exp(-z[u + k]))
-                    g = np.tanh(z[2 * u + k])
-                    o = 1.0 / (1.0 + np.exp(-z[3 * u + k]))
+                    i = 1.0 / (1.0 + np.exp(-z[b, k]))
+                    f = 1.0 / (1.0 + np.exp(-z[b, u + k]))
+                    g = np.tanh(z[b, 2 * u + k])
+                    o = 1.0 / (1.0 + np.exp(-z[b, 3 * u + k]))
                     c[b, k] = f * c[b, k] + i * g
-                    out[t, b, k] = o * np.tanh(c[b, k])
-            for b in range(B):
-                for k in range(u):
-                    h[b, k] = out[t, b, k]
+                    h[b, k] = o * np.tanh(c[b, k])
+                    out[t, b, k] = h[b, k]
         return h, c
 
     return steps

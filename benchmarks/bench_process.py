@@ -9,7 +9,6 @@ Each command runs in a fresh process; peak memory is the child's maximum residen
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess

@@ -105,10 +105,7 @@ for _command in COMMANDS:
 
 
 def entry():
-    """The console script. Before NumPy loads: single-threaded BLAS, because the fast path splits
-    large batches across cores itself (faster, measured in benchmarks/); a user's own setting wins."""
-    if "numpy" not in sys.modules:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    """The console script."""
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _signalled)
     main()

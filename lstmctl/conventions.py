@@ -43,10 +43,11 @@ ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "hard_
 
 
 def blocks(a, perm, k: int):
-    """Reorder the k gate blocks along the last axis (a copy). Indexing, not np.concatenate: the
-    CLI imports these tables before it needs NumPy."""
+    """Reorder the k gate blocks along the last axis (a copy)."""
+    import numpy as np  # here, not above: the CLI reads these tables before it needs NumPy
+
     n = a.shape[-1] // k
-    return a[..., [j * n + i for j in perm for i in range(n)]]
+    return np.concatenate([a[..., j * n : (j + 1) * n] for j in perm], axis=-1)
 
 
 TF1_LEAVES = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias", "kernel", "bias")

@@ -5,20 +5,13 @@ Measured by benchmarks/bench_forward.py and tested against kernels.reference_sca
 - sigmoid(a) = 0.5 + 0.5·tanh(a/2): the sigmoid gates' columns are pre-scaled by 0.5 and
   re-ordered next to each other, so one tanh call covers all of a step's gates;
 - every per-step operation writes into preallocated buffers (`out=`), and h_t is written
-  straight into the output sequence;
-- large batches are split across threads (NumPy releases the GIL in BLAS and ufuncs).
+  straight into the output sequence.
+Cores are BLAS's to use: splitting the batch across threads ourselves, with BLAS single-threaded,
+was slower on every case measured on 2 cores (B32 H256 31 ms against 21 ms with OpenBLAS's own two
+threads, B256 H512 610 against 360; benchmarks/bench_forward.py, 2026-12-04).
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
-
-THREAD_MIN_BATCH = 8  # samples per thread below which a split does not pay (measured)
-# Splitting the batch across cores pays only when BLAS itself runs single-threaded (measured:
-# B32 H256 93 -> 65 ms, B256 H512 1704 -> 1355 ms on 2 cores; with OpenBLAS's own 2 threads the
-# split is slower). The CLI sets OPENBLAS_NUM_THREADS=1 before NumPy loads; library users may too.
-THREADS = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
 
 
 def supported(cell) -> bool:
@@ -180,17 +173,5 @@ def _run(cell, x, states, backwards, keep_sequence, progress):
 def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None):
     """The same result as kernels.reference_scan without mask or trace: (batch, time, units)
     outputs in the order produced (None when keep_sequence is False), and the final states."""
-    steps = x.shape[1]
-    PREPARED[cell.kind](cell)  # once, before any thread starts
-    batch = x.shape[0]
-    threads = min(os.cpu_count() or 1, batch // THREAD_MIN_BATCH)
-    if THREADS and threads > 1 and steps:
-        edges = np.linspace(0, batch, threads + 1).round().astype(int)
-        parts = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
-        with ThreadPoolExecutor(threads) as pool:
-            results = list(pool.map(lambda s: _run(cell, x[s], tuple(st[s] for st in states), go_backwards, keep_sequence, None), parts))
-        out = np.concatenate([r[0] for r in results], axis=1) if keep_sequence else None
-        final = tuple(np.concatenate(pieces, axis=0) for pieces in zip(*(r[1] for r in results)))
-    else:
-        out, final = _run(cell, x, states, go_backwards, keep_sequence, progress)
+    out, final = _run(cell, x, states, go_backwards, keep_sequence, progress)
     return (out.transpose(1, 0, 2) if out is not None else None), final

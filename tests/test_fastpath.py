@@ -24,11 +24,10 @@ CASES = [("lstm", True, "tanh"), ("gru", True, "tanh"), ("gru", False, "tanh"), 
 
 
 @pytest.mark.parametrize("kind, reset_after, activation", CASES)
-@pytest.mark.parametrize("batch", [1, 3, 70])  # 70: split across threads
+@pytest.mark.parametrize("batch", [1, 3, 70])
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_backwards, monkeypatch):
     monkeypatch.setattr(fastpath, "BLOCK_BYTES", 256)  # many small time blocks
-    monkeypatch.setattr(fastpath, "THREADS", True)  # batch 70 takes the threaded split
     cell, x, states = cell_and_input(kind, batch, 9, reset_after, activation)
     assert fastpath.supported(cell)
     want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=go_backwards)

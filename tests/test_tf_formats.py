@@ -258,7 +258,14 @@ def test_real_savedmodel_from_zoo2_opens_on_the_cli(tmp_path):
 # --- the wire formats -------------------------------------------------------------------------------
 
 
-def test_crc32c_known_values_and_long_inputs():
+@pytest.mark.parametrize("implementation", ["numpy", "crc32c package"])
+def test_crc32c_known_values_and_long_inputs(implementation, monkeypatch):
+    """Both ways of checking a checkpoint's CRCs: NumPy's, and the crc32c package's when installed
+    (the test extra installs it; `pip install lstmctl[fast]` for users)."""
+    if implementation == "numpy":
+        monkeypatch.setattr(crc32c, "_native", lambda: None)
+    else:
+        assert crc32c._native() is not None, "the test extra installs the crc32c package"
     assert crc32c.value(b"123456789") == 0xE3069283  # the check value of CRC-32C (RFC 3720)
     assert crc32c.value(b"") == 0
     assert crc32c.value(bytes(32)) == 0x8A9136AA  # RFC 3720 B.4: 32 bytes of zeros

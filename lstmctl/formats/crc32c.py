@@ -1,4 +1,5 @@
-"""CRC-32C (Castagnoli), as TensorFlow checks its checkpoint files, in NumPy.
+"""CRC-32C (Castagnoli), as TensorFlow checks its checkpoint files: with the `crc32c` package
+(hardware CRC instructions; `pip install lstmctl[fast]`) when it is installed, else in NumPy.
 
 The standard library has only the other CRC-32. A byte-at-a-time loop in Python reads about a
 megabyte a second, too slow for a checkpoint shard, so long inputs are cut into equal blocks whose
@@ -63,8 +64,24 @@ def _zeros_operator(length: int) -> list:
     return [ends[256 * k : 256 * (k + 1)].tolist() for k in range(4)]
 
 
+@functools.cache
+def _native():
+    """The crc32c package's function, or None. Looked up at first use: only TF formats need it."""
+    try:
+        import crc32c  # the PyPI package (absolute import: not this module)
+    except ImportError:
+        return None
+    return crc32c.crc32c
+
+
 def extend(crc: int, data) -> int:
     """The CRC-32C of what `crc` covered followed by `data` (crc 0 for a fresh start)."""
+    native = _native()
+    return numpy_extend(crc, data) if native is None else native(data, value=crc)
+
+
+def numpy_extend(crc: int, data) -> int:
+    """extend() without the crc32c package."""
     view = memoryview(data).cast("B")
     reg = crc ^ 0xFFFFFFFF
     n = len(view)

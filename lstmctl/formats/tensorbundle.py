@@ -207,7 +207,8 @@ class Bundle:
     def shard_path(self, shard: int) -> str:
         return f"{self.prefix}.data-{shard:05d}-of-{self.num_shards:05d}"
 
-    def _raw(self, entry: Entry) -> bytes:
+    def _raw(self, entry: Entry) -> np.ndarray:
+        """The entry's bytes, read straight into a new array (the one copy a tensor costs)."""
         path = self.shard_path(entry.shard)
         if path not in self._sizes:
             self._sizes[path] = regular_file(path, self.where, self.folder)
@@ -218,8 +219,12 @@ class Bundle:
         self._total += entry.size
         if self._total > MAX_TOTAL_BYTES:
             raise LstmctlError(f"{self.where}: tensors over {MAX_TOTAL_BYTES} bytes in all; refused")
+        buf = np.empty(entry.size, np.uint8)
         with opened(path, self.where) as fh:
-            return _read_at(fh, entry.offset, entry.size, f"tensor '{show(entry.key)}'", self.where)
+            fh.seek(entry.offset)
+            if fh.readinto(memoryview(buf)) != entry.size:
+                raise LstmctlError(f"{self.where}: tensor '{show(entry.key)}' is truncated")
+        return buf
 
     def _check(self, entry: Entry, crc: int):
         if crc != crc32c.unmask(entry.crc):
@@ -241,17 +246,17 @@ class Bundle:
             raise LstmctlError(f"{self.where}: tensor '{show(entry.key)}' of shape {entry.shape} needs {count * width} bytes, its entry says {entry.size}")
         data = self._raw(entry)
         self._check(entry, crc32c.value(data))
-        array = np.frombuffer(data, dtype=dtype).reshape(entry.shape)
+        array = data.view(dtype).reshape(entry.shape)
         if entry.dtype == DT_BFLOAT16:
             return (array.astype(np.uint32) << 16).view(np.float32)
-        return array.astype(dtype.newbyteorder("="))
+        return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
 
     def _strings(self, entry: Entry, count: int) -> list:
         """A string tensor: varint lengths, a masked CRC of them, then the bytes, in order. The
         CRC TensorFlow keeps covers each length as 8 little-endian bytes, that CRC, the bytes."""
         if count > MAX_STRING_ELEMENTS:
             raise LstmctlError(f"{self.where}: string tensor '{show(entry.key)}' has {count} elements; refused")
-        data = self._raw(entry)
+        data = self._raw(entry).tobytes()
         lengths, pos = [], 0
         for _ in range(count):
             n, pos = read_varint(data, pos, self.where)
