@@ -278,7 +278,7 @@ def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()
         raise LstmctlError(model.warnings[0])
     warnings, notes = (None if strict else []), []
     arrays = normalize_inputs(model, inputs if inputs is not None else random_inputs(model), warnings, notes, free_time=state is not None)
-    if state:
+    if state is not None:
         check_batch(state, next(iter(arrays.values())).shape[0])
     overrides = {}
     if initial_state is not None:

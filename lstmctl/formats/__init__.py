@@ -28,7 +28,6 @@ def load(path: str, forget_bias: float | None = None, activation: str | None = N
     is imported when a path needs it (start-up time: a .keras file needs none of TensorFlow's)."""
     from . import build
 
-    refuse_unmarked_npz(path)
     if os.path.isfile(path) and not path.endswith(".index") and ".data-" not in os.path.basename(path):
         kind = port_kind(path)
         if kind is not None:
@@ -69,7 +68,9 @@ def is_savedmodel(path: str) -> bool:
 
 def port_kind(path: str) -> str | None:
     """Which of PORT_FORMATS the file at `path` is, from its first bytes and structure (None: none).
-    A Keras HDF5 file or .keras zip is told apart before any port reader is imported."""
+    A Keras HDF5 file or .keras zip is told apart before any port reader is imported, and an .npz
+    of arrays given as a model is refused here, saying that --convention reads it (the zip's
+    names are listed once for both)."""
     from .zipsafe import open_zip
 
     if not os.path.isfile(path):
@@ -87,6 +88,8 @@ def port_kind(path: str) -> str | None:
             names = zf.namelist()
         if "config.json" in names:
             return None
+        if names and all(n.endswith(".npy") for n in names):
+            raise UsageError(f"{path}: an .npz of arrays, not a Keras model; to read it as one recurrent layer's weights pass --convention keras|pytorch|tf1|onnx")
         from . import torch_file
 
         return "pytorch-zip" if torch_file.is_torch_zip(names) else None
@@ -163,19 +166,3 @@ def read_keras(path: str):
 
         return read_hdf5(path)
     raise LstmctlError(f"{path}: is a NumPy array file, not a model")
-
-
-def refuse_unmarked_npz(path: str):
-    """An .npz of arrays given as a model: say that --convention is needed (before the .keras reader fails)."""
-    from .zipsafe import open_zip
-
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(4) != MAGIC_ZIP:
-                return
-        with open_zip(path, path) as zf:
-            names = zf.namelist()
-    except Exception:
-        return  # the model readers give the error
-    if "config.json" not in names and names and all(n.endswith(".npy") for n in names):
-        raise UsageError(f"{path}: an .npz of arrays, not a Keras model; to read it as one recurrent layer's weights pass --convention keras|pytorch|tf1|onnx")

@@ -95,6 +95,8 @@ _BY_LEAVES = {
     **{tuple(k): ("BatchNormalization", _normalization(k)) for k in (["gamma", "beta", "moving_mean", "moving_variance"], ["gamma", "moving_mean", "moving_variance"], ["beta", "moving_mean", "moving_variance"])},
     **{tuple(k): ("LayerNormalization", _normalization(k)) for k in (["gamma", "beta"], ["gamma"], ["beta"])},
 }
+# Keras 3 .weights.h5 groups name the class, not the weights: the leaves in Keras's order for the
+# counts that fix them (one lone LayerNormalization array could be gamma or beta: not listed).
 _LEAVES_BY_CLASS = {"Dense": [("kernel", "bias"), ("kernel",)], "Embedding": [("embeddings",)], "LayerNormalization": [("gamma", "beta")], "BatchNormalization": [("gamma", "beta", "moving_mean", "moving_variance")]}
 
 
