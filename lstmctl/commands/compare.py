@@ -55,7 +55,9 @@ def _models(model, port, inputs, time_major, atol, rtol, mapping, fmt, compare_m
     x = time_major_input(parse_input_options(inputs, reference), time_major)
     c = compare_models(reference, lstmctl.load(port), x, atol, rtol)
     if fmt == "json":
-        click.echo(json.dumps(c.as_dict(), indent=2))
+        from ..arrays.writers import echo
+
+        echo(json.dumps(c.as_dict(), indent=2))
     else:
         from ..render.console import console, render_port_comparison
 

@@ -25,8 +25,9 @@ def export(model, to, layers, output, source):
       lstmctl export train/model.ckpt --to keras -o keras_weights.npz
       lstmctl export model.h5 --to onnx-model -o lstm.onnx
     """
-    from ..arrays.writers import to_bytes, write
+    from ..arrays.writers import refuse_overwrite, to_bytes, write
 
+    refuse_overwrite({"-o": output}, {"MODEL": model})
     forget_bias = source["forget_bias"]
     if forget_bias is not None and "tf1" not in (to, source["convention"]):
         raise click.UsageError("--forget-bias applies to tf1 weights only (--to tf1 or --convention tf1)")

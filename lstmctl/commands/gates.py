@@ -23,8 +23,9 @@ def gates(model, layer, gate, part, fmt, output, source):
       lstmctl gates model.keras -o gates.npz
       lstmctl gates model.h5 --layer lstm --gate f --part W --format npy -o W_f.npy
     """
-    from ..arrays.writers import to_bytes, write
+    from ..arrays.writers import refuse_overwrite, to_bytes, write
 
+    refuse_overwrite({"-o": output}, {"MODEL": model})
     arrays = load_model(model, source).gates(layer)
     if gate or part:
         def keep(key):

@@ -35,8 +35,10 @@ def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timeste
     """
     fmt = output_format(fmt, output, ("table", "csv", "json", "npz"))
     from ..analysis.trace import trace as do_trace
-    from ..arrays.inputs import parse_input_options
-    from ..arrays.writers import to_bytes, write
+    from ..arrays.inputs import input_paths, parse_input_options
+    from ..arrays.writers import refuse_overwrite, to_bytes, write
+
+    refuse_overwrite({"-o": output, "--svg": svg}, {"MODEL": model, "--input": input_paths(inputs)})
     from ..runner import random_inputs
 
     m = load_model(model, source, what_if=True, layer=layer.split("/")[0] if layer else None)

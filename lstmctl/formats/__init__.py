@@ -118,18 +118,21 @@ def read_port(path: str, kind: str, activation: str | None = None):
 _NOT_FILES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
 
-def check_kind(path: str):
-    """MODEL must be a regular file or a folder (a SavedModel's, a checkpoint's), known by `stat`
-    before anything opens it: opening a FIFO waits for a writer, forever if none comes; a device may
-    never end. A path that does not exist is left to the readers (a checkpoint's prefix is no file)."""
+def check_kind(path: str, what: str = "a model file", folders: bool = True, pipes: bool = False):
+    """A path lstmctl opens must be a regular file (MODEL: or a folder, a SavedModel's or a
+    checkpoint's; `--input`: or a pipe, read to its end as `cat` reads it), known by `stat` before
+    anything opens it: opening a FIFO waits for a writer, forever if none comes; a device may never
+    end. A path that does not exist is left to the readers (a checkpoint's prefix is no file)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return
     except OSError as exc:
         raise LstmctlError(f"{path}: cannot be read ({exc.strerror})") from None
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise LstmctlError(f"{path}: is {_NOT_FILES.get(stat.S_IFMT(mode), 'no regular file')}, not a model file; refused")
+    if stat.S_ISDIR(mode) and not folders:
+        raise LstmctlError(f"{path}: is a directory, not {what}")
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or (pipes and stat.S_ISFIFO(mode))):
+        raise LstmctlError(f"{path}: is {_NOT_FILES.get(stat.S_IFMT(mode), 'no regular file')}, not {what}; refused")
 
 
 def sniff(path: str) -> str:
