@@ -111,3 +111,50 @@ def test_the_console_escapes_whatever_it_draws():
     table.add_row(EVIL)
     _Console(file=out, width=200).print(table)
     assert raw_controls(out.getvalue()) == [] and SHOWN.replace("\\x07", "") in out.getvalue().replace("\\x07", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# files of many modules or nodes: inspect lists the first rows and counts the rest
+
+
+def _table_rows(stdout: str) -> list:
+    """The names in the first column of inspect's layer table."""
+    start = stdout.index("Layers")
+    rows = [line for line in stdout[start:].splitlines() if line.startswith("│ ")]
+    end = next(i for i, line in enumerate(stdout[start:].splitlines()) if line.startswith("└"))
+    return [line.split("│")[1].strip() for line in stdout[start:].splitlines()[:end] if line in rows]
+
+
+def many_modules(tmp_path: Path, n: int) -> Path:
+    """An nn.LSTM then `n` one-weight modules (m0.weight …), as a safetensors file."""
+    r = np.random.default_rng(0)
+    tensors = {f"rnn.{k}": v for k, v in _lstm(r).items()}
+    tensors.update({f"m{i}.weight": np.ones(1, np.float32) for i in range(n)})
+    return write_safetensors(tmp_path / "many.safetensors", tensors)
+
+
+def many_nodes(tmp_path: Path, n: int) -> Path:
+    """An ONNX LSTM node then a chain of `n` Identity nodes."""
+    r = np.random.default_rng(0)
+    inits = [onnx_tensor("W", r.normal(size=(1, 12, 2)).astype(np.float32)), onnx_tensor("R", r.normal(size=(1, 12, 3)).astype(np.float32))]
+    nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3)]
+    nodes += [node("Identity", [f"i{k - 1}" if k else "Y_h"], [f"i{k}"], name=f"id{k}") for k in range(n)]
+    path = tmp_path / "many.onnx"
+    path.write_bytes(onnx_model(nodes, [value_info("X", ["t", "b", 2])], [value_info(f"i{n - 1}", [])], inits))
+    return path
+
+
+@pytest.mark.parametrize("build, total, counted", [(many_modules, 302, "202 more (202 torch module)"), (many_nodes, 303, "203 more (203 Identity)")], ids=["safetensors", "onnx"])
+def test_inspect_of_a_file_with_many_modules_lists_the_first(tmp_path, build, total, counted):
+    """A safetensors file of 150k tensors took over a minute: rich draws ~1 ms a row. The table
+    lists the first 100 layers and counts the others by class; --all lists every one; json holds all."""
+    from lstmctl.commands.inspect import INSPECT_ROWS
+
+    path = build(tmp_path, 300)
+    result = cli("inspect", path, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert len(_table_rows(result.stdout)) == INSPECT_ROWS == 100
+    assert f"the first 100 of {total} layers are listed; {counted}: --all lists every one" in result.stdout
+    every = cli("inspect", path, "--all", env={"COLUMNS": "200"})
+    assert len(_table_rows(every.stdout)) == total and "--all lists" not in every.stdout
+    assert len(json.loads(cli("inspect", path, "--format", "json").stdout)["layers"]) == total

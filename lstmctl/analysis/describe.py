@@ -120,9 +120,12 @@ def _mask_ops(m) -> set:
         masks = kept
 
 
-def inspect_facts(model, layer: str | None = None) -> dict:
+def inspect_facts(model, layer: str | None = None, limit: int | None = None) -> dict:
+    """What inspect shows. With `limit`, only the first `limit` layers are described (a file may
+    hold 10^5 modules or nodes): the others are counted by class in `unlisted`."""
     shapes = probe_shapes(model) if model.inputs else {}
     layers = []
+    unlisted = {"layers": 0, "recurrent": 0, "classes": {}}
 
     ops = 0
 
@@ -133,7 +136,12 @@ def inspect_facts(model, layer: str | None = None) -> dict:
             if item.name in masks:  # mask plumbing Keras 3 writes into the graph, not code of the model
                 ops += 1
                 continue
-            layers.append(_layer_facts(m, item, shapes, depth))
+            if limit is not None and len(layers) >= limit and layer is None:
+                unlisted["layers"] += 1
+                unlisted["recurrent"] += item.is_recurrent
+                unlisted["classes"][item.class_name] = unlisted["classes"].get(item.class_name, 0) + 1
+            else:
+                layers.append(_layer_facts(m, item, shapes, depth))
             if item.model is not None:
                 visit(item.model, depth + 1)
 
@@ -157,6 +165,7 @@ def inspect_facts(model, layer: str | None = None) -> dict:
         "inferred": model.inferred,
         "notes": list(model.notes) + ([f"{ops} keras.ops nodes that compute masks (Keras 3 records them in the graph) are not listed"] if ops else []),
         "layers": layers,
+        **({"unlisted": unlisted} if limit is not None else {}),
         "params": sum(item.param_count for item in model.layers),
     }
 

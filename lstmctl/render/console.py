@@ -273,6 +273,12 @@ def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=Fa
     facts = shown(facts)
     out.print(_header(facts))
     out.print(_graph(facts))
+    unlisted = facts.get("unlisted") or {}
+    if unlisted.get("layers"):
+        classes = sorted(unlisted["classes"].items(), key=lambda kv: -kv[1])
+        counts = ", ".join(f"{n:,} {esc(cls)}" for cls, n in classes[:5]) + (f", {len(classes) - 5} more classes" if len(classes) > 5 else "")
+        recurrent = f", {unlisted['recurrent']:,} of them recurrent" if unlisted["recurrent"] else ""
+        out.print(Text.from_markup(f"[yellow]the first {len(facts['layers']):,} of {len(facts['layers']) + unlisted['layers']:,} layers are listed; {unlisted['layers']:,} more ({counts}){recurrent}: --all lists every one, --layer NAME shows one[/]"))
     for layer in facts["layers"]:
         if "recurrent" in layer:
             out.print(_recurrent_panel(layer, out, digits))
