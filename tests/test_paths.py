@@ -198,3 +198,33 @@ def test_a_fifo_as_input_is_still_read_to_its_end(work):
 @pytest.mark.parametrize("path, said", [("/dev/zero", "is a character device, not an array file; refused"), ("/dev/null", "is a character device")])
 def test_a_device_as_input_is_refused(work, path, said):
     fails("run", work / "m.keras", "--input", path, contains=[f"{path}: {said}"])
+
+
+# ---------------------------------------------------------------------------------------------
+# compare: which side is the reference, and what two models need (issue 26)
+
+
+@pytest.mark.parametrize("second", ["torch/k3_lstm_dense.lstm.pt", "k3_lstm_dense.keras", "tf/bidir.savedmodel"])
+def test_compare_two_models_without_input_says_what_they_need(second):
+    """`compare model.keras port.pt` said "member 'metadata.json' is not an .npy array"."""
+    fails("compare", sample(LSTM), sample(second), code=2,
+          contains=[f"{sample(LSTM)} and {sample(second)} are models: comparing MODEL (the reference) with its PORT runs both on an input; give --input X"])  # fmt: skip
+
+
+def test_compare_a_model_with_a_result_file(work):
+    """One model and one result file: the line points at run --expect, which does that."""
+    for args in ([work / "m.keras", work / "r.npz"], [work / "r.npz", work / "m.keras"]):
+        fails("compare", *args, code=2, contains=[f"{work / 'm.keras'} is a model, not a result file", "run MODEL --input X --expect REFERENCE"])
+
+
+def test_compare_names_the_reference_in_both_modes(work):
+    usage = cli("compare", "--help").output
+    assert "compare [OPTIONS] RESULT|MODEL REFERENCE|PORT" in usage
+    assert "REFERENCE\n  is the truth" in usage or "REFERENCE is the truth" in " ".join(usage.split())
+    assert "MODEL is the reference and PORT its port" in " ".join(usage.split())
+    np.savez(work / "other.npz", output=np.zeros((2, 3), np.float32))
+    files = cli("compare", work / "r.npz", work / "other.npz")
+    assert files.exit_code == 1 and f"keys differ from the reference {work / 'other.npz'}" in files.stderr
+    port = cli("compare", sample(LSTM), sample("torch/k3_lstm_dense.lstm.pt"), "--input", sample("k3_lstm_dense.input.npy"), env={"COLUMNS": "200"})
+    assert port.exit_code == 0, port.output
+    assert "reference lstm ↔ port lstm: LSTM(5)" in port.stdout and "1 of 1 recurrent layers of the port agree with the reference" in port.stdout

@@ -62,6 +62,30 @@ def load(path: str, forget_bias: float | None = None, activation: str | None = N
     return build.build(saved if saved is not None else read_keras(path))
 
 
+def is_model(path: str) -> bool:
+    """Whether `path` names a model (a file or folder `load` reads) rather than a file of arrays
+    (.npy, an .npz of .npy members, CSV, JSON): told by its first bytes and structure, as `load`
+    tells formats apart. Call check_kind first: this opens the file."""
+    from .tensorbundle import resolve
+
+    if os.path.isdir(path):
+        return is_savedmodel(path) or resolve(path) is not None
+    if resolve(path) is not None:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False  # the reader of arrays says why
+    if head.startswith(MAGIC_ZIP):
+        from .zipsafe import open_zip
+
+        with open_zip(path, path) as zf:
+            names = zf.namelist()
+        return not (names and all(n.endswith(".npy") for n in names))
+    return head.startswith(MAGIC_HDF5) or (not head.startswith(MAGIC_NPY) and port_kind(path) is not None)
+
+
 def is_savedmodel(path: str) -> bool:
     return os.path.isdir(path) and any(os.path.lexists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
 

@@ -546,7 +546,7 @@ def render_port_comparison(c, out: Console):
     """`compare MODEL PORT`: per mapped layer, each gate's weights (the worst of W, U, b) and the
     layer's sequence and states, then the traps found and a verdict."""
     for layer in c.layers:
-        table = Table(title=Text(show_lines(f"{layer.reference} ↔ {layer.port}: {layer.what}")), title_justify="left")
+        table = Table(title=Text(show_lines(f"reference {layer.reference} ↔ port {layer.port}: {layer.what}")), title_justify="left")
         for col in ("compared", "max |diff|", "result", "first differs at step"):
             table.add_column(col, justify="right" if col in ("max |diff|", "first differs at step") else "left")
         gates = {}
@@ -568,5 +568,5 @@ def render_port_comparison(c, out: Console):
     for note in c.notes:
         out.print(Text(show_lines(f"note: {note}")))
     bad = [lay for lay in c.layers if not lay.ok]
-    verdict = f"{len(c.layers) - len(bad)} of {len(c.layers)} recurrent layers agree" + ("" if not c.outputs else f", {sum(r.ok for r in c.outputs)} of {len(c.outputs)} model outputs")
+    verdict = f"{len(c.layers) - len(bad)} of {len(c.layers)} recurrent layers of the port agree with the reference" + ("" if not c.outputs else f", {sum(r.ok for r in c.outputs)} of {len(c.outputs)} model outputs")
     out.print(Text(verdict, style="bold green" if c.ok else "bold red"))
