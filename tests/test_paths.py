@@ -228,3 +228,26 @@ def test_compare_names_the_reference_in_both_modes(work):
     port = cli("compare", sample(LSTM), sample("torch/k3_lstm_dense.lstm.pt"), "--input", sample("k3_lstm_dense.input.npy"), env={"COLUMNS": "200"})
     assert port.exit_code == 0, port.output
     assert "reference lstm ↔ port lstm: LSTM(5)" in port.stdout and "1 of 1 recurrent layers of the port agree with the reference" in port.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# packing the results
+
+
+def _savez_out_of_memory(file, **arrays):
+    """np.savez as it fails on a huge result: a MemoryError inside zipfile, which its unwinding
+    turns into "ValueError: I/O operation on closed file" (what `run` said, as "unexpected")."""
+    try:
+        raise MemoryError
+    except MemoryError:
+        raise ValueError("I/O operation on closed file")  # noqa: B904 (its context is the MemoryError, as in zipfile)
+
+
+@pytest.mark.parametrize("output", ["r.npz", "-"])
+def test_a_memory_error_while_packing_names_the_output(work, monkeypatch, output):
+    monkeypatch.setattr(np, "savez", _savez_out_of_memory)
+    target = "-" if output == "-" else str(work / "new.npz")
+    line = fails("run", work / "m.keras", "--input", work / "x.npy", "--format", "npz", "-o", target)
+    where = "standard output" if output == "-" else target
+    assert f"{where}: not written: packing " in line and "bytes of results as npz needs more memory than this process may use" in line
+    assert not (work / "new.npz").exists() and not list(work.glob(".lstmctl-*"))

@@ -14,10 +14,38 @@ import numpy as np
 from ..errors import LstmctlError, UsageError, show, show_lines
 
 
-def to_bytes(arrays: dict, fmt: str, choose: str = "--key", header: bool = True) -> bytes:
+def to_bytes(arrays: dict, fmt: str, choose: str = "--key", header: bool = True, output: str | None = None) -> bytes:
     """Serialise `arrays` (name -> ndarray) as one of npz, npy, json, csv; `choose` names the
     option that selects one array (for the message when several are selected for npy or csv).
-    A CSV starts with a header row naming its columns unless `header` is False."""
+    A CSV starts with a header row naming its columns unless `header` is False.
+
+    Packing happens in memory before `output` (None: standard output) is touched, so a failure
+    here (most often a MemoryError, which np.savez's zipfile may turn into "I/O operation on
+    closed file" as it unwinds) is one line naming the output, and nothing is written."""
+    try:
+        return _pack(arrays, fmt, choose, header)
+    except LstmctlError:
+        raise
+    except Exception as exc:
+        where = "standard output" if output in (None, "-") else show(output)
+        size = sum(np.asarray(a).nbytes for a in arrays.values())
+        if _out_of_memory(exc):
+            raise LstmctlError(f"{where}: not written: packing {size} bytes of results as {fmt} needs more memory than this process may use") from None
+        raise LstmctlError(f"{where}: not written: packing the results as {fmt} failed ({type(exc).__name__}: {show(exc)})") from None
+
+
+def _out_of_memory(exc) -> bool:
+    """A MemoryError, or an error raised while one unwound (its context)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MemoryError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__ or exc.__cause__
+    return False
+
+
+def _pack(arrays: dict, fmt: str, choose: str, header: bool) -> bytes:
     if fmt == "npz":
         buf = io.BytesIO()
         np.savez(buf, **arrays)

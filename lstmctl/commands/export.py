@@ -42,7 +42,7 @@ def export(model, to, layers, output, source):
         from ..export.arrays import export as export_arrays
 
         arrays, notes = export_arrays(m, to, layers, forget_bias=1.0 if forget_bias is None else forget_bias)
-        data = to_bytes(arrays, "npz")
+        data = to_bytes(arrays, "npz", output=output)
     write(data, output, binary=True)
     for note in notes:
         say(f"note: {note.replace('np.load(FILE)', f'np.load({output!r})')}")

@@ -36,4 +36,4 @@ def gates(model, layer, gate, part, fmt, output, source):
         arrays = {k: v for k, v in arrays.items() if keep(k)}
         if not arrays:
             raise LstmctlError("no matrix matches --gate/--part")
-    write(to_bytes(arrays, fmt, choose="--layer, --gate and --part"), output, binary=fmt != "json")
+    write(to_bytes(arrays, fmt, choose="--layer, --gate and --part", output=output), output, binary=fmt != "json")

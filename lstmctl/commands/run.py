@@ -94,7 +94,7 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
             warned, notes, final = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict, carried)
         _said(warned, notes)
         if state_out:
-            write(to_bytes(final.arrays(), "npz"), state_out, binary=True)
+            write(to_bytes(final.arrays(), "npz", output=state_out), state_out, binary=True)
         return
     notes = []
     x = time_major_input(parse_input_options(inputs, m, direct=direct), time_major)
@@ -113,7 +113,7 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
         result = m.run(x, initial_state=states, layer=layer, dtype=dtype, sequences=sequences, strict=strict, state=carried)
     _said(result.warnings, result.notes)
     if state_out:
-        write(to_bytes(result.state.arrays(), "npz"), state_out, binary=True)
+        write(to_bytes(result.state.arrays(), "npz", output=state_out), state_out, binary=True)
     if expect:
         _expect(result, expect, atol, rtol, fmt, mapping)
         return
@@ -136,7 +136,7 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
         _write_outdir(result if not keys else {k: result[k] for k in keys}, outdir, reads)
         return
     chosen = result if fmt in ("npz", "json") and not keys else {k: result[k] for k, _ in selected}
-    write(to_bytes(chosen, fmt, header=not no_header), output, binary=fmt in ("npz", "npy"))
+    write(to_bytes(chosen, fmt, header=not no_header, output=output), output, binary=fmt in ("npz", "npy"))
 
 
 def _said(warnings, notes):
@@ -166,7 +166,7 @@ def _write_outdir(arrays, outdir, reads):
         if name in owner:
             raise LstmctlError(f"result keys {owner[name]!r} and {key!r} would both be written to {name}")
         owner[name] = key
-        files[name] = to_bytes({key: value}, "npy")
+        files[name] = to_bytes({key: value}, "npy", output=os.path.join(outdir, name))
     refuse_overwrite({"--outdir": [os.path.join(outdir, name) for name in files]}, reads)
     write_many(files, outdir)
 

@@ -71,7 +71,7 @@ def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timeste
         doc["summary"] = {d or tr.layer: tr.summary(d) for d in tr.directions}
         write((json.dumps(doc, indent=1) + "\n").encode(), output, binary=False)
         return
-    write(to_bytes(arrays, "npz"), output, binary=True)
+    write(to_bytes(arrays, "npz", output=output), output, binary=True)
 
 
 def _trace_csv(tr) -> str:
