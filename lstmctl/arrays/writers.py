@@ -169,10 +169,10 @@ def _model_files(path: str) -> list:
     """The files reading MODEL opens besides MODEL itself: a TensorFlow checkpoint's `.index`, data
     shards and `checkpoint` file when MODEL names its prefix or one of them (a folder MODEL is
     covered whole, see refuse_overwrite)."""
+    if os.path.isdir(path) or (os.path.exists(path) and not path.endswith(".index") and ".data-" not in os.path.basename(path)):
+        return []  # a file read alone (and tensorbundle not imported for it)
     from ..formats.tensorbundle import resolve
 
-    if os.path.isdir(path):
-        return []
     prefix = resolve(path)
     if prefix is None:
         return []
@@ -220,6 +220,8 @@ def refuse_overwrite(outputs: dict, reads: dict, allowed=()):
     def paths(value):
         return [] if value is None else [value] if isinstance(value, str) else [p for p in value if p is not None]
 
+    if not any(paths(value) for value in outputs.values()):
+        return
     files, folders = [], []  # (option, path, identity), (option, path)
     for option, value in reads.items():
         for path in map(os.fspath, paths(value)):
