@@ -149,3 +149,19 @@ def update():
 if __name__ == "__main__" and "--update" in sys.argv:
     sys.path.insert(0, str(ROOT))
     update()
+
+
+def test_the_budget_table_is_the_budget():
+    """docs/reliability.md#the-budget lists lstmctl/budget.py's LIMITS, row for row: limit and meaning."""
+    from lstmctl.budget import LIMITS
+
+    page = ROOT / "docs" / "reliability.md"
+    assert "the-budget" in anchors(page)
+    section = page.read_text().split("### The budget", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \|$", section, re.M)
+    table = {name: (int(limit.split("=")[-1].replace(",", "").strip()), what.strip()) for name, limit, what in rows}
+    assert list(table) == list(LIMITS) and table == LIMITS
+    for name, limit, _ in rows:  # a power of two is also written as one, and agrees
+        if "=" in limit:
+            power = limit.split("=")[0].strip().translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+            assert 2 ** int(power[1:]) == LIMITS[name][0], name
