@@ -157,11 +157,13 @@ def _call_refs(call) -> list:
     return refs + ([call.mask] if call.mask is not None else [])
 
 
-def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> list:
+def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None, until: set | None = None) -> list:
     """Evaluate the graph; feeds maps input layer name -> Tensor. Returns output Tensors.
 
     Each call waits for the tensors it reads and runs once they exist: work linear in the
-    number of calls, in an order that respects every edge (any such order gives Keras's values)."""
+    number of calls, in an order that respects every edge (any such order gives Keras's values).
+    `until` (a probe): the names of the layers whose shapes are wanted; the walk ends once each
+    has been called."""
     values = {(name, 0): [tensor] for name, tensor in feeds.items()}  # (layer, node) -> list[Tensor]
     items, waiting = [], {}
     for layer in model.layers:
@@ -172,6 +174,7 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
             for key in missing:
                 waiting.setdefault(key, []).append(len(items))
             items.append([layer, n, call, len(missing)])
+    wanted = None if until is None else {layer.name for layer, *_ in items if layer.name in until}
 
     def get(ref):
         outs = values.get((ref.layer, ref.node))
@@ -186,6 +189,8 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
     while ready:
         layer, n, call, _ = items[ready.popleft()]
         done += 1
+        if wanted is not None:
+            wanted.discard(layer.name)
         try:
             outs = _call(model, layer, n, call, get, ctx, shapes)
         except MemoryError:
@@ -203,6 +208,8 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
             items[j][3] -= 1
             if items[j][3] == 0:
                 ready.append(j)
+        if wanted is not None and not wanted:
+            break
     if done < len(items) and not ctx.probe:
         stuck = ", ".join(sorted({layer.name for layer, _, _, left in items if left}))
         raise LstmctlError(f"{model.path}: layers {stuck} are not reachable from the model's inputs")
@@ -309,9 +316,10 @@ def _result(outs, ctx, warnings, notes, model) -> "Result":
 PROBE_STEPS = (2, 3)  # two lengths tell a variable time axis from a fixed one
 
 
-def probe_shapes(model) -> dict:
+def probe_shapes(model, until: set | None = None) -> dict:
     """(layer, node) -> (input shapes, output shapes, masked) with None for the batch and for
-    dimensions that follow a variable time axis: the graph run twice on tiny inputs."""
+    dimensions that follow a variable time axis: the graph run twice on tiny inputs (`until`: only
+    as far as these layers, as inspect lists the first of 10^5 nodes)."""
     logs = []
     fixed = all(d is not None for spec in model.inputs for d in spec.shape)
     for timesteps in PROBE_STEPS[:1] if fixed else PROBE_STEPS:  # a second length only finds variable axes
@@ -319,7 +327,7 @@ def probe_shapes(model) -> dict:
         shapes = {}
         arrays = random_inputs(model, seed=0, batch=1, timesteps=timesteps)
         with np.errstate(all="ignore"):  # only shapes matter here; a diverged model's NaNs are fine
-            _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx, shapes)
+            _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx, shapes, until)
         logs.append(shapes)
 
     def merge(a, b):

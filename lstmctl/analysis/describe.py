@@ -123,7 +123,8 @@ def _mask_ops(m) -> set:
 def inspect_facts(model, layer: str | None = None, limit: int | None = None) -> dict:
     """What inspect shows. With `limit`, only the first `limit` layers are described (a file may
     hold 10^5 modules or nodes): the others are counted by class in `unlisted`."""
-    shapes = probe_shapes(model) if model.inputs else {}
+    listed = None if limit is None or layer is not None else {item.name for item in model.layers[:limit]}
+    shapes = probe_shapes(model, listed) if model.inputs else {}
     layers = []
     unlisted = {"layers": 0, "recurrent": 0, "classes": {}}
 
