@@ -81,7 +81,8 @@ def test_inspect_shows_hostile_names_escaped(tmp_path, kind, fmt):
 def test_run_and_trace_show_hostile_names_escaped(tmp_path, kind):
     path = PORTS[kind](tmp_path)
     np.save(tmp_path / "x.npy", np.ones((1, 4, 2), np.float32))
-    for args in (["run", path, "--input", tmp_path / "x.npy", "--return-state"], ["trace", path, "--input", tmp_path / "x.npy"], ["gates", path, "--format", "json"]):
+    for args in (["run", path, "--input", tmp_path / "x.npy", "--return-state"], ["trace", path, "--input", tmp_path / "x.npy"], ["gates", path, "--format", "json"],
+                 ["run", path, "--input", tmp_path / "x.npy", "--format", "csv", "--key", f"{EVIL}/h_n"]):  # fmt: skip
         result = cli(*args, env={"COLUMNS": "300"})
         assert result.exit_code == 0, result.output
         assert raw_controls(result.stdout) == [] and raw_controls(result.stderr) == []

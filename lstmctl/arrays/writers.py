@@ -302,11 +302,15 @@ def publish(tmp: str, output: str):
 
 
 def write(data: bytes, output: str | None, binary: bool):
-    """Write to a file atomically (temp file + rename), through to a device or FIFO, or to stdout (`-`)."""
+    """Write to a file atomically (temp file + rename), through to a device or FIFO, or to stdout
+    (`-`), where text (CSV headers hold layer names) has its control characters escaped as every
+    other output there (errors.show_lines); a file gets the data as it is."""
     if output is None or output == "-":
         out = stdout_bytes()
         if binary and out.isatty():
             raise UsageError("refusing to write binary data to a terminal; use --output FILE or a pipe")
+        if not binary:
+            data = show_lines(data.decode("utf-8", "replace")).encode()
         out.write(data)
         out.flush()
         return
