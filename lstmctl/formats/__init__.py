@@ -7,7 +7,7 @@ first bytes and structure, never by its name: Keras (keras_zip, keras_h5), a tor
 legacy pickle (torch_file), safetensors (safetensors_file), ONNX (onnx_file). Keras readers
 return a `saved.Saved` (config as data and a weight store) that `build` turns into a `Model`;
 TF1 checkpoints, --convention .npz files (npz_weights), state_dicts (ports) and ONNX graphs have
-no Keras config and build their Model directly.
+no Keras config and build their Model directly, through one builder (weights_builder).
 """
 
 import os

@@ -1,7 +1,7 @@
 """A PyTorch state_dict (from a torch.save file or a .safetensors file) as a Model.
 
 Each module is found by its keys: nn.LSTM / nn.GRU / nn.RNN (`weight_ih_l<k>[_reverse]`, …, read
-through the pytorch convention of npz_weights), their cells (`weight_ih`, …, without `_l<k>`),
+through weights_builder), their cells (`weight_ih`, …, without `_l<k>`),
 nn.Linear (`weight` (out, in) and `bias`), nn.Embedding (a lone `weight` under a name holding
 "emb"); anything else stays an opaque module that inspect lists and run never reaches. A
 state_dict does not record `forward()`: the modules are chained in the order the file lists them
@@ -21,7 +21,7 @@ from ..conventions import TORCH_CLASS
 from ..errors import LstmctlError, UsageError, show
 from ..layers import REGISTRY
 from ..model import Call, InputSpec, Layer, Ref
-from .npz_weights import ImportedModel, Keys, bidirectional_wrapper, spec_layer, torch_levels, torch_modules
+from .weights_builder import ImportedModel, Keys, bidirectional_wrapper, spec_layer, torch_levels, torch_modules
 
 CELL_CLASS = {"lstm": "nn.LSTMCell", "gru": "nn.GRUCell", "simple_rnn": "nn.RNNCell"}
 TORCH_ACTIVATIONS = ("tanh", "relu")  # nn.RNN's nonlinearity
