@@ -132,6 +132,66 @@ def test_embedding_lstm_linear_chain():
     close(result["lstm/h_n"], want["lstm/h_n"])
 
 
+def test_sorted_safetensors_chain_in_the_one_order_their_sizes_fit():
+    """safetensors sorts its keys (fc.* before lstm.*); the one order whose sizes fit is lstm -> fc, and a note says so."""
+    want = framework("k3_lstm_dense.tutorial.safetensors")
+    m = lstmctl.load(port("k3_lstm_dense.tutorial.safetensors"))
+    assert list(m.tensors)[0] == "fc.bias"
+    assert [(layer.name, [r.layer for c in layer.calls for r in c.inputs]) for layer in m.layers] == [("input", []), ("lstm", ["input"]), ("fc", ["lstm"])]
+    assert "a state_dict does not record forward(): modules chained in the one order their sizes fit: lstm → fc (the file lists fc → lstm), an nn.Linear acting on every time step" in m.notes
+    result = m.run(want["input/x"])
+    close(result["output"], want["output"])
+    close(result["output"][:, -1], want["last"])
+    close(result["lstm/h_n"], want["lstm/h_n"])
+    ran = cli("run", port("k3_lstm_dense.tutorial.safetensors"), "--input", sample("k3_lstm_dense.input.npy"), "-o", "-", "--format", "json")
+    assert ran.exit_code == 0, ran.output
+
+
+def _units(*shapes):
+    """A state_dict of nn.Linear modules named m0, m1, … of these (out, in) shapes."""
+    r = np.random.default_rng(0)
+    return {k: v for i, (o, n) in enumerate(shapes) for k, v in ((f"m{i}.weight", r.normal(size=(o, n)).astype(np.float32)), (f"m{i}.bias", r.normal(size=o).astype(np.float32)))}
+
+
+@pytest.mark.parametrize(
+    "shapes, chain, note",
+    [
+        (((2, 3), (3, 4)), [("m0", ["m1"]), ("m1", ["input"])], "the one order their sizes fit: m1 → m0 (the file lists m0 → m1)"),
+        (((3, 3), (3, 3)), [("m0", ["input"]), ("m1", ["m0"])], "several orders of the modules fit their sizes, so the file's order is kept: m0 → m1"),
+        (((2, 3), (5, 4)), [("m0", ["input"]), ("m1", ["input_1"])], "no order chains every module, so they are chained in the file's order (m0 → m1)"),
+    ],
+)
+def test_state_dict_order_one_several_or_none(tmp_path, shapes, chain, note):
+    m = lstmctl.load(str(write_safetensors(tmp_path / "m.safetensors", _units(*shapes))))
+    assert sorted((layer.name, [r.layer for c in layer.calls for r in c.inputs]) for layer in m.layers if layer.calls) == chain
+    assert any(note in n for n in m.notes), m.notes
+
+
+def test_multi_level_module_runs_whole_and_level_by_level(tmp_path):
+    """--layer encoder.lstm names the whole nn.LSTM (torch's h_0 / c_0 as its initial state), encoder.lstm.l1 one level."""
+    want = framework("lstm2_bidir.pt")
+    m = lstmctl.load(port("lstm2_bidir.pt"))
+    x = want["input/x"]
+    whole = lstmctl.runner.run_layer(m, "encoder.lstm", x)
+    close(whole["output"], want["encoder.lstm/output"])
+    close(whole["encoder.lstm/h_n"], want["encoder.lstm/h_n"])
+    close(whole["encoder.lstm/c_n"], want["encoder.lstm/c_n"])
+    level = lstmctl.runner.run_layer(m, "encoder.lstm.l0", x)
+    close(level["output"], whole["encoder.lstm.l0/sequence"])
+    h0 = np.random.default_rng(1).normal(size=(4, 2, 4)).astype(np.float32)
+    started = m.run(x, initial_state=[h0, -h0], layer="encoder.lstm")
+    assert not np.allclose(started["encoder.lstm/h_n"], want["encoder.lstm/h_n"])
+    np.testing.assert_array_equal(started["encoder.lstm/h_n"], lstmctl.runner.run_layer(m, "encoder.lstm", x, initial_state=[h0, -h0])["encoder.lstm/h_n"])
+    np.save(tmp_path / "x.npy", x)
+    result = cli("run", port("lstm2_bidir.pt"), "--layer", "encoder.lstm", "--direct", "--input", tmp_path / "x.npy", "-o", "-", "--format", "json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert {"output", "encoder.lstm/output", "encoder.lstm/h_n", "encoder.lstm/c_n", "encoder.lstm.l1/h"} <= set(got)
+    close(np.array(got["encoder.lstm/h_n"], np.float32), want["encoder.lstm/h_n"])
+    bad = cli("run", port("lstm2_bidir.pt"), "--layer", "encoder.lstm", "--direct", "--input", tmp_path / "x.npy", "--initial-state", tmp_path / "x.npy")
+    assert bad.exit_code == 3 and "module 'encoder.lstm': an initial state has shape (2, 5, 3); it takes (num_layers·directions = 4, batch, hidden)" in bad.stderr
+
+
 def test_narrow_dtypes_are_widened_and_said():
     m = lstmctl.load(port("gru_bf16.pt"))
     assert m.layer("rnn").cell.W.dtype == np.float32

@@ -216,6 +216,8 @@ def output_label(model, ref) -> str:
 def run_selection(model, result: dict, layer=None, return_sequences=False, return_state=False) -> list:
     """(key, label) pairs to show for `run`: the model outputs by default, or, with the Keras-named
     flags, each selected recurrent layer's whole sequence and/or final states in Keras's order."""
+    if layer and model.module_layers(layer):  # a module of several layers, by the names its framework gives
+        return [(key, f"module '{layer}' {key.rsplit('/', 1)[1]}") for key in (f"{layer}/output", f"{layer}/h_n", f"{layer}/c_n") if key in result]
     if not (return_sequences or return_state):
         if layer is None:
             keys = [k for k in result if k == "output" or k.startswith("output_")]

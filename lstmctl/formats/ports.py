@@ -21,6 +21,7 @@ from ..conventions import TORCH_CLASS
 from ..errors import LstmctlError, UsageError, show
 from ..layers import REGISTRY
 from ..model import Call, InputSpec, Layer, Ref
+from ..runner import module_outputs
 from .weights_builder import ImportedModel, Keys, bidirectional_wrapper, spec_layer, torch_levels, torch_modules
 
 CELL_CLASS = {"lstm": "nn.LSTMCell", "gru": "nn.GRUCell", "simple_rnn": "nn.RNNCell"}
@@ -36,16 +37,13 @@ class PortModel(ImportedModel):
     ports: list = field(default_factory=list)
     tensors: dict = field(default_factory=dict)
 
+    def module_layers(self, name: str) -> list:
+        return next((levels for module, levels, _ in self.ports if module == name and len(levels) > 1), [])
+
     def run(self, *args, **kwargs):
         result = super().run(*args, **kwargs)
-        for module, levels, kind in self.ports:
-            top = levels[-1]
-            if f"{top.name}/sequence" not in result:
-                continue
-            result[f"{module}/output"] = result[f"{top.name}/sequence"]
-            for state in ("h", "c") if kind == "lstm" else ("h",):
-                parts = [result[f"{layer.name}/{half}{state}"] for layer in levels for half in (("forward/", "backward/") if layer.forward else ("",))]
-                result[f"{module}/{state}_n"] = np.stack(parts)
+        for module, levels, _ in self.ports:
+            module_outputs(result, module, levels)
         return result
 
 
@@ -104,29 +102,8 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
     floats = [a for a in arrays.values() if a.dtype.kind == "f"]
     dtype = np.dtype(np.float64 if floats and all(a.dtype == np.float64 for a in floats) else np.float32)
     keys = Keys({k: v for k, v in arrays.items()}, path, "pytorch")
-    layers, inputs, outputs, ports, kinds = [], [], [], [], set()
-    previous = None  # (layer name, features) the next module may read
+    units, ports, kinds = [], [], set()  # units: (name, its layers, features in, features out, reads tokens), None for an opaque module
     used_names = set()
-
-    def start(width, tokens):
-        name = "input" if not inputs else f"input_{len(inputs)}"
-        shape = [None, None] if tokens else [None, None, width]
-        layers.append(Layer(name, "InputLayer", {"batch_shape": shape, "dtype": "int64" if tokens else dtype.name}, spec=REGISTRY["InputLayer"]))
-        inputs.append(InputSpec(name, (None,) if tokens else (None, width), "int64" if tokens else dtype.name))
-        return name
-
-    def link(layer, width_in, tokens=False):
-        nonlocal previous
-        if previous is not None and not tokens and previous[1] == width_in:
-            source = previous[0]
-            if outputs and outputs[-1].layer == source:
-                outputs.pop()
-        else:
-            source = start(width_in, tokens)
-        layer.calls = [Call([Ref(source, 0, 0)], [])]
-        layers.append(layer)
-        outputs.append(Ref(layer.name, 0, 0))
-
     for prefix, (what, found) in groups.items():
         module = prefix.rstrip(".")
         if what == "recurrent":
@@ -152,9 +129,8 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
                 shape = "" if cell else f" layer {k} of {len(levels)}" + (", bidirectional" if len(specs) == 2 else "")
                 layer.notes.append(f"torch {cls} '{module or '(no prefix)'}'{shape}" + (": one step, applied at every time step as a loop over the sequence does" if cell else ""))
                 layer.notes.append(_torch_layout(module, kind, specs, k, cell, act))
-                link(layer, specs[0].W.shape[0])
-                previous = (name, specs[0].units * len(specs))
                 module_layers.append(layer)
+            units.append((base, module_layers, levels[0][0].W.shape[0], levels[-1][0].units * len(levels[-1]), False))
             if not cell:
                 ports.append((base, module_layers, kind))
             continue
@@ -169,25 +145,24 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
             config = {"name": name, "units": weight.shape[0], "activation": "linear", "use_bias": bias is not None, "dtype": dtype.name}
             layer = Layer(name, "Dense", config, w, spec=REGISTRY["Dense"], params={"activation": "linear"})
             layer.notes.append(f"torch nn.Linear '{name}': weight ({weight.shape[0]}, {weight.shape[1]}) transposed into the kernel; applied to every time step of its input")
-            link(layer, weight.shape[1])
-            previous = (name, weight.shape[0])
+            units.append((name, [layer], weight.shape[1], weight.shape[0], False))
         elif kind == "embedding":
             weight = arrays[f"{prefix}weight"]
             config = {"name": name, "input_dim": weight.shape[0], "output_dim": weight.shape[1], "mask_zero": False, "dtype": dtype.name}
             layer = Layer(name, "Embedding", config, [weight.astype(dtype)], spec=REGISTRY["Embedding"], params={"mask_zero": False})
             layer.notes.append(f"torch nn.Embedding '{name}' ({weight.shape[0]} tokens, {weight.shape[1]} features), taken as one by its name")
-            link(layer, weight.shape[0], tokens=True)
-            previous = (name, weight.shape[1])
+            units.append((name, [layer], weight.shape[0], weight.shape[1], True))
         else:
             shapes = ", ".join(f"{show(k[len(prefix) :])} {tuple(arrays[k].shape)}" for k in found[:6])
-            layers.append(Layer(name, "torch module", {"name": name}, [arrays[k] for k in found], notes=[f"tensors {shapes}: not a module lstmctl computes; run stops at it"]))
-            previous = None
+            units.append((name, [Layer(name, "torch module", {"name": name}, [arrays[k] for k in found], notes=[f"tensors {shapes}: not a module lstmctl computes; run stops at it"])], None, None, False))
+    order, chain_note = _chain_order(units)
+    layers, inputs, outputs = _chain([units[i] for i in order], dtype)
     if not any(layer.calls for layer in layers):
         raise LstmctlError(f"{path}: holds no nn.LSTM / GRU / RNN, cell, nn.Linear or nn.Embedding weights; its tensors are {', '.join(show(k) for k in list(arrays)[:8])}")
     if activation is not None and "simple_rnn" not in kinds:
         raise UsageError(f"--activation sets nn.RNN's nonlinearity, and {path} holds no nn.RNN; for a what-if run on it, use lstmctl's what-if options on a Keras model")
     notes = list(notes)
-    notes.append("a state_dict does not record forward(): modules are chained in the file's order where their sizes fit, an nn.Linear acting on every time step")
+    notes.append(chain_note)
     if narrow:
         notes.append(f"{' and '.join(narrow)} tensors widened to float32 exactly; lstmctl computes what torch computes with module.float()")
     if "simple_rnn" in kinds:
@@ -197,6 +172,84 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
         path, fmt, None, "torch", "Functional", "state_dict", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
         notes=notes, convention="pytorch", hard_sigmoid_form=3, ports=ports, tensors=arrays,
     )  # fmt: skip
+
+
+MAX_ORDERS_TRIED = 1 << 14  # steps of the search for orders that fit: a state_dict has a handful of modules
+
+
+def _fits(a, b) -> bool:
+    """Module unit `b` can read what unit `a` gives (sizes alone; an embedding reads tokens, so it only starts a chain)."""
+    return a[3] is not None and b[2] is not None and not b[4] and a[3] == b[2]
+
+
+def _chain_order(units) -> tuple:
+    """(the order of `units` to chain, the note saying why): the one order in which every module
+    reads the features of the one before, when exactly one exists; otherwise the file's order."""
+    shown = " → ".join(u[0] for u in units)
+    file_order = list(range(len(units)))
+    said = "a state_dict does not record forward(): "
+    if len(units) == 1:
+        return file_order, said + "the module reads the input"
+    if any(u[2] is None for u in units):
+        return file_order, said + f"modules chained in the file's order ({shown}) where their sizes fit; an opaque module starts a new chain"
+    found, steps = [], 0
+
+    def extend(path, left):
+        nonlocal steps
+        steps += 1
+        if len(found) > 1 or steps > MAX_ORDERS_TRIED:
+            return
+        if not left:
+            found.append(list(path))
+            return
+        for j in sorted(left):
+            if _fits(units[path[-1]], units[j]):
+                extend(path + [j], left - {j})
+
+    for first in file_order:
+        extend([first], set(file_order) - {first})
+    if len(found) == 1 and steps <= MAX_ORDERS_TRIED:
+        order = found[0]
+        chosen = " → ".join(units[i][0] for i in order)
+        where = "" if order == file_order else f" (the file lists {shown})"
+        return order, said + f"modules chained in the one order their sizes fit: {chosen}{where}, an nn.Linear acting on every time step"
+    if found:
+        many = "several orders" if steps <= MAX_ORDERS_TRIED else "too many orders to try"
+        return file_order, said + f"{many} of the modules fit their sizes, so the file's order is kept: {shown}, an nn.Linear acting on every time step"
+    return file_order, said + f"no order chains every module, so they are chained in the file's order ({shown}) where their sizes fit, a module that does not fit starting a new chain"
+
+
+def _chain(units, dtype) -> tuple:
+    """(layers, inputs, outputs): each unit reads the one before where the sizes fit, else an input of its own."""
+    layers, inputs, outputs = [], [], []
+    previous = None  # the unit the next may read
+
+    def start(width, tokens):
+        name = "input" if not inputs else f"input_{len(inputs)}"
+        shape = [None, None] if tokens else [None, None, width]
+        layers.append(Layer(name, "InputLayer", {"batch_shape": shape, "dtype": "int64" if tokens else dtype.name}, spec=REGISTRY["InputLayer"]))
+        inputs.append(InputSpec(name, (None,) if tokens else (None, width), "int64" if tokens else dtype.name))
+        return name
+
+    for unit in units:
+        name, unit_layers, width_in, _, tokens = unit
+        if width_in is None:
+            layers.extend(unit_layers)
+            previous = None
+            continue
+        if previous is not None and _fits(previous, unit):
+            source = previous[1][-1].name
+            if outputs and outputs[-1].layer == source:
+                outputs.pop()
+        else:
+            source = start(width_in, tokens)
+        for layer in unit_layers:
+            layer.calls = [Call([Ref(source, 0, 0)], [])]
+            layers.append(layer)
+            source = layer.name
+        outputs.append(Ref(source, 0, 0))
+        previous = unit
+    return layers, inputs, outputs
 
 
 def _unique(name, used, path):

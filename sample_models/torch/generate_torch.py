@@ -295,15 +295,66 @@ def keras_round_trip():
         save_expected("k3_lstm_dense.bias_twice.pt", {"x": x}, torch_outputs("lstm", lstm.eval()(torch.from_numpy(x))))
 
 
-def main():
+class Tutorial(torch.nn.Module):
+    """The many-to-one classifier of every LSTM tutorial: the last step's h through a Linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(4, 5, batch_first=True)
+        self.fc = torch.nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+def tutorial_safetensors():
+    """k3_lstm_dense.keras ported as a tutorial writes it (nn.LSTM + nn.Linear, no softmax: the
+    loss holds it) and saved with safetensors, which sorts the keys: fc.* before lstm.*."""
+    from safetensors.torch import save_file as save_torch
+
+    import lstmctl
+
+    name = "k3_lstm_dense.tutorial.safetensors"
+    keras = lstmctl.load(str(ROOT / "sample_models/k3_lstm_dense.keras"))
+    model = Tutorial().eval()
+    lstm = torch.load(HERE / "k3_lstm_dense.lstm.pt", weights_only=True)
+    kernel, bias = keras.layer("dense").weights
+    model.lstm.load_state_dict(lstm)
+    model.fc.load_state_dict({"weight": torch.from_numpy(kernel.T.copy()), "bias": torch.from_numpy(bias)})
+    save_torch(model.state_dict(), str(HERE / name))
+    assert next(iter(safetensors_keys(HERE / name))).startswith("fc.")
+    x = np.load(ROOT / "sample_models/k3_lstm_dense.input.npy")
+    with torch.no_grad():
+        out = model.lstm(torch.from_numpy(x))
+        save_expected(name, {"x": x}, {"output": model.fc(out[0]), "last": model(torch.from_numpy(x)), **torch_outputs("lstm", out)})
+
+
+def safetensors_keys(path):
+    import json
+
+    with open(path, "rb") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        return [k for k in json.loads(fh.read(n)) if k != "__metadata__"]
+
+
+MAKERS = (lstm2_bidir, lstm_proj, gru_legacy, rnn_relu, lstm_cell, tagger, dtypes, views, onnx_dynamo, onnx_torchscript, onnx_by_hand, keras_round_trip, tutorial_safetensors)
+
+
+def main(names=()):
+    """Every fixture, the folder emptied first; or only the makers named (`generate_torch.py whole_modules`)."""
+    if names:
+        for make in MAKERS:
+            if make.__name__ in names:
+                make()
+        return
     for old in HERE.iterdir():
         if old.name != Path(__file__).name:
             old.unlink() if old.is_file() else shutil.rmtree(old)
-    for make in (lstm2_bidir, lstm_proj, gru_legacy, rnn_relu, lstm_cell, tagger, dtypes, views, onnx_dynamo, onnx_torchscript, onnx_by_hand, keras_round_trip):
+    for make in MAKERS:
         make()
     total = sum(p.stat().st_size for p in HERE.iterdir() if p.name != Path(__file__).name)
     print(f"wrote {len(list(HERE.iterdir())) - 1} files, {total} bytes")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
