@@ -130,3 +130,32 @@ def lstm_state_dict(path, units=3, features=2, prefix="rnn."):
 def evil_reduce(module: str, name: str, arg: str) -> bytes:
     """A pickle whose loading calls module.name(arg): what an unrestricted unpickler would run."""
     return b"\x80\x02" + _global(module, name) + _text(arg) + b"\x85R."
+
+
+def module_pickle(cls: tuple, tensors: dict = (), children: dict = (), extra: dict = ()) -> bytes:
+    """The opcodes torch.save(model) writes for one nn.Module (without the protocol header or STOP):
+    its class by NEWOBJ, then BUILD with a state holding _parameters, _buffers, _modules and
+    `extra` (name -> opcodes of a value: a setting, or a payload hidden in the tree)."""
+
+    def ordered(items):
+        return _global("collections", "OrderedDict") + b")R(" + b"".join(_text(k) + v for k, v in dict(items).items()) + b"u"
+
+    state = {"training": b"\x89", "_parameters": ordered(tensors), "_buffers": ordered({}), "_modules": ordered(children), **dict(extra)}
+    return _global(*cls) + b")\x81}(" + b"".join(_text(k) + v for k, v in state.items()) + b"ub"
+
+
+def lstm_module_zip(path, payload: bytes = b"\x88", units=3, features=2):
+    """A whole pickled user module holding an nn.LSTM (random weights), built without torch;
+    `payload`: opcodes of a value hidden in the LSTM's _forward_hooks."""
+    r = np.random.default_rng(2)
+    shapes = {"weight_ih_l0": (4 * units, features), "weight_hh_l0": (4 * units, units), "bias_ih_l0": (4 * units,), "bias_hh_l0": (4 * units,)}
+    tensors, storages = {}, {}
+    for i, (name, shape) in enumerate(shapes.items()):
+        a = r.normal(size=shape).astype("<f4")
+        stride = tuple(int(np.prod(shape[j + 1 :])) for j in range(len(shape)))
+        tensors[name] = tensor_pickle(str(i), a.size, 0, shape, stride)
+        storages[str(i)] = a.tobytes()
+    settings = {"mode": _text("LSTM"), "input_size": _int(features), "hidden_size": _int(units), "num_layers": _int(1), "batch_first": b"\x88", "_forward_hooks": _global("collections", "OrderedDict") + b")R(" + _int(0) + payload + b"u"}
+    lstm = module_pickle(("torch.nn.modules.rnn", "LSTM"), tensors, extra=settings)
+    top = module_pickle(("__main__", "Net"), children={"lstm": lstm})
+    return torch_zip(path, b"\x80\x02" + top + b".", storages)

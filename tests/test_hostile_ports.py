@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from portwire import _global, _text, evil_reduce, field, lstm_graph, lstm_state_dict, node, onnx_model, onnx_tensor, state_dict_pickle, tensor_pickle, torch_zip, value_info
+from portwire import _global, _text, evil_reduce, field, lstm_graph, lstm_module_zip, lstm_state_dict, node, onnx_model, onnx_tensor, state_dict_pickle, tensor_pickle, torch_zip, value_info
 from test_hostile import EVIL_MODULE, fails, tripwires  # noqa: F401 (a fixture)
 from test_ports import PORTS, write_safetensors
 
@@ -38,8 +38,8 @@ PAYLOADS = [
     ("builtins", "exec", "the pickle calls builtins.exec"),
     ("subprocess", "check_output", "the pickle calls subprocess.check_output"),
     (EVIL_MODULE, "Evil", f"the pickle calls {EVIL_MODULE}.Evil"),
-    ("torch.nn.modules.rnn", "LSTM", "holds a pickled Python class (torch.nn.modules.rnn.LSTM), a whole model that only its code can rebuild; refused (lstmctl runs nothing from a model file): save model.state_dict() instead"),
-    ("__main__", "Net", "holds a pickled Python class (__main__.Net)"),
+    ("torch.nn.modules.rnn", "LSTM", "the pickle calls torch.nn.modules.rnn.LSTM, which is not a tensor or dict constructor; refused"),  # called, not a module holding tensors
+    ("__main__", "Net", "the pickle calls __main__.Net"),
     ("torch", "load", "the pickle calls torch.load"),
     ("numpy.core.multiarray", "_reconstruct", "the pickle calls numpy.core.multiarray._reconstruct"),
 ]
@@ -59,6 +59,28 @@ def test_a_payload_inside_a_state_dict(tmp_path, tripwires):  # noqa: F811
     entries = {"rnn.weight_ih_l0": tensor_pickle("0", 24, 0, (12, 2), (2, 1)), "evil": _global("os", "system") + _text(f"touch {tripwires['sentinel']}") + b"\x85R"}
     path = torch_zip(tmp_path / "evil.pt", state_dict_pickle(entries), {"0": bytes(96)})
     fails("run", path, contains=["os.system"])
+
+
+@pytest.mark.parametrize("module, name", [("os", "system"), ("subprocess", "Popen"), ("builtins", "exec"), ("posix", "system"), ("runpy", "run_path")])
+def test_a_payload_inside_a_module_tree(tmp_path, tripwires, module, name):  # noqa: F811
+    """torch.save(model) with a call hidden in an nn.LSTM's _forward_hooks: refused with one line naming it; nothing runs."""
+    call = _global(module, name) + _text(f"touch {tripwires['sentinel']}" if name != "exec" else f"open({str(tripwires['sentinel'])!r}, 'w')") + b"\x85R"
+    path = lstm_module_zip(tmp_path / "evil.pt", call)
+    line = fails("inspect", path, contains=[str(path)])
+    assert f"the pickle calls {module}.{name}, which is not a tensor or dict constructor; refused (lstmctl runs nothing from a model file)" in line
+
+
+def test_an_unknown_class_in_a_module_tree_stays_an_inert_record(tmp_path, tripwires):  # noqa: F811
+    """A class of a module that would run code when imported, called inside the tree: kept as a
+    record (class path, arguments), never imported or called; the LSTM beside it still runs."""
+    from test_hostile import cli
+
+    call = _global(EVIL_MODULE, "Evil") + _text(f"open({str(tripwires['sentinel'])!r}, 'w')") + b"\x85R"
+    path = lstm_module_zip(tmp_path / "module.pt", call)
+    result = cli("run", path)
+    assert result.exit_code == 0, result.output
+    inspected = cli("inspect", path)
+    assert inspected.exit_code == 0 and "__main__.Net" in inspected.output and "torch.nn.modules.rnn.LSTM" in inspected.output
 
 
 def test_legacy_file_payloads(tmp_path, tripwires):  # noqa: F811
@@ -81,7 +103,7 @@ def test_legacy_file_payloads(tmp_path, tripwires):  # noqa: F811
         (b"\x80\x02X\xff\xff\xff\x7f" + b"a" * 10 + b".", "not a readable pickle"),  # a 2 GiB string that is not there
         (b"\x80\x02\x8b\xff\xff\xff\x7f.", "not a readable pickle"),  # LONG4 of 2 GiB
         (b"\x80\x02h\x05.", "not a readable pickle"),  # a memo slot never filled
-        (b"\x80\x02(" + b"(" * 200000 + b"l" * 200000 + b"l.", "holds a list, not a state_dict"),  # deep nesting
+        (b"\x80\x02(" + b"(" * 200000 + b"l" * 200000 + b"l.", "201 levels of nesting is over lstmctl's budget of 200"),  # deep nesting
         (b"\x80\x02}q\x00X\x01\x00\x00\x00ah\x00s.", "holds no state_dict (a dict of tensors), or several; its entries are 'a' (dict)"),  # a dict holding itself
         (b"\x80\x02\x82\x01.", "EXT1 opcode, which torch.save never writes"),
         (b"\x80\x02(X\x02\x00\x00\x00idios\nsystem\n.", "INST opcode"),
@@ -103,15 +125,15 @@ def _one_tensor(tmp_path, numel, offset, size, stride, data=None, key="0", stora
 @pytest.mark.parametrize(
     "args, message",
     [
-        ((1 << 40, 0, (12, 2), (2, 1)), "storages declare 4398046511104 bytes, over the 4294967296-byte cap"),
+        ((1 << 40, 0, (12, 2), (2, 1)), "2**42 bytes read from one file is over lstmctl's budget of 2**32"),
         ((24, 0, (12, 2), (2, 1), bytes(95)), "storage '0' declares 96 bytes; its member holds 95"),
         ((24, 0, (12, 2), (2, 1), None, "../../secret"), "storage '../../secret' has no member 'archive/data/../../secret' in the archive"),
         ((24, 0, (12, 2), (-2, 1)), "tensor 'rnn.weight_ih_l0' has a negative offset, size or stride"),
         ((24, -4, (12, 2), (2, 1)), "negative offset, size or stride"),
         ((24, 1, (12, 2), (2, 1)), "tensor 'rnn.weight_ih_l0' (12, 2) (offset 1, strides (2, 1)) reaches past its storage of 24 elements"),
         ((24, 0, (12, 2), (1 << 40, 1)), "reaches past its storage"),
-        ((24, 0, (12, 2), (2, 1), None, "0", "ComplexFloatStorage"), "the pickle calls torch.ComplexFloatStorage"),
-        ((1, 0, (1 << 15, 1 << 15), (0, 0)), "tensor 'rnn.weight_ih_l0' (32768, 32768) is over the 1073741824-byte cap"),  # one element broadcast by zero strides
+        ((24, 0, (12, 2), (2, 1), None, "0", "ComplexFloatStorage"), "the pickle calls torch.ComplexFloatStorage, a storage type lstmctl does not read"),
+        ((1, 0, (1 << 15, 1 << 15), (0, 0)), "tensor 'rnn.weight_ih_l0': 2**30 elements of one tensor is over lstmctl's budget of 2**28"),  # one element broadcast by zero strides
     ],
     ids=["huge-storage", "short-member", "key-outside", "negative-stride", "negative-offset", "past-storage", "huge-stride", "unknown-storage", "huge-tensor"],
 )

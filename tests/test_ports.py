@@ -192,6 +192,58 @@ def test_multi_level_module_runs_whole_and_level_by_level(tmp_path):
     assert bad.exit_code == 3 and "module 'encoder.lstm': an initial state has shape (2, 5, 3); it takes (num_layers·directions = 4, batch, hidden)" in bad.stderr
 
 
+# --- whole pickled modules (torch.save(model)) --------------------------------------------------
+
+
+@pytest.mark.parametrize("name, keys", [("tagger_whole.pt", ["output", "lstm/output", "lstm/h_n", "lstm/c_n"]), ("nested_whole_legacy.pt", ["output", "encoder.lstm/output", "encoder.lstm/h_n", "encoder.lstm/c_n"])])
+def test_whole_module_runs_as_torch(name, keys):
+    """User classes read as data: the torch.nn modules inside run as torch ran the model's forward()."""
+    want = framework(name)
+    m = lstmctl.load(port(name))
+    result = m.run(next(v for k, v in want.items() if k.startswith("input/")))
+    for key in keys:
+        close(result[key], want[key])
+
+
+def test_whole_module_chain_and_notes():
+    m = lstmctl.load(port("nested_whole_legacy.pt"))
+    assert m.name == "__main__.Nested"
+    chain = [(layer.name, layer.class_name, [r.layer for c in layer.calls for r in c.inputs]) for layer in m.layers]
+    assert chain == [
+        ("input", "InputLayer", []), ("encoder.lstm.l0", "Bidirectional", ["input"]), ("encoder.lstm.l1", "Bidirectional", ["encoder.lstm.l0"]),
+        ("head.net.0", "Dense", ["encoder.lstm.l1"]), ("head.net.1", "Activation", ["head.net.0"]), ("head.net.2", "Dropout", ["head.net.1"]),
+        ("head.net.3", "Dense", ["head.net.2"]), ("head.net.4", "Activation", ["head.net.3"]),
+    ]  # fmt: skip
+    assert m.notes[0] == (
+        "a whole pickled module: __main__.Nested.forward() is code, which the file does not hold (nothing of it was imported or run); "
+        "modules chained in the one order their sizes fit: encoder.lstm → head.net, an nn.Linear acting on every time step"
+    )
+    assert m.layer("head.net.4").params["activation"] == "sigmoid"
+
+
+def test_whole_module_settings_are_used():
+    """A bare nn.RNN pickled whole: its recorded nonlinearity='relu' is computed, batch_first=False said."""
+    want = framework("rnn_relu_whole.pt")
+    m = lstmctl.load(port("rnn_relu_whole.pt"))
+    assert "nn.RNN nonlinearity relu, as the pickled module records it" in m.notes
+    assert "batch_first=False: the torch module takes (time, batch, features); run takes (batch, time, features), or --time-major" in m.layer("simple_rnn.l0").notes
+    result = m.run(want["input/x"].transpose(1, 0, 2))
+    close(result["output"].transpose(1, 0, 2), want["output"])
+    close(result["simple_rnn/h_n"], want["h_n"])
+
+
+def test_inspect_shows_the_module_tree():
+    result = cli("inspect", port("nested_whole_legacy.pt"))
+    assert result.exit_code == 0, result.output
+    assert "Module tree (pickled classes, read as data)" in result.output
+    assert "torch.nn.modules.container.Sequential" in result.output and "p=0.2, inplace=False" in result.output
+    facts = json.loads(cli("inspect", port("tagger_whole.pt"), "--format", "json").stdout)
+    assert facts["module_tree"][:2] == [
+        {"depth": 0, "name": "(top)", "class": "__main__.Tagger", "settings": ""},
+        {"depth": 1, "name": "embedding", "class": "torch.nn.modules.sparse.Embedding", "settings": "num_embeddings=12, embedding_dim=3, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False"},
+    ]
+
+
 def test_narrow_dtypes_are_widened_and_said():
     m = lstmctl.load(port("gru_bf16.pt"))
     assert m.layer("rnn").cell.W.dtype == np.float32

@@ -19,8 +19,8 @@ FORMATS = {
     "savedmodel": "TensorFlow SavedModel folder (saved_model.pb, keras_metadata.pb, variables/)",
     "tf2-checkpoint": "TensorFlow 2 object-based checkpoint (.index + .data shards; weights only, no config)",
     "tf1-checkpoint": "TensorFlow 1 Saver checkpoint (.index + .data shards; cells found by variable scope)",
-    "pytorch-zip": "PyTorch torch.save zip (data.pkl + storages) of a state_dict, read without torch",
-    "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6) of a state_dict, read without torch",
+    "pytorch-zip": "PyTorch torch.save zip (data.pkl + storages), read without torch",
+    "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6), read without torch",
     "safetensors": "safetensors file of a state_dict (JSON header + raw tensors)",
     "onnx": "ONNX model (ModelProto): its LSTM / GRU / RNN nodes and the ops around them",
 }
@@ -158,6 +158,7 @@ def inspect_facts(model, layer: str | None = None) -> dict:
         "notes": list(model.notes) + ([f"{ops} keras.ops nodes that compute masks (Keras 3 records them in the graph) are not listed"] if ops else []),
         "layers": layers,
         "params": sum(item.param_count for item in model.layers),
+        **({"module_tree": [{"depth": d, "name": n, "class": c, "settings": st} for d, n, c, st in model.module_tree]} if getattr(model, "module_tree", None) else {}),
     }
 
 

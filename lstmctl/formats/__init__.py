@@ -110,9 +110,12 @@ def read_port(path: str, kind: str, activation: str | None = None):
 
     if kind == "onnx":
         return onnx_file.model(path)
-    read = {"pytorch-zip": torch_file.read_zip, "pytorch-legacy": torch_file.read_legacy, "safetensors": safetensors_file.read}[kind]
-    arrays, dtypes, notes = read(path)
-    return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation)
+    if kind == "safetensors":
+        arrays, dtypes, notes = safetensors_file.read(path)
+        tree = None
+    else:
+        arrays, dtypes, notes, tree = (torch_file.read_zip if kind == "pytorch-zip" else torch_file.read_legacy)(path)
+    return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation, tree)
 
 
 _NOT_FILES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}

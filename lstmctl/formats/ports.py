@@ -36,6 +36,7 @@ class PortModel(ImportedModel):
 
     ports: list = field(default_factory=list)
     tensors: dict = field(default_factory=dict)
+    module_tree: list = field(default_factory=list)  # a whole pickled module's tree, one row per module (inspect)
 
     def module_layers(self, name: str) -> list:
         return next((levels for module, levels, _ in self.ports if module == name and len(levels) > 1), [])
@@ -52,7 +53,7 @@ def row_ranges(gates, u: int) -> str:
     return ", ".join(f"{g} {j * u}:{(j + 1) * u}" for j, g in enumerate(gates))
 
 
-def _torch_layout(module: str, kind: str, specs, level, cell: bool, activation: str) -> str:
+def _torch_layout(module: str, kind: str, specs, level, cell: bool, activation: str, recorded: bool = False) -> str:
     """Where the gates shown (in Keras's layout) sit in the state_dict's tensors."""
     u = specs[0].units
     suffix = "" if cell else f"_l{level}"
@@ -62,13 +63,22 @@ def _torch_layout(module: str, kind: str, specs, level, cell: bool, activation: 
         return f"torch {names}{two}: rows {row_ranges('ifgo', u)}, transposed into W and U; g is Keras's c (same order i, f, c, o); b_<g> shown = bias_ih{suffix} + bias_hh{suffix}"
     if kind == "gru":
         return f"torch {names}{two}: rows {row_ranges('rzn', u)}, transposed and reordered into Keras's z, r, h (n = h); b_<g> shown = bias_ih{suffix}, rb_<g> = bias_hh{suffix} (torch's GRU is Keras's reset_after=True)"
-    return f"torch {names}{two}: transposed into W and U; b shown = bias_ih{suffix} + bias_hh{suffix}; nonlinearity {activation} (a state_dict does not record it: --activation relu for nonlinearity='relu')"
+    said = "as the pickled module records it" if recorded else "a state_dict does not record it: --activation relu for nonlinearity='relu'"
+    return f"torch {names}{two}: transposed into W and U; b shown = bias_ih{suffix} + bias_hh{suffix}; nonlinearity {activation} ({said})"
 
 
-def _module_kind(prefix, keys, arrays):
-    """'linear', 'embedding' or None (opaque) for a non-recurrent module's keys."""
+def _module_kind(prefix, keys, arrays, node=None):
+    """'linear', 'embedding' or None (opaque) for a non-recurrent module's keys; a pickled module
+    (`node`) says by its class, a state_dict's only by its keys' shapes (and an embedding's name)."""
     parts = {k[len(prefix) :]: arrays[k] for k in keys}
     weight, bias = parts.get("weight"), parts.get("bias")
+    if node is not None:
+        cls = node.cls.rsplit(".", 1)[-1] if node.cls.startswith("torch.nn.modules.") else None
+        if cls == "Linear" and weight is not None and weight.ndim == 2 and set(parts) <= {"weight", "bias"} and (bias is None or bias.shape == (weight.shape[0],)):
+            return "linear"
+        if cls == "Embedding" and set(parts) == {"weight"} and weight.ndim == 2 and node.settings.get("max_norm") is None:
+            return "embedding"  # max_norm would renormalise rows as they are looked up
+        return None
     if set(parts) == {"weight", "bias"} and weight.ndim == 2 and bias.shape == (weight.shape[0],) and weight.dtype.kind == bias.dtype.kind == "f":
         return "linear"
     if set(parts) == {"weight"} and weight.ndim == 2 and weight.dtype.kind == "f" and weight.size:
@@ -82,8 +92,10 @@ def _finite(arrays, keys, path):
             raise LstmctlError(f"{path}: '{show(key)}' holds non-finite values")
 
 
-def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: list, activation=None) -> PortModel:
-    """The Model of a state_dict (name -> array, name -> torch dtype)."""
+def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: list, activation=None, tree=None) -> PortModel:
+    """The Model of a state_dict (name -> array, name -> torch dtype); `tree`: the torch_file.ModuleNode
+    of a whole pickled module, whose classes and settings then decide what each module is."""
+    nodes = {node.name: node for node in _walk(tree)} if tree is not None else {}
     if activation is not None and activation not in TORCH_ACTIVATIONS:
         raise UsageError(f"activation {activation!r}: torch's nn.RNN computes tanh or relu")
     modules, _ = torch_modules(arrays, path)
@@ -102,7 +114,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
     floats = [a for a in arrays.values() if a.dtype.kind == "f"]
     dtype = np.dtype(np.float64 if floats and all(a.dtype == np.float64 for a in floats) else np.float32)
     keys = Keys({k: v for k, v in arrays.items()}, path, "pytorch")
-    units, ports, kinds = [], [], set()  # units: (name, its layers, features in, features out, reads tokens), None for an opaque module
+    units, ports, kinds, by_module, recorded_acts = [], [], set(), {}, set()  # units: (name, its layers, features in, features out, reads tokens), None for an opaque module
     used_names = set()
     for prefix, (what, found) in groups.items():
         module = prefix.rstrip(".")
@@ -112,7 +124,13 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
             kind = levels[0][0].kind
             kinds.add(kind)
             base = module or kind
-            act = (activation or "tanh") if kind == "simple_rnn" else "tanh"
+            node = nodes.get(module)
+            recorded = node.settings.get("nonlinearity") if node is not None else None
+            if recorded not in (None, *TORCH_ACTIVATIONS):
+                raise LstmctlError(f"{path}: module '{show(module)}' records nonlinearity '{show(str(recorded))[:20]}', not tanh or relu")
+            act = (activation or recorded or "tanh") if kind == "simple_rnn" else "tanh"
+            if kind == "simple_rnn" and recorded is not None:
+                recorded_acts.add(recorded)
             ract = None if kind == "simple_rnn" else "sigmoid"
             module_layers = []
             for k, specs in enumerate(levels):
@@ -128,14 +146,17 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
                 cls = CELL_CLASS[kind] if cell else TORCH_CLASS[kind]
                 shape = "" if cell else f" layer {k} of {len(levels)}" + (", bidirectional" if len(specs) == 2 else "")
                 layer.notes.append(f"torch {cls} '{module or '(no prefix)'}'{shape}" + (": one step, applied at every time step as a loop over the sequence does" if cell else ""))
-                layer.notes.append(_torch_layout(module, kind, specs, k, cell, act))
+                layer.notes.append(_torch_layout(module, kind, specs, k, cell, act, recorded is not None))
+                if node is not None and node.settings.get("batch_first") is False and k == 0:
+                    layer.notes.append("batch_first=False: the torch module takes (time, batch, features); run takes (batch, time, features), or --time-major")
                 module_layers.append(layer)
             units.append((base, module_layers, levels[0][0].W.shape[0], levels[-1][0].units * len(levels[-1]), False))
+            by_module[module] = units[-1]
             if not cell:
                 ports.append((base, module_layers, kind))
             continue
         _finite(arrays, found, path)
-        kind = _module_kind(prefix, found, arrays)
+        kind = _module_kind(prefix, found, arrays, nodes.get(module))
         name = module or "module"
         _unique(name, used_names, path)
         if kind == "linear":
@@ -150,27 +171,38 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
             weight = arrays[f"{prefix}weight"]
             config = {"name": name, "input_dim": weight.shape[0], "output_dim": weight.shape[1], "mask_zero": False, "dtype": dtype.name}
             layer = Layer(name, "Embedding", config, [weight.astype(dtype)], spec=REGISTRY["Embedding"], params={"mask_zero": False})
-            layer.notes.append(f"torch nn.Embedding '{name}' ({weight.shape[0]} tokens, {weight.shape[1]} features), taken as one by its name")
+            layer.notes.append(f"torch nn.Embedding '{name}' ({weight.shape[0]} tokens, {weight.shape[1]} features)" + (", as the pickled module's class says" if nodes else ", taken as one by its name"))
             units.append((name, [layer], weight.shape[0], weight.shape[1], True))
         else:
             shapes = ", ".join(f"{show(k[len(prefix) :])} {tuple(arrays[k].shape)}" for k in found[:6])
             units.append((name, [Layer(name, "torch module", {"name": name}, [arrays[k] for k in found], notes=[f"tensors {shapes}: not a module lstmctl computes; run stops at it"])], None, None, False))
+        by_module[module] = units[-1]
+    listed = []
+    if tree is not None:
+        units, listed = _tree_units(tree, by_module, dtype, used_names, path)
     order, chain_note = _chain_order(units)
     layers, inputs, outputs = _chain([units[i] for i in order], dtype)
+    layers += listed
     if not any(layer.calls for layer in layers):
         raise LstmctlError(f"{path}: holds no nn.LSTM / GRU / RNN, cell, nn.Linear or nn.Embedding weights; its tensors are {', '.join(show(k) for k in list(arrays)[:8])}")
     if activation is not None and "simple_rnn" not in kinds:
         raise UsageError(f"--activation sets nn.RNN's nonlinearity, and {path} holds no nn.RNN; for a what-if run on it, use lstmctl's what-if options on a Keras model")
     notes = list(notes)
+    if tree is not None and not tree.cls.startswith("torch.nn.modules."):
+        chain_note = f"a whole pickled module: {show(tree.cls)}.forward() is code, which the file does not hold (nothing of it was imported or run); " + chain_note.split(": ", 1)[1]
+    elif tree is not None:
+        chain_note = f"a whole pickled {show(tree.cls)}: " + chain_note.split(": ", 1)[1]
     notes.append(chain_note)
     if narrow:
         notes.append(f"{' and '.join(narrow)} tensors widened to float32 exactly; lstmctl computes what torch computes with module.float()")
-    if "simple_rnn" in kinds:
+    if "simple_rnn" in kinds and recorded_acts and not activation:
+        notes.append(f"nn.RNN nonlinearity {', '.join(sorted(recorded_acts))}, as the pickled module records it")
+    elif "simple_rnn" in kinds:
         notes.append(f"nn.RNN nonlinearity {activation or 'tanh'}" + (" (set with --activation)" if activation else " (torch's default; a state_dict does not record it: --activation relu for nonlinearity='relu')"))
     notes.append("run adds torch's outputs per module: <module>/output (batch, time, directions·hidden), <module>/h_n and <module>/c_n (num_layers·directions, batch, hidden)")
     return PortModel(
-        path, fmt, None, "torch", "Functional", "state_dict", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
-        notes=notes, convention="pytorch", hard_sigmoid_form=3, ports=ports, tensors=arrays,
+        path, fmt, None, "torch", "Functional", "state_dict" if tree is None else show(tree.cls), layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
+        notes=notes, convention="pytorch", hard_sigmoid_form=3, ports=ports, tensors=arrays, module_tree=_tree_rows(tree),
     )  # fmt: skip
 
 
@@ -250,6 +282,112 @@ def _chain(units, dtype) -> tuple:
         outputs.append(Ref(source, 0, 0))
         previous = unit
     return layers, inputs, outputs
+
+
+# torch.nn classes that hold no tensors and compute what a Keras activation computes, with the
+# settings that must hold for that to be so
+TORCH_ACTIVATION_CLASSES = {
+    "ReLU": ("relu", {}), "Tanh": ("tanh", {}), "Sigmoid": ("sigmoid", {}), "SiLU": ("silu", {}), "Softsign": ("softsign", {}),
+    "ReLU6": ("relu6", {}), "Mish": ("mish", {}), "LogSigmoid": ("log_sigmoid", {}), "ELU": ("elu", {"alpha": 1.0}),
+    "GELU": ("gelu", {"approximate": "none"}), "Hardtanh": ("hard_tanh", {"min_val": -1.0, "max_val": 1.0}), "Softmax": ("softmax", {"dim": -1}),
+}  # fmt: skip
+TORCH_IDENTITY_CLASSES = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Identity")  # identities in eval()
+
+
+def _walk(node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def _plain_layer(node, dtype):
+    """The layer of a torch.nn module that holds no tensors (an activation, a dropout), or None."""
+    if not node.cls.startswith("torch.nn.modules.") or node.tensors or node.children:
+        return None
+    cls = node.cls.rsplit(".", 1)[-1]
+    name = node.name or "module"
+    if cls in TORCH_IDENTITY_CLASSES:
+        layer = Layer(name, "Dropout", {"name": name, "dtype": dtype.name}, spec=REGISTRY["Dropout"])
+        layer.notes.append(f"torch nn.{cls}: the identity in eval(), as torch runs a model for inference")
+        return layer
+    if cls in TORCH_ACTIVATION_CLASSES:
+        act, needs = TORCH_ACTIVATION_CLASSES[cls]
+        if any(node.settings.get(k) != v for k, v in needs.items()):
+            return None
+        layer = Layer(name, "Activation", {"name": name, "activation": act, "dtype": dtype.name}, spec=REGISTRY["Activation"], params={"activation": act})
+        layer.notes.append(f"torch nn.{cls}: Keras's {act}")
+        return layer
+    return None
+
+
+def _tree_units(tree, by_name, dtype, used, path) -> tuple:
+    """(units to chain, layers only listed) of a whole pickled module: an nn.Sequential runs its
+    modules in order, so they are one unit; any other module's forward() is code the file does not
+    hold, so its children are units chained as a state_dict's are, and the modules without tensors
+    outside an nn.Sequential (an activation, a dropout) are listed where forward() would call them."""
+    listed = []
+
+    def collect(node) -> list:
+        if node.name in by_name:
+            return [by_name[node.name]]
+        if node.cls == "torch.nn.modules.container.Sequential" and node.children:
+            whole = _sequential(node)
+            if whole is not None:
+                return [whole]
+        found = []
+        for child in node.children:
+            plain = _plain_layer(child, dtype)
+            if plain is not None:
+                _unique(plain.name, used, path)
+                plain.notes.append("not chained: the file does not record where forward() calls it")
+                listed.append(plain)
+            elif child.tensors or child.children:
+                found += collect(child)
+            else:
+                _unique(child.name, used, path)
+                listed.append(Layer(child.name, "torch module", {"name": child.name}, notes=[f"{show(child.cls)}: holds no tensors, not a module lstmctl computes"]))
+        return found
+
+    def _sequential(node):
+        """One unit for an nn.Sequential whose modules lstmctl computes and whose sizes fit, else None."""
+        layers, width_in, width, tokens = [], None, None, False
+        for child in node.children:
+            plain = _plain_layer(child, dtype)
+            if plain is not None:
+                _unique(plain.name, used, path)
+                layers.append(plain)
+                continue
+            parts = collect(child) if child.name not in by_name else [by_name[child.name]]
+            for unit in parts:
+                if unit[2] is None or (width is not None and (unit[4] or unit[2] != width)) or (width is None and layers and unit[4]):
+                    return None
+                if width_in is None:
+                    width_in, tokens = unit[2], unit[4]
+                layers += unit[1]
+                width = unit[3]
+        if width_in is None:
+            return None
+        for layer in layers:
+            layer.notes.append(f"in nn.Sequential '{show(node.name) or '(top)'}', which runs its modules in order")
+        return (node.name or "module", layers, width_in, width, tokens)
+
+    return collect(tree), listed
+
+
+def _tree_rows(tree) -> list:
+    """inspect's module tree: (depth, name, class path, settings) per module."""
+    if tree is None:
+        return []
+    rows = []
+
+    def visit(node, depth):
+        settings = ", ".join(f"{k}={v!r}" for k, v in list(node.settings.items())[:12])
+        rows.append((depth, show(node.name.rsplit(".", 1)[-1]) or "(top)", show(node.cls), show(settings)))
+        for child in node.children:
+            visit(child, depth + 1)
+
+    visit(tree, 0)
+    return rows
 
 
 def _unique(name, used, path):

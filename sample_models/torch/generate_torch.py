@@ -337,7 +337,57 @@ def safetensors_keys(path):
         return [k for k in json.loads(fh.read(n)) if k != "__metadata__"]
 
 
-MAKERS = (lstm2_bidir, lstm_proj, gru_legacy, rnn_relu, lstm_cell, tagger, dtypes, views, onnx_dynamo, onnx_torchscript, onnx_by_hand, keras_round_trip, tutorial_safetensors)
+class Head(torch.nn.Module):
+    """A user class inside a user class: torch.save(model) pickles both by their class path."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.Tanh(), torch.nn.Dropout(0.2), torch.nn.Linear(6, 2), torch.nn.Sigmoid())
+
+
+class Nested(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.head = Head()
+
+    def forward(self, x):
+        return self.head.net(self.encoder.lstm(x)[0])
+
+
+def whole_modules():
+    """torch.save(model), what tutorials write: a user class holding torch.nn modules, pickled
+    whole. tagger_whole.pt (zip): Tagger; nested_whole_legacy.pt (legacy pickle): user classes
+    nested, an nn.Sequential head with Tanh, Dropout and Sigmoid; rnn_relu_whole.pt: a bare nn.RNN
+    whose nonlinearity='relu' and batch_first=False the pickle records."""
+    name = "tagger_whole.pt"
+    r = rng(name)
+    model = trained(Tagger(), r)
+    tokens = r.integers(0, 12, size=(2, 7)).astype(np.int64)
+    with torch.no_grad():
+        out = model.lstm(model.embedding(torch.from_numpy(tokens)))
+        save_expected(name, {"tokens": tokens}, {"output": model(torch.from_numpy(tokens)), **torch_outputs("lstm", out)})
+    torch.save(model, HERE / name)
+
+    name = "nested_whole_legacy.pt"
+    r = rng(name)
+    model = trained(Nested(), r)
+    x = r.normal(size=(2, 5, 3)).astype(np.float32)
+    with torch.no_grad():
+        save_expected(name, {"x": x}, {"output": model(torch.from_numpy(x)), **torch_outputs("encoder.lstm", model.encoder.lstm(torch.from_numpy(x)))})
+    torch.save(model, HERE / name, _use_new_zipfile_serialization=False)
+
+    name = "rnn_relu_whole.pt"
+    r = rng(name)
+    rnn = trained(torch.nn.RNN(3, 4, num_layers=2, nonlinearity="relu"), r, scale=0.4)
+    x = r.normal(size=(5, 2, 3)).astype(np.float32)  # (time, batch, features): batch_first=False
+    with torch.no_grad():
+        y, h = rnn(torch.from_numpy(x))
+    save_expected(name, {"x": x}, {"output": y, "h_n": h})
+    torch.save(rnn, HERE / name)
+
+
+MAKERS = (lstm2_bidir, lstm_proj, gru_legacy, rnn_relu, lstm_cell, tagger, dtypes, views, onnx_dynamo, onnx_torchscript, onnx_by_hand, keras_round_trip, tutorial_safetensors, whole_modules)
 
 
 def main(names=()):
