@@ -117,6 +117,103 @@ def test_malformed_pickles(tmp_path, tripwires, blob, message):  # noqa: F811
     fails("inspect", path, contains=[message])
 
 
+# --- issue 27: what reached a crash, a memory blow-up or an 'unexpected' line --------------------
+
+
+def _lone(tmp_path, blob):
+    """`lstmctl inspect` in a child process (a C stack overflow kills the process it happens in)."""
+    path = torch_zip(tmp_path / "n.pt", blob, {})
+    out = subprocess.run([sys.executable, "-m", "lstmctl", "inspect", str(path)], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    return path, out
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\x80\x02}K\x01" + b"\x85" * 10**6 + b"K\x01s.",  # a dict key: a tuple nested 10**6 deep
+        b"\x80\x04" + b"(" * 10**5 + b"\x91" * 10**5 + b".",  # FROZENSET of FROZENSET of …
+        b"\x80\x02]" + b"]" * 300 + b"a" * 300 + b".",  # lists appended one into the next
+    ],
+    ids=["tuple-key", "frozenset", "appends"],
+)
+def test_pickle_nesting_is_refused_before_unpickling(tmp_path, blob):
+    path, out = _lone(tmp_path, blob)
+    assert out.returncode == 3, (out.returncode, out.stderr[-300:])
+    assert out.stderr.strip() == f"lstmctl: error: {path}: archive/data.pkl: 201 levels of nesting is over lstmctl's budget of 200"
+
+
+def test_objects_a_pickle_builds_are_budgeted(tmp_path):
+    """8 MiB of EMPTY_SET opcodes built 1.95 GB of sets; the prescan counts them first."""
+    path, out = _lone(tmp_path, b"\x80\x04" + b"\x8f" * ((8 << 20) - 4) + b".")
+    assert out.returncode == 3
+    assert out.stderr.strip() == f"lstmctl: error: {path}: archive/data.pkl: 2097153 objects one pickle builds is over lstmctl's budget of 2**21"
+
+
+def test_build_on_the_state_dict_cannot_replace_its_methods(tmp_path):
+    """A BUILD giving the OrderedDict 'values' and 'items' attributes: kept aside, the dict reads as ever."""
+    from portwire import lstm_state_dict
+
+    path = lstm_state_dict(tmp_path / "ok.pt")
+    with zipfile.ZipFile(path) as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    pkl = members.pop("archive/data.pkl")
+    members = {k.split("/", 2)[2]: v for k, v in members.items() if k.startswith("archive/data/")}
+    built = pkl[:-1] + b"}(" + _text("values") + b"K\x01" + _text("items") + b"K\x02ub."
+    torch_zip(path, built, members)
+    from test_hostile import cli
+
+    result = cli("inspect", path)
+    assert result.exit_code == 0, result.output
+
+
+def _long(n: int) -> bytes:
+    data = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8b" + struct.pack("<i", len(data)) + data
+
+
+@pytest.mark.parametrize(
+    "tensor, message",
+    [
+        (tensor_pickle("0", 24, 0, (12, 2), (2, 1)).replace(b"J\x00\x00\x00\x00(", _long(10**5000) + b"(", 1), "(offset an integer of 16610 bits, strides (2, 1)) reaches past its storage of 24 elements"),
+        (tensor_pickle("0", 24, 0, (12, 2), (2, 1)).replace(b"J\x18\x00\x00\x00", _long(10**5000), 1), "bytes read from one file is over lstmctl's budget of 2**32"),
+        (tensor_pickle("0", 24, 0, (0, 1 << 62), (1, 1)), "2**62 elements along one dimension is over lstmctl's budget of 2**31"),
+    ],
+    ids=["offset-of-5000-digits", "storage-of-5000-digits", "empty-with-2**62"],
+)
+def test_huge_integers_and_empty_tensors(tmp_path, tensor, message):
+    path = torch_zip(tmp_path / "t.pt", state_dict_pickle({"rnn.weight_ih_l0": tensor}), {"0": bytes(96)})
+    fails("inspect", path, contains=[message])
+
+
+def test_legacy_storage_keys_are_checked_before_sorting(tmp_path):
+    """The legacy form's list of storage keys holding a list nested 5000 deep: str() of it, as sorted(key=str) took, ran out of recursion."""
+    from lstmctl.formats.torch_file import LEGACY_HEAD
+
+    head = LEGACY_HEAD + b"." + b"\x80\x02M\xe9\x03." + b"\x80\x02}(X\x0d\x00\x00\x00little_endian\x88u."
+    state = state_dict_pickle({"rnn.weight_ih_l0": tensor_pickle("0", 24, 0, (12, 2), (2, 1)).replace(b"J\x18\x00\x00\x00tQ", b"J\x18\x00\x00\x00NtQ")})
+    keys = b"\x80\x02](" + b"]" * 5000 + b"a" * 4999 + b"e."
+    path = tmp_path / "legacy.pt"
+    path.write_bytes(head + state + keys + (24).to_bytes(8, "little") + bytes(96))
+    fails("inspect", path, contains=["(legacy torch.save): 201 levels of nesting is over lstmctl's budget of 200"])
+
+
+def test_a_storage_is_read_once(tmp_path):
+    """A 32 MiB tensor that is its whole storage: read into one buffer that the array shares (the
+    member was copied three times: read, joined, then cut out)."""
+    import tracemalloc
+
+    from lstmctl.formats.torch_file import read_zip
+
+    n = 8 << 20
+    path = torch_zip(tmp_path / "big.pt", state_dict_pickle({"w": tensor_pickle("0", n, 0, (n,), (1,))}), {"0": bytes(4 * n)})
+    tracemalloc.start()
+    arrays = read_zip(str(path))[0]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert arrays["w"].nbytes == 4 * n
+    assert peak < 1.5 * 4 * n, peak
+
+
 def _one_tensor(tmp_path, numel, offset, size, stride, data=None, key="0", storage="FloatStorage"):
     pkl = state_dict_pickle({"rnn.weight_ih_l0": tensor_pickle(key, numel, offset, size, stride, storage)})
     return torch_zip(tmp_path / "t.pt", pkl, {"0": bytes(4 * numel) if data is None else data})
@@ -197,17 +294,19 @@ W = {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}
         (b'{"w": NaN}', b"", None, "NaN is not allowed in JSON"),
         ({"w": dict(W, dtype="F8_E4M3")}, bytes(16), None, "tensor 'w' has dtype F8_E4M3, which lstmctl does not read"),
         ({"w": dict(W, shape=[2, 3])}, bytes(16), None, "tensor 'w' F32(2, 3) needs 24 bytes; its data_offsets span 16"),
-        ({"w": dict(W, shape=[-2, -2])}, bytes(16), None, "a shape that is not a list of at most 32 non-negative integers"),
+        ({"w": dict(W, shape=[-2, -2])}, bytes(16), None, "tensor 'w': shape: dimension -2 is negative"),
         ({"w": W, "v": dict(W, data_offsets=[8, 24])}, bytes(24), None, "tensor 'v' starts at byte 8 of the data, where 16 was expected"),
         ({"w": dict(W, data_offsets=[4, 20])}, bytes(20), None, "tensor 'w' starts at byte 4 of the data, where 0 was expected"),
         ({"w": W}, bytes(32), None, "the tensors' byte ranges end at 16, but the file holds 32 bytes of data"),
         ({"w": W, "__metadata__": {"a": 1}}, bytes(16), None, "safetensors __metadata__ is not an object of strings"),
         ({"w": dict(W, data_offsets=[16, 0])}, bytes(16), None, "data_offsets that are not [begin, end] with 0 <= begin <= end"),
         ({"w": dict(W, extra=1)}, bytes(16), None, "header entry 'w' is not {dtype, shape, data_offsets}"),
-        ({"w": dict(W, shape=[1 << 20, 1 << 20], data_offsets=[0, 1 << 42])}, bytes(16), None, "is over the 1073741824-byte cap"),
+        ({"w": dict(W, shape=[1 << 20, 1 << 20], data_offsets=[0, 1 << 42])}, bytes(16), None, "tensor 'w': shape: 2**40 elements of one tensor is over lstmctl's budget of 2**28"),
+        ({"w": dict(W, dtype=["F32"])}, bytes(16), None, "tensor 'w': dtype is a JSON list, expected a string"),
+        ({"w": dict(W, shape=[0, 1 << 62], data_offsets=[0, 0])}, b"", None, "tensor 'w': shape: 2**62 elements along one dimension is over lstmctl's budget of 2**31"),
         ({"__metadata__": {}}, b"", None, "safetensors file holds no tensors"),
     ],
-    ids=["length-past-end", "huge-header", "duplicate", "nan", "dtype", "shape-vs-bytes", "negative-shape", "overlap", "gap", "trailing", "metadata", "reversed", "extra-key", "huge", "empty"],
+    ids=["length-past-end", "huge-header", "duplicate", "nan", "dtype", "shape-vs-bytes", "negative-shape", "overlap", "gap", "trailing", "metadata", "reversed", "extra-key", "huge", "dtype-list", "empty-huge-dim", "empty"],
 )
 def test_safetensors_header_rules(tmp_path, header, data, length, message):
     path = _safetensors(tmp_path, header, data, length)

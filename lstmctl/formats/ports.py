@@ -207,6 +207,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
 
 
 MAX_ORDERS_TRIED = 1 << 14  # steps of the search for orders that fit: a state_dict has a handful of modules
+MAX_MODULES_ORDERED = 16  # more modules than this keep the file's order (each step of the search looks at every module)
 
 
 def _fits(a, b) -> bool:
@@ -224,6 +225,8 @@ def _chain_order(units) -> tuple:
         return file_order, said + "the module reads the input"
     if any(u[2] is None for u in units):
         return file_order, said + f"modules chained in the file's order ({shown}) where their sizes fit; an opaque module starts a new chain"
+    if len(units) > MAX_MODULES_ORDERED:
+        return file_order, said + f"{len(units)} modules, too many to try their orders, so they are chained in the file's order where their sizes fit"
     found, steps = [], 0
 
     def extend(path, left):

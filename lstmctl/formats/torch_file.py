@@ -30,7 +30,6 @@ from ..errors import LstmctlError, show
 from .zipsafe import check_names, open_zip, read_member
 
 MAX_PICKLE_BYTES = 8 << 20  # a state_dict's pickle is about 100 bytes per tensor; a whole module's a little more
-MAX_TENSOR_BYTES = 1 << 30
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_HEAD = b"\x80\x02\x8a\x0a" + LEGACY_MAGIC.to_bytes(10, "little")  # pickle protocol 2 of the magic number
 LEGACY_PROTOCOL = 1001
