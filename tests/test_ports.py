@@ -251,10 +251,33 @@ def test_narrow_dtypes_are_widened_and_said():
     assert lstmctl.load(port("lstm_f64.safetensors")).layer("rnn").cell.W.dtype == np.float64
 
 
-def test_proj_size_is_refused_naming_the_tensor():
-    result = cli("inspect", port("lstm_proj.pt"))
+def test_proj_size_is_computed_as_torch_does(tmp_path):
+    """nn.LSTM(proj_size=2), two bidirectional levels: h = (o ⊙ tanh(c))·W_hrᵀ has 2 features, c 5."""
+    want = framework("lstm_proj.pt")
+    m = lstmctl.load(port("lstm_proj.pt"))
+    x = want["input/x"]
+    result = m.run(x)
+    for key in ("rnn/output", "rnn/h_n", "rnn/c_n"):
+        close(result[key], want[key])
+    assert result["rnn/h_n"].shape == (4, 2, 2) and result["rnn/c_n"].shape == (4, 2, 5)
+    whole = lstmctl.runner.run_layer(m, "rnn", x, initial_state=[want["rnn/h_n"], want["rnn/c_n"]])
+    assert whole["rnn/h_n"].shape == (4, 2, 2)
+    gates = m.gates("rnn.l0")
+    np.testing.assert_array_equal(gates["rnn.l0/forward/P"], m.tensors["rnn.weight_hr_l0"].T)
+    facts = json.loads(cli("inspect", port("lstm_proj.pt"), "--layer", "rnn.l1", "--format", "json").stdout)
+    forward = facts["layers"][0]["recurrent"]["directions"]["forward"]
+    assert forward["proj_size"] == 2 and forward["units"] == 5 and forward["recurrent_kernel_shape"] == [2, 20]
+    assert forward["equations"]["step"][-1] == "h_t = (o_t ⊙ tanh(c_t)) · P"
+    assert any("nn.LSTM proj_size=2: h = (o ⊙ tanh(c))·W_hrᵀ" in n for n in facts["layers"][0]["notes"])
+
+
+def test_proj_size_shapes_are_checked(tmp_path):
+    state = {k: v for k, v in lstmctl.load(port("lstm_proj.pt")).tensors.items() if k.endswith("_l0")}
+    state["rnn.weight_hr_l0"] = np.ones((5, 5), np.float32)
+    path = write_safetensors(tmp_path / "p.safetensors", state)
+    result = cli("inspect", path)
     assert result.exit_code == 3
-    assert result.stderr.strip() == f"lstmctl: error: {port('lstm_proj.pt')}: 'rnn.weight_hr_l0' is an LSTM projection (nn.LSTM proj_size), which lstmctl does not compute; refused"
+    assert "'rnn.weight_hr_l0' (5, 5) and 'rnn.weight_hh_l0' (20, 2) are no nn.LSTM projection" in result.stderr
 
 
 def _big_endian_copy(src, dst):
@@ -496,6 +519,26 @@ def test_compare_names_a_bias_counted_twice(tmp_path):
     line = result.stderr.strip()
     assert line.startswith(f"lstmctl: check failed: {bad} differs from {sample('k3_lstm_dense.keras')}: layer lstm ↔ lstm, ")
     assert "torch adds bias_ih and bias_hh" in line
+
+
+def test_compare_names_a_reshape_used_for_a_transpose(tmp_path):
+    """weight_ih = kernel.reshape(4u, n) where kernel.T belongs: the same values, another order, named."""
+    keras = lstmctl.load(sample("k3_lstm_dense.keras"))
+    sd = dict(lstmctl.load(port("k3_lstm_dense.lstm.pt")).tensors)
+    kernel = keras.layer("lstm").cell.W
+    sd["weight_ih_l0"] = kernel.reshape(kernel.shape[::-1])
+    bad = write_safetensors(tmp_path / "lstm.safetensors", sd)
+    result = cli("compare", sample("k3_lstm_dense.keras"), bad, "--input", sample("k3_lstm_dense.input.npy"), "--format", "json")
+    assert result.exit_code == 1
+    (layer,) = json.loads(result.stdout)["layers"]
+    assert "lstm: the port's W hold the reference's values in reshaped order: a reshape was used where a transpose belongs (Keras's kernel is (in, gates·units), torch's weight_ih (gates·units, in) is its transpose, not its reshape)" in layer["findings"]
+
+
+def test_compare_says_the_head_activation_a_state_dict_does_not_record():
+    result = cli("compare", sample("k3_lstm_dense.keras"), port("k3_lstm_dense.tutorial.safetensors"), "--input", sample("k3_lstm_dense.input.npy"), "--format", "json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert notes[0] == "head 'dense' applies softmax, the port's 'fc' linear: the heads are compared without the activation a state_dict does not record (its forward() applies it), so their outputs differ by it"
 
 
 def test_compare_names_gates_in_keras_order_and_reset_after(tmp_path):

@@ -38,10 +38,10 @@ def returns(layer, in_shape, units: int) -> list:
     def dims(n):  # after batch (and time): (units,), a ConvLSTM's (*spatial, filters) or (filters, *spatial)
         return cell.state_dims(in_shape, n) if hasattr(cell, "state_dims") else [n]
 
-    width = units
+    width = getattr(cell, "output_dim", units)  # a projected LSTM's h: proj_size
     mode = layer.config.get("merge_mode") if layer.kind == "bidirectional" else None
     if layer.kind == "bidirectional" and mode == "concat":
-        width = 2 * units
+        width = 2 * width
     seq = layer.flag("return_sequences")
     if seq:
         first = {"keras": "whole_seq_output", "math": "h_1..h_T" + (" (in reversed time order: go_backwards)" if layer.flag("go_backwards") else ""), "shape": [batch_time[0], batch_time[1], *dims(width)]}
@@ -56,7 +56,7 @@ def returns(layer, in_shape, units: int) -> list:
             # A stack returns every cell's states, cell by cell.
             for label, sub in [(f"cell_{k} ", c) for k, c in enumerate(half.cells)] or [("", half)]:
                 who, n = prefix + label, sub.cell.units
-                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(n)]})
+                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(getattr(sub.cell, "output_dim", n))]})
                 if sub.cell.kind == "lstm":
                     out.append({"keras": f"{who}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], *dims(n)]})
     return out

@@ -173,7 +173,7 @@ def _build(levels, convention, path, activation, recurrent_activation, name, for
         layer.notes.append(f"imported from {convention} weights" + (f" (layer {k} of {len(levels)})" if len(levels) > 1 else ""))
         layers.append(layer)
         previous = lname
-        width = specs[0].units * len(specs)
+        width = specs[0].width * len(specs)
     notes = [f"weights imported from the {convention} convention; an npz does not record activations: activation {act}" + (f", recurrent_activation {ract}" if ract else "") + (" (set with --activation / --recurrent-activation)" if activation or recurrent_activation else " (the defaults; override with --activation / --recurrent-activation)")]
     if convention == "tf1" and kind == "lstm":
         notes.append(f"TF1 LSTM bias: forget_bias {forget_bias!r} added to the stored forget-gate bias (TF1 adds it at run time)")

@@ -147,10 +147,13 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
                 shape = "" if cell else f" layer {k} of {len(levels)}" + (", bidirectional" if len(specs) == 2 else "")
                 layer.notes.append(f"torch {cls} '{module or '(no prefix)'}'{shape}" + (": one step, applied at every time step as a loop over the sequence does" if cell else ""))
                 layer.notes.append(_torch_layout(module, kind, specs, k, cell, act, recorded is not None))
+                if specs[0].projection is not None:
+                    p, u = specs[0].width, specs[0].units
+                    layer.notes.append(f"nn.LSTM proj_size={p}: h = (o ⊙ tanh(c))·W_hrᵀ, computed as torch does: h and the output have {p} features, c has {u}; P shown = weight_hr{'' if cell else f'_l{k}'} transposed ({u}, {p}), U has {p} rows")
                 if node is not None and node.settings.get("batch_first") is False and k == 0:
                     layer.notes.append("batch_first=False: the torch module takes (time, batch, features); run takes (batch, time, features), or --time-major")
                 module_layers.append(layer)
-            units.append((base, module_layers, levels[0][0].W.shape[0], levels[-1][0].units * len(levels[-1]), False))
+            units.append((base, module_layers, levels[0][0].W.shape[0], levels[-1][0].width * len(levels[-1]), False))
             by_module[module] = units[-1]
             if not cell:
                 ports.append((base, module_layers, kind))

@@ -6,6 +6,7 @@ bounded, JSON parsed strictly (safejson), every dtype known, each byte range the
 and dtype need, the ranges contiguous from 0 to the end of the file with no gap or overlap.
 """
 
+import math
 import os
 
 import numpy as np
@@ -42,7 +43,7 @@ def _entry(name, entry, where):
     shape = budget.check_shape(shape, f"{at}: shape")
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1]:
         raise LstmctlError(f"{at} has data_offsets that are not [begin, end] with 0 <= begin <= end")
-    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(DTYPES[dtype]).itemsize
+    nbytes = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
     if offsets[1] - offsets[0] != nbytes:
         raise LstmctlError(f"{at} {dtype}{shape} needs {nbytes} bytes; its data_offsets span {budget._number(offsets[1] - offsets[0])}")
     return dtype, shape, offsets
@@ -79,12 +80,16 @@ def read(path: str) -> tuple:
             end = stop
         if end != size - 8 - n:
             raise LstmctlError(f"{path}: the tensors' byte ranges end at {end}, but the file holds {size - 8 - n} bytes of data")
+        budget.check("bytes", end, path)
+        fh.seek(8 + n)
+        data = bytearray(end)  # the tensors' bytes, read once; each array is a view of them
+        fh.readinto(data)
         arrays, dtypes = {}, {}
         for name, (dtype, shape, (begin, stop)) in entries.items():
-            fh.seek(8 + n + begin)
-            a = np.frombuffer(fh.read(stop - begin), DTYPES[dtype]).reshape(shape)
+            kind = np.dtype(DTYPES[dtype])
+            a = np.frombuffer(data, kind, (stop - begin) // kind.itemsize, begin).reshape(shape)
             if dtype == "BF16":  # bfloat16 is float32's upper half: widening it is exact
                 a = (a.astype(np.uint32) << 16).view(np.float32)
-            arrays[name] = a.astype(a.dtype.newbyteorder("="))
+            arrays[name] = a.astype(a.dtype.newbyteorder("="), copy=False)
             dtypes[name] = TORCH_NAMES[dtype]
     return arrays, dtypes, notes

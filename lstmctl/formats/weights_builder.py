@@ -28,10 +28,16 @@ class Spec:
     bias: np.ndarray | None
     reset_after: bool = False
     where: str = ""
+    projection: np.ndarray | None = None  # (units, proj): torch's weight_hr transposed (nn.LSTM proj_size)
 
     @property
     def units(self) -> int:
-        return self.U.shape[0]
+        return self.U.shape[1] // gates_mod.n_gates(self.kind)
+
+    @property
+    def width(self) -> int:
+        """Features of the output: units, or proj_size."""
+        return self.units if self.projection is None else self.projection.shape[1]
 
 
 @dataclass(repr=False)  # keep Model's short repr
@@ -91,8 +97,6 @@ def torch_modules(names, path: str) -> tuple:
         if m is None or (m["prefix"] and not m["prefix"].endswith(".")):
             others.append(key)
             continue
-        if m["part"] == "weight_hr":
-            raise LstmctlError(f"{path}: '{show(key)}' is an LSTM projection (nn.LSTM proj_size), which lstmctl does not compute; refused")
         found = modules.setdefault(m["prefix"], {})
         level = None if m["level"] is None else int(m["level"])
         if found and (level is None) != (next(iter(found))[0] is None):
@@ -108,6 +112,7 @@ def torch_levels(keys: Keys, prefix: str, found: dict) -> list:
     n_levels = 1 if cell else 1 + max(level for level, _, _ in found)
     reverse = any(r for _, r, _ in found)
     with_bias = any(part.startswith("bias") for _, _, part in found)
+    projected = any(part == "weight_hr" for _, _, part in found)
     levels = []
     for level in range(n_levels):
         specs = []
@@ -119,9 +124,16 @@ def torch_levels(keys: Keys, prefix: str, found: dict) -> list:
 
             w_hh = keys.get(key("weight_hh"), 2)
             w_ih = keys.get(key("weight_ih"), 2)
-            if w_hh.shape[0] % max(w_hh.shape[1], 1) or w_hh.shape[1] == 0 or w_hh.shape[0] // w_hh.shape[1] not in KIND_BY_GATES:
+            w_hr = keys.get(key("weight_hr"), 2, required=projected)
+            if w_hr is not None:  # nn.LSTM(proj_size=p): weight_hh (4u, p), weight_hr (p, u)
+                p, u = w_hr.shape
+                if w_hh.shape != (4 * u, p) or not 0 < p < u:
+                    raise LstmctlError(f"{path}: '{show(key('weight_hr'))}' {w_hr.shape} and '{show(key('weight_hh'))}' {w_hh.shape} are no nn.LSTM projection: weight_hr (proj_size, hidden) with proj_size < hidden, weight_hh (4·hidden, proj_size)")
+                kind = "lstm"
+            elif w_hh.shape[0] % max(w_hh.shape[1], 1) or w_hh.shape[1] == 0 or w_hh.shape[0] // w_hh.shape[1] not in KIND_BY_GATES:
                 raise LstmctlError(f"{path}: '{show(key('weight_hh'))}' has shape {w_hh.shape}, which is no nn.LSTM (4u, u), nn.GRU (3u, u) or nn.RNN (u, u) weight")
-            kind = KIND_BY_GATES[w_hh.shape[0] // w_hh.shape[1]]
+            else:
+                kind = KIND_BY_GATES[w_hh.shape[0] // w_hh.shape[1]]
             if w_ih.shape[0] != w_hh.shape[0]:
                 raise LstmctlError(f"{path}: '{show(key('weight_ih'))}' {w_ih.shape} and '{show(key('weight_hh'))}' {w_hh.shape} disagree on the number of rows")
             b_ih = keys.get(key("bias_ih"), 1, required=with_bias)
@@ -137,7 +149,7 @@ def torch_levels(keys: Keys, prefix: str, found: dict) -> list:
                     bias = np.stack([blocks(b_ih, KERAS_TO_TORCH_GRU, 3), blocks(b_hh, KERAS_TO_TORCH_GRU, 3)])
             elif with_bias:
                 bias = np.add(b_ih, b_hh, dtype=np.result_type(b_ih, np.float32))  # as torch sums float16 biases: in float32
-            specs.append(Spec(kind, W, U, bias, reset_after, f"{path} ({'cell' if cell else f'layer {level}'}{', reverse' if rev else ''})"))
+            specs.append(Spec(kind, W, U, bias, reset_after, f"{path} ({'cell' if cell else f'layer {level}'}{', reverse' if rev else ''})", None if w_hr is None else w_hr.T))
         levels.append(specs)
     return levels
 
@@ -231,10 +243,13 @@ def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: i
     `tf1_forget_bias`: the run-time forget_bias folded into a TF1 LSTM's b_f, `bias_note`: where
     another framework's b_f came from (inspect says so)."""
     w = [spec.W.astype(dtype), spec.U.astype(dtype)] + ([] if spec.bias is None else [spec.bias.astype(dtype)])
+    projection = None if spec.projection is None else spec.projection.astype(dtype)
     cell = gates_mod.make_cell(
         spec.kind, spec.units, w, where=spec.where, activation=act, recurrent_activation=ract,
-        use_bias=spec.bias is not None, reset_after=spec.reset_after, keras_major=form,
+        use_bias=spec.bias is not None, reset_after=spec.reset_after, keras_major=form, projection=projection,
     )  # fmt: skip
+    if projection is not None:
+        w.append(projection)
     config = {
         "name": name, "units": spec.units, "activation": act, "use_bias": spec.bias is not None,
         "return_sequences": True, "return_state": False, "go_backwards": go_backwards, "stateful": False, "dtype": np.dtype(dtype).name,
@@ -247,6 +262,8 @@ def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: i
         config["tf1_forget_bias"] = tf1_forget_bias
     if spec.kind == "lstm" and bias_note is not None:
         config["forget_bias_note"] = bias_note
+    if projection is not None:
+        config["proj_size"] = projection.shape[1]
     return recurrent_layer(name, CLASS_NAME[spec.kind], config, w, cell)
 
 

@@ -107,9 +107,15 @@ def lstm2_bidir():
 
 
 def lstm_proj():
-    """proj_size: lstmctl refuses it (the test checks the refusal names the tensor)."""
-    r = rng("lstm_proj.pt")
-    torch.save({"rnn." + k: v for k, v in trained(torch.nn.LSTM(3, 5, proj_size=2), r).state_dict().items()}, HERE / "lstm_proj.pt")
+    """proj_size: two bidirectional levels whose h is projected from 5 to 2 features (weight_hr_l<k>)."""
+    name = "lstm_proj.pt"
+    r = rng(name)
+    lstm = trained(torch.nn.LSTM(3, 5, num_layers=2, proj_size=2, bidirectional=True, batch_first=True), r)
+    x = r.normal(size=(2, 6, 3)).astype(np.float32)
+    with torch.no_grad():
+        out = lstm(torch.from_numpy(x))
+    torch.save({"rnn." + k: v for k, v in lstm.state_dict().items()}, HERE / name)
+    save_expected(name, {"x": x}, torch_outputs("rnn", out))
 
 
 def gru_legacy():
