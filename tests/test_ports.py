@@ -521,6 +521,31 @@ def test_compare_names_a_bias_counted_twice(tmp_path):
     assert "torch adds bias_ih and bias_hh" in line
 
 
+@pytest.mark.parametrize("suffix", ["pt", "safetensors", "npz"])
+def test_export_to_pytorch_writes_what_the_suffix_says(tmp_path, suffix):
+    """-o x.pt: a torch.save zip; -o x.safetensors: safetensors; -o x.npz: an npz. Read back, each runs as Keras computed."""
+    out = tmp_path / f"lstm.{suffix}"
+    result = cli("export", sample("k3_lstm_dense.keras"), "--to", "pytorch", "-o", out)
+    assert result.exit_code == 0, result.output
+    head = out.read_bytes()[:8]
+    assert head.startswith(b"PK") == (suffix in ("pt", "npz"))
+    if suffix == "npz":
+        with np.load(out) as data:
+            assert sorted(data) == ["bias_hh_l0", "bias_ih_l0", "weight_hh_l0", "weight_ih_l0"]
+        return
+    loaded = "torch.load" if suffix == "pt" else "safetensors.torch.load_file"
+    assert f"m.load_state_dict({loaded}('{out}'" in result.stderr
+    m = lstmctl.load(str(out))
+    want = expected("k3_lstm_dense.keras")
+    close(m.run(want["lstm/input"])["lstm/h_n"][0], want["lstm/h"])
+
+
+def test_export_pt_suffix_needs_pytorch(tmp_path):
+    result = cli("export", sample("k3_lstm_dense.keras"), "--to", "keras", "-o", tmp_path / "x.pt")
+    assert result.exit_code == 2 and "a .pt file holds a PyTorch state_dict; use --to pytorch, or an .npz for keras weights" in result.stderr
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_compare_names_a_reshape_used_for_a_transpose(tmp_path):
     """weight_ih = kernel.reshape(4u, n) where kernel.T belongs: the same values, another order, named."""
     keras = lstmctl.load(sample("k3_lstm_dense.keras"))
