@@ -73,11 +73,11 @@ def torch_state(path):
     """torch's own reading of a file: a state_dict (weights_only=True), or a whole pickled module's
     state_dict, its user classes (defined in a script's __main__) stood in for by plain modules."""
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.serialization.SourceChangeWarning)  # the legacy form records each class's source
-            module = torch.load(path, weights_only=False, pickle_module=types.SimpleNamespace(Unpickler=_Unpickler, load=pickle.load, __name__="pickle"))
+            module = torch.load(path, weights_only=False, map_location="cpu", pickle_module=types.SimpleNamespace(Unpickler=_Unpickler, load=pickle.load, __name__="pickle"))
         return module.state_dict()
 
 
