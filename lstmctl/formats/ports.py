@@ -165,7 +165,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
         if kind == "linear":
             weight = arrays[f"{prefix}weight"]
             bias = arrays.get(f"{prefix}bias")
-            w = [weight.T.astype(dtype)] + ([] if bias is None else [bias.astype(dtype)])
+            w = [weight.T.astype(dtype, copy=False)] + ([] if bias is None else [bias.astype(dtype, copy=False)])
             config = {"name": name, "units": weight.shape[0], "activation": "linear", "use_bias": bias is not None, "dtype": dtype.name}
             layer = Layer(name, "Dense", config, w, spec=REGISTRY["Dense"], params={"activation": "linear"})
             layer.notes.append(f"torch nn.Linear '{name}': weight ({weight.shape[0]}, {weight.shape[1]}) transposed into the kernel; applied to every time step of its input")
@@ -173,7 +173,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
         elif kind == "embedding":
             weight = arrays[f"{prefix}weight"]
             config = {"name": name, "input_dim": weight.shape[0], "output_dim": weight.shape[1], "mask_zero": False, "dtype": dtype.name}
-            layer = Layer(name, "Embedding", config, [weight.astype(dtype)], spec=REGISTRY["Embedding"], params={"mask_zero": False})
+            layer = Layer(name, "Embedding", config, [weight.astype(dtype, copy=False)], spec=REGISTRY["Embedding"], params={"mask_zero": False})
             layer.notes.append(f"torch nn.Embedding '{name}' ({weight.shape[0]} tokens, {weight.shape[1]} features)" + (", as the pickled module's class says" if nodes else ", taken as one by its name"))
             units.append((name, [layer], weight.shape[0], weight.shape[1], True))
         else:

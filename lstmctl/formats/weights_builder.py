@@ -242,8 +242,9 @@ def spec_layer(spec: Spec, name: str, act: str, ract: str | None, dtype, form: i
     """A recurrent layer returning its whole sequence, from one direction's arrays in Keras's layout;
     `tf1_forget_bias`: the run-time forget_bias folded into a TF1 LSTM's b_f, `bias_note`: where
     another framework's b_f came from (inspect says so)."""
-    w = [spec.W.astype(dtype), spec.U.astype(dtype)] + ([] if spec.bias is None else [spec.bias.astype(dtype)])
-    projection = None if spec.projection is None else spec.projection.astype(dtype)
+    # views of the file's arrays where the dtype already fits: a big file is not held twice
+    w = [spec.W.astype(dtype, copy=False), spec.U.astype(dtype, copy=False)] + ([] if spec.bias is None else [spec.bias.astype(dtype, copy=False)])
+    projection = None if spec.projection is None else spec.projection.astype(dtype, copy=False)
     cell = gates_mod.make_cell(
         spec.kind, spec.units, w, where=spec.where, activation=act, recurrent_activation=ract,
         use_bias=spec.bias is not None, reset_after=spec.reset_after, keras_major=form, projection=projection,
