@@ -23,30 +23,33 @@ STORAGE = {np.dtype("float32"): "FloatStorage", np.dtype("float64"): "DoubleStor
 SAFETENSORS = {np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("float16"): "F16", np.dtype("int64"): "I64"}
 
 
-def _global(module: str, name: str) -> bytes:
+# pickle opcodes, protocol 2 (also the hostile-file tests' vocabulary)
+
+
+def op_global(module: str, name: str) -> bytes:
     return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
 
 
-def _text(s: str) -> bytes:
+def op_text(s: str) -> bytes:
     data = s.encode()
     return b"X" + struct.pack("<I", len(data)) + data
 
 
-def _int(n: int) -> bytes:
+def op_int(n: int) -> bytes:
     return b"J" + struct.pack("<i", n) if -(1 << 31) <= n < 1 << 31 else b"\x8a\x08" + struct.pack("<q", n)
 
 
-def _tuple(items) -> bytes:
+def op_tuple(items) -> bytes:
     return b"(" + b"".join(items) + b"t"
 
 
 def _tensor(key: str, a: np.ndarray) -> bytes:
     """The opcodes of one tensor: _rebuild_tensor_v2 of a persistent storage (('storage', type, key, 'cpu', numel) by BINPERSID)."""
-    storage = _tuple([_text("storage"), _global("torch", STORAGE[a.dtype]), _text(key), _text("cpu"), _int(a.size)]) + b"Q"
+    storage = op_tuple([op_text("storage"), op_global("torch", STORAGE[a.dtype]), op_text(key), op_text("cpu"), op_int(a.size)]) + b"Q"
     strides = [int(np.prod(a.shape[i + 1 :])) for i in range(a.ndim)]
-    hooks = _global("collections", "OrderedDict") + b")R"
-    args = _tuple([storage, _int(0), _tuple(map(_int, a.shape)), _tuple(map(_int, strides)), b"\x89", hooks])
-    return _global("torch._utils", "_rebuild_tensor_v2") + args + b"R"
+    hooks = op_global("collections", "OrderedDict") + b")R"
+    args = op_tuple([storage, op_int(0), op_tuple(map(op_int, a.shape)), op_tuple(map(op_int, strides)), b"\x89", hooks])
+    return op_global("torch._utils", "_rebuild_tensor_v2") + args + b"R"
 
 
 def _checked(arrays: dict) -> dict:
@@ -62,8 +65,8 @@ def _checked(arrays: dict) -> dict:
 def torch_save_bytes(arrays: dict) -> bytes:
     """The bytes of `torch.save(state_dict)` for these arrays (name -> array)."""
     arrays = _checked(arrays)
-    body = b"".join(_text(name) + _tensor(str(k), a) for k, (name, a) in enumerate(arrays.items()))
-    pickle = b"\x80\x02" + _global("collections", "OrderedDict") + b")R(" + body + b"u."
+    body = b"".join(op_text(name) + _tensor(str(k), a) for k, (name, a) in enumerate(arrays.items()))
+    pickle = b"\x80\x02" + op_global("collections", "OrderedDict") + b")R(" + body + b"u."
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
         z.writestr("archive/data.pkl", pickle)
