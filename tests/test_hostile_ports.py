@@ -417,3 +417,33 @@ def test_the_protobuf_writer_matches_onnx_files():
     """The tests' writer encodes fields as onnx does: the fixture's first field, ir_version, byte for byte."""
     data = (PORTS / "rnn_reverse.onnx").read_bytes()
     assert data.startswith(field(1, 8)) and io.BytesIO(data).read(2) == b"\x08\x08"
+
+
+def test_a_module_with_tensors_of_its_own_keeps_its_children(tmp_path):
+    """A user class holding an nn.Parameter of its own beside an nn.LSTM: both read, the LSTM runs."""
+    from portwire import _lstm_tensors, module_pickle
+
+    tensors, storages = _lstm_tensors(3, 2)
+    lstm = module_pickle(("torch.nn.modules.rnn", "LSTM"), tensors, extra={"mode": _text("LSTM"), "batch_first": b"\x88"})
+    top = module_pickle(("__main__", "Net"), {"scale": tensor_pickle("9", 3, 0, (3,), (1,))}, children={"lstm": lstm})
+    path = torch_zip(tmp_path / "net.pt", b"\x80\x02" + top + b".", {**storages, "9": np.ones(3, "<f4").tobytes()})
+    import lstmctl
+
+    m = lstmctl.load(str(path))
+    assert {layer.name: layer.class_name for layer in m.layers if layer.calls or layer.class_name != "InputLayer"} == {"module": "torch module", "lstm": "LSTM"}
+    assert m.run(np.ones((1, 4, 2), np.float32))["lstm/h_n"].shape == (1, 1, 3)
+
+
+@pytest.mark.parametrize("shape", ["itself", "shared"])
+def test_a_module_tree_that_holds_itself_or_shares_a_module(tmp_path, shape):
+    """Through the memo a module can be its own child (a loop) or sit under many names: each is visited once."""
+    from portwire import module_pickle
+
+    if shape == "itself":  # the top module, memoised as slot 0, listed in its own _modules
+        top = module_pickle(("__main__", "Net"), children={"me": b"h\x00"}).replace(b")\x81", b")\x81q\x00", 1)
+    else:  # a chain of 30 modules, each holding the next under two names (2**30 paths)
+        top = module_pickle(("__main__", "Leaf"))
+        for k in range(30):
+            top = module_pickle(("__main__", f"N{k}"), children={"a": top + b"q\x00", "b": b"h\x00"})
+    path = torch_zip(tmp_path / "loop.pt", b"\x80\x02" + top + b".", {})
+    fails("inspect", path, contains=["appears twice in the module tree (it holds itself, or is shared); refused"])

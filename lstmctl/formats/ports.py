@@ -4,9 +4,11 @@ Each module is found by its keys: nn.LSTM / nn.GRU / nn.RNN (`weight_ih_l<k>[_re
 through weights_builder), their cells (`weight_ih`, …, without `_l<k>`),
 nn.Linear (`weight` (out, in) and `bias`), nn.Embedding (a lone `weight` under a name holding
 "emb"); anything else stays an opaque module that inspect lists and run never reaches. A
-state_dict does not record `forward()`: the modules are chained in the order the file lists them
-wherever the sizes fit (each reads the one before's features), an nn.Linear acting on every time
-step; a module that does not fit, or follows an opaque one, starts a chain with its own input.
+state_dict does not record `forward()`: the modules are chained in the one order in which each
+reads the features the one before gives, when exactly one order fits (an nn.Linear acting on every
+time step); otherwise in the file's order, a module that does not fit, or follows an opaque one,
+starting a chain with its own input. A whole pickled module (torch_file.ModuleNode) says what each
+module is by its class and settings; an nn.Sequential runs its modules in order.
 
 A module with num_layers > 1 becomes one layer per level, `<module>.l<k>`; run adds torch's own
 outputs under the module's name: `<module>/output` (batch, time, directions·hidden) as with
@@ -334,13 +336,11 @@ def _tree_units(tree, by_name, dtype, used, path) -> tuple:
     listed = []
 
     def collect(node) -> list:
-        if node.name in by_name:
-            return [by_name[node.name]]
-        if node.cls == "torch.nn.modules.container.Sequential" and node.children:
+        found = [by_name[node.name]] if node.name in by_name else []  # its own tensors (a module may also hold children)
+        if not found and node.cls == "torch.nn.modules.container.Sequential" and node.children:
             whole = _sequential(node)
             if whole is not None:
                 return [whole]
-        found = []
         for child in node.children:
             plain = _plain_layer(child, dtype)
             if plain is not None:
@@ -363,8 +363,7 @@ def _tree_units(tree, by_name, dtype, used, path) -> tuple:
                 _unique(plain.name, used, path)
                 layers.append(plain)
                 continue
-            parts = collect(child) if child.name not in by_name else [by_name[child.name]]
-            for unit in parts:
+            for unit in collect(child):
                 if unit[2] is None or (width is not None and (unit[4] or unit[2] != width)) or (width is None and layers and unit[4]):
                     return None
                 if width_in is None:

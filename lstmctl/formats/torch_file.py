@@ -277,12 +277,15 @@ def _is_module(obj) -> bool:
     return isinstance(obj, Record) and isinstance(obj.state, dict) and all(isinstance(obj.state.get(f), dict) for f in MODULE_FIELDS)
 
 
-def _module(obj, name: str, where: str) -> ModuleNode:
+def _module(obj, name: str, where: str, seen: set) -> ModuleNode:
     """A pickled torch.nn.Module (a Record whose state holds _parameters, _buffers, _modules) as a
     ModuleNode: its class path, its settings (the plain values of its state: hidden_size,
     batch_first, nonlinearity, …), its tensors in registration order and its children. The
-    prescan bounds how deep this recursion goes."""
+    prescan bounds how deep this recursion goes, and each module is visited once."""
     at = f"{where}: module '{show(name) or '(top)'}' ({show(obj.path)})"
+    if id(obj) in seen:  # through the memo a module can hold itself, or one module sit in many places
+        raise LstmctlError(f"{at} appears twice in the module tree (it holds itself, or is shared); refused")
+    seen.add(id(obj))
     state = obj.state
     tensors = {}
     hidden = state.get("_non_persistent_buffers_set") or set()
@@ -303,7 +306,7 @@ def _module(obj, name: str, where: str) -> ModuleNode:
             continue
         if not _is_module(child):
             raise LstmctlError(f"{at}: _modules '{show(key)}' is {show(getattr(child, 'path', type(child).__name__))}, not a torch.nn.Module")
-        children.append(_module(child, f"{name}.{key}" if name else key, where))
+        children.append(_module(child, f"{name}.{key}" if name else key, where, seen))
     settings = {k: v for k, v in state.items() if isinstance(k, str) and not k.startswith("_") and k != "training" and isinstance(v, SETTING_TYPES)}
     settings.update({k: v for k, v in state.items() if isinstance(k, str) and not k.startswith("_") and isinstance(v, tuple) and len(v) <= 8 and all(type(i) is int for i in v)})
     return ModuleNode(name, obj.path, settings, tensors, children)
@@ -321,7 +324,7 @@ def _flatten(node: ModuleNode, into: dict) -> dict:
 def _content(obj, where, notes) -> tuple:
     """(state_dict, module tree or None) of the object a torch.save pickle holds."""
     if _is_module(obj):
-        tree = _module(obj, "", where)
+        tree = _module(obj, "", where, set())
         state = _flatten(tree, {})
         if not state:
             raise LstmctlError(f"{where}: the pickled module {show(tree.cls)} holds no tensors")
