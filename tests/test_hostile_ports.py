@@ -447,3 +447,19 @@ def test_a_module_tree_that_holds_itself_or_shares_a_module(tmp_path, shape):
             top = module_pickle(("__main__", f"N{k}"), children={"a": top + b"q\x00", "b": b"h\x00"})
     path = torch_zip(tmp_path / "loop.pt", b"\x80\x02" + top + b".", {})
     fails("inspect", path, contains=["appears twice in the module tree (it holds itself, or is shared); refused"])
+
+
+@pytest.mark.parametrize("where", ["key", "protocol"])
+def test_integers_of_thousands_of_digits_are_named_by_size(tmp_path, where):
+    """A state_dict key, or the legacy form's protocol number, of 5000 digits: Python's str() refuses past 4300."""
+    from lstmctl.formats.torch_file import LEGACY_HEAD
+
+    huge = _long(10**5000)
+    if where == "key":
+        path = torch_zip(tmp_path / "k.pt", b"\x80\x02" + _global("collections", "OrderedDict") + b")R(" + huge + tensor_pickle("0", 24, 0, (12, 2), (2, 1)) + b"u.", {"0": bytes(96)})
+        message = "state_dict key an integer of 16610 bits is not a tensor name"
+    else:
+        path = tmp_path / "legacy.pt"
+        path.write_bytes(LEGACY_HEAD + b"." + b"\x80\x02" + huge + b".")
+        message = "protocol an integer of 16610 bits, not torch's 1001"
+    fails("inspect", path, contains=[message])

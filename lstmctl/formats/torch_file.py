@@ -160,10 +160,10 @@ class _Unpickler(pickle.Unpickler):
         if not isinstance(pid, tuple) or len(pid) != size or pid[0] != "storage" or not isinstance(pid[1], StorageType) or not isinstance(pid[2], str) or type(pid[4]) is not int or pid[4] < 0:
             raise LstmctlError(f"{self.where}: a storage reference in the pickle is not ('storage', type, key, location, size)")
         if self.legacy and pid[5] is not None:
-            raise LstmctlError(f"{self.where}: storage '{show(pid[2])}' is a view of another storage (torch before 1.0); re-save the file with a current torch")
+            raise LstmctlError(f"{self.where}: storage '{_shown(pid[2])}' is a view of another storage (torch before 1.0); re-save the file with a current torch")
         storage = Storage(pid[1].code, pid[2], pid[4])
         if self.storages.setdefault(storage.key, storage) != storage:
-            raise LstmctlError(f"{self.where}: storage '{show(storage.key)}' is declared twice with different types or sizes")
+            raise LstmctlError(f"{self.where}: storage '{_shown(storage.key)}' is declared twice with different types or sizes")
         return storage
 
 
@@ -263,7 +263,7 @@ def _state_dict(obj, where, notes):
         return obj
     inner = [k for k, v in obj.items() if isinstance(v, dict) and v and all(isinstance(t, TensorRef) for t in v.values())]
     if len(inner) != 1:
-        kinds = ", ".join(f"'{show(k) if isinstance(k, str) else type(k).__name__}' ({type(v).__name__})" for k, v in list(obj.items())[:6]) or "nothing"
+        kinds = ", ".join(f"'{_shown(k)}' ({type(v).__name__})" for k, v in list(obj.items())[:6]) or "nothing"
         raise LstmctlError(f"{where}: holds no state_dict (a dict of tensors), or several; its entries are {kinds}")
     notes.append(f"the state_dict under the checkpoint's key '{show(inner[0])}' (its other entries are not weights)")
     return obj[inner[0]]
@@ -332,10 +332,20 @@ def _content(obj, where, notes) -> tuple:
     return _state_dict(obj, where, notes), None
 
 
+def _shown(value) -> str:
+    """A value read from a pickle, for a one-line message: a string escaped and cut, an integer by
+    its size when huge (str() refuses past 4300 digits), anything else by its type."""
+    if isinstance(value, str):
+        return show(value[:60])
+    if type(value) is int:
+        return budget._number(value)
+    return type(value).__name__
+
+
 def _check_names(state, where):
     for key in state:
         if not isinstance(key, str) or not key or len(key) > 1000:
-            raise LstmctlError(f"{where}: state_dict key {show(repr(key)[:60]) if isinstance(key, (str, int)) and len(str(key)) < 1000 else type(key).__name__} is not a tensor name")
+            raise LstmctlError(f"{where}: state_dict key {_shown(key)} is not a tensor name")
 
 
 def _array(ref: TensorRef, data: np.ndarray, name: str, where: str) -> np.ndarray:
@@ -432,10 +442,10 @@ def read_zip(path: str) -> tuple:
         def read(storage, nbytes):
             member = f"{root}/data/{storage.key}"
             if member not in names:
-                raise LstmctlError(f"{path}: storage '{show(storage.key)}' has no member '{show(member)}' in the archive")
+                raise LstmctlError(f"{path}: storage '{_shown(storage.key)}' has no member '{show(member)}' in the archive")
             size = zf.getinfo(member).file_size
             if size != nbytes:
-                raise LstmctlError(f"{path}: storage '{show(storage.key)}' declares {nbytes} bytes; its member holds {size}")
+                raise LstmctlError(f"{path}: storage '{_shown(storage.key)}' declares {nbytes} bytes; its member holds {size}")
             sink = _Into(nbytes)
             read_member(zf, member, nbytes, path, sink)
             return sink.buffer
@@ -453,7 +463,7 @@ def read_legacy(path: str) -> tuple:
         magic, _ = _unpickle(head, where, legacy=True)
         protocol, _ = _unpickle(head, where, legacy=True)
         if magic != LEGACY_MAGIC or protocol != LEGACY_PROTOCOL:
-            raise LstmctlError(f"{where}: protocol {show(protocol)}, not torch's {LEGACY_PROTOCOL}")
+            raise LstmctlError(f"{where}: protocol {_shown(protocol)}, not torch's {LEGACY_PROTOCOL}")
         info, _ = _unpickle(head, where, legacy=True)
         if not isinstance(info, dict) or not isinstance(info.get("little_endian"), bool):
             raise LstmctlError(f"{where}: its sys_info does not say the byte order")
@@ -471,11 +481,11 @@ def read_legacy(path: str) -> tuple:
             storage = storages[key]
             nbytes = storage.numel * _element(storage.code, big).itemsize
             if at + 8 + nbytes > size:
-                raise LstmctlError(f"{where}: storage '{show(key)}' of {budget._number(nbytes)} bytes reaches past the end of the file")
+                raise LstmctlError(f"{where}: storage '{_shown(key)}' of {budget._number(nbytes)} bytes reaches past the end of the file")
             fh.seek(at)
             count = int.from_bytes(fh.read(8), "big" if big else "little", signed=True)
             if count != storage.numel:
-                raise LstmctlError(f"{where}: storage '{show(key)}' holds {count} elements; the pickle declares {storage.numel}")
+                raise LstmctlError(f"{where}: storage '{_shown(key)}' holds {count} elements; the pickle declares {storage.numel}")
             offsets[key] = at + 8
             at += 8 + nbytes
 
