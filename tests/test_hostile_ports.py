@@ -463,3 +463,17 @@ def test_integers_of_thousands_of_digits_are_named_by_size(tmp_path, where):
         path.write_bytes(LEGACY_HEAD + b"." + b"\x80\x02" + huge + b".")
         message = "protocol an integer of 16610 bits, not torch's 1001"
     fails("inspect", path, contains=[message])
+
+
+def test_a_checkpoint_dict_holding_a_whole_module(tmp_path):
+    """{'model': model, 'epoch': 3}, as training scripts save: the module under its key, said in a note."""
+    from portwire import _lstm_tensors, module_pickle
+
+    import lstmctl
+
+    tensors, storages = _lstm_tensors(3, 2)
+    lstm = module_pickle(("torch.nn.modules.rnn", "LSTM"), tensors, extra={"mode": _text("LSTM"), "batch_first": b"\x88"})
+    blob = b"\x80\x02}(" + _text("epoch") + b"K\x03" + _text("model") + module_pickle(("__main__", "Net"), children={"lstm": lstm}) + b"u."
+    m = lstmctl.load(str(torch_zip(tmp_path / "ckpt.pt", blob, storages)))
+    assert "the module under the checkpoint's key 'model' (its other entries are not weights)" in m.notes
+    assert m.layer("lstm").class_name == "LSTM"

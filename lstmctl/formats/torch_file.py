@@ -323,6 +323,11 @@ def _flatten(node: ModuleNode, into: dict) -> dict:
 
 def _content(obj, where, notes) -> tuple:
     """(state_dict, module tree or None) of the object a torch.save pickle holds."""
+    if isinstance(obj, dict) and not _is_module(obj):  # a training checkpoint holding the whole model: {'model': model, 'epoch': 3}
+        held = [k for k, v in obj.items() if _is_module(v)]
+        if len(held) == 1:
+            notes.append(f"the module under the checkpoint's key '{_shown(held[0])}' (its other entries are not weights)")
+            obj = obj[held[0]]
     if _is_module(obj):
         tree = _module(obj, "", where, set())
         state = _flatten(tree, {})
