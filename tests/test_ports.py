@@ -188,6 +188,8 @@ def test_multi_level_module_runs_whole_and_level_by_level(tmp_path):
     got = json.loads(result.stdout)
     assert {"output", "encoder.lstm/output", "encoder.lstm/h_n", "encoder.lstm/c_n", "encoder.lstm.l1/h"} <= set(got)
     close(np.array(got["encoder.lstm/h_n"], np.float32), want["encoder.lstm/h_n"])
+    facts = json.loads(cli("inspect", port("lstm2_bidir.pt"), "--layer", "encoder.lstm", "--format", "json").stdout)
+    assert [layer["name"] for layer in facts["layers"]] == ["encoder.lstm.l0", "encoder.lstm.l1"]
     bad = cli("run", port("lstm2_bidir.pt"), "--layer", "encoder.lstm", "--direct", "--input", tmp_path / "x.npy", "--initial-state", tmp_path / "x.npy")
     assert bad.exit_code == 3 and "module 'encoder.lstm': an initial state has shape (2, 5, 3); it takes (num_layers·directions = 4, batch, hidden)" in bad.stderr
 

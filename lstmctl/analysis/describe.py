@@ -139,8 +139,8 @@ def inspect_facts(model, layer: str | None = None) -> dict:
 
     visit(model, 0)
     if layer is not None:
-        model.layer(layer)  # raises with the list of names
-        layers = [f for f in layers if f["name"] == layer]
+        names = {lay.name for lay in model.module_layers(layer)} or {model.layer(layer).name}  # a module of several layers: each; model.layer raises with the list of names
+        layers = [f for f in layers if f["name"] in names]
     return {
         "file": model.path,
         "format": model.format,
