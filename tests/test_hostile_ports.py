@@ -17,6 +17,7 @@ import pytest
 
 from portwire import _global, _text, evil_reduce, field, lstm_graph, lstm_module_zip, lstm_state_dict, node, onnx_model, onnx_tensor, state_dict_pickle, tensor_pickle, torch_zip, value_info
 from test_hostile import EVIL_MODULE, fails, tripwires  # noqa: F401 (a fixture)
+from conftest import ROOT
 from test_ports import PORTS, write_safetensors
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def test_malformed_pickles(tmp_path, tripwires, blob, message):  # noqa: F811
 def _lone(tmp_path, blob):
     """`lstmctl inspect` in a child process (a C stack overflow kills the process it happens in)."""
     path = torch_zip(tmp_path / "n.pt", blob, {})
-    out = subprocess.run([sys.executable, "-m", "lstmctl", "inspect", str(path)], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    out = subprocess.run([sys.executable, "-m", "lstmctl", "inspect", str(path)], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return path, out
 
 
