@@ -291,10 +291,14 @@ def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()
     if initial_state is not None:
         if layer is None:
             raise LstmctlError("initial_state needs the layer it is for")
-        target = model.layer(layer)
-        if not target.is_recurrent:
-            raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
-        overrides[target.name] = list(initial_state)
+        levels = model.module_layers(layer)
+        if levels:
+            overrides.update(zip((lay.name for lay in levels), module_states(levels, initial_state, layer)))
+        else:
+            target = model.layer(layer)
+            if not target.is_recurrent:
+                raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
+            overrides[target.name] = list(initial_state)
     feeds = {name: Tensor(a) for name, a in arrays.items()}
     ctx = Context(model.path, model.keras_major, dtype, overrides=overrides, sequences=sequences, watch=frozenset(watch), layer_outputs=layer_outputs, carry=dict(state or {}))
     warnings = list(model.warnings) + (warnings or [])
@@ -369,7 +373,11 @@ def _run_plain_layer(model, layer, x, dtype):
 
 def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=(), state=None) -> dict:
     """Feed `x` straight to one layer (for models whose other layers cannot run, and weights-only
-    files, which have no graph). `state` as for `run`: this layer's carried state."""
+    files, which have no graph). `state` as for `run`: this layer's carried state. A module of
+    several layers (model.module_layers) runs whole, each level reading the one below."""
+    levels = model.module_layers(name)
+    if levels:
+        return _run_module(model, name, levels, x, initial_state, dtype, state)
     layer = model.layer(name)
     if not layer.is_recurrent:
         return _run_plain_layer(model, layer, x, dtype)
@@ -383,3 +391,43 @@ def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=(), sta
     ctx.states = list(initial_state or [])
     outs = layer.spec.call(layer, [Tensor(x)], ctx)
     return _result(outs, ctx, (), (), model)
+
+
+def module_states(levels, initial_state, name) -> list:
+    """A module's initial states as torch gives them, each (levels·directions, batch, units) (h_0,
+    then c_0 for an LSTM), split into each level's list in Keras's order (h, c; forward then backward)."""
+    directions = 2 if levels[0].forward is not None else 1
+    arrays = [np.asarray(a) for a in initial_state]
+    for a in arrays:
+        if a.ndim != 3 or a.shape[0] != len(levels) * directions:
+            raise LstmctlError(f"module '{name}': an initial state has shape {a.shape}; it takes (num_layers·directions = {len(levels) * directions}, batch, hidden) as torch's h_0 / c_0")
+    return [[a[k * directions + d] for d in range(directions) for a in arrays] for k in range(len(levels))]
+
+
+def module_outputs(result, name, levels) -> None:
+    """Adds a module's own outputs as torch names them: `<name>/output` (its top level's sequence),
+    `<name>/h_n` and `<name>/c_n` (num_layers·directions, batch, hidden)."""
+    top = levels[-1]
+    if f"{top.name}/sequence" not in result:
+        return
+    result[f"{name}/output"] = result[f"{top.name}/sequence"]
+    for state in ("h", "c"):
+        halves = [f"{layer.name}/{half}{state}" for layer in levels for half in (("forward/", "backward/") if layer.forward else ("",))]
+        if all(key in result for key in halves):
+            result[f"{name}/{state}_n"] = np.stack([result[key] for key in halves])
+
+
+def _run_module(model, name, levels, x, initial_state, dtype, state) -> "Result":
+    starts = module_states(levels, initial_state, name) if initial_state else [None] * len(levels)
+    merged = Result()
+    merged.state, merged.warnings, merged.notes, merged.seen = State(model), [], [], {}
+    for layer, start in zip(levels, starts):
+        part = run_layer(model, layer.name, x, initial_state=start, dtype=dtype, state=state)
+        x = part.pop("output")
+        merged.update(part)
+        merged.state.update(part.state)
+        merged.warnings += [w for w in part.warnings if w not in merged.warnings]
+        merged.notes += [n for n in part.notes if n not in merged.notes]
+    merged["output"] = x
+    module_outputs(merged, name, levels)
+    return merged

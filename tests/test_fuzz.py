@@ -827,6 +827,31 @@ def test_fuzz_torch_pickle(name, data):
     exercise_model("torch-pickle", _write(".pt", blob), blob)
 
 
+# one level of nesting each: the opcodes that wrap what is on the stack in a new container
+NESTERS = {"tuple1": (b"", b"\x85"), "tuple": (b"(", b"t"), "list": (b"(", b"l"), "frozenset": (b"(", b"\x91"), "dict-value": (b"}K\x01", b"s"), "list-append": (b"]", b"a")}
+
+
+@fuzz_settings
+@given(st.lists(st.sampled_from(sorted(NESTERS)), min_size=1, max_size=4), st.sampled_from([1, 150, 199, 200, 201, 5000, 10**5]), st.sampled_from(["key", "value", "set", "top"]))
+def test_fuzz_pickle_nesting(kinds, depth, place):
+    """Containers nested `depth` levels (the kinds in turn), as a dict key, a dict value, a set
+    member or the whole pickle: refused by the depth budget or read, never a crash (Python's
+    unpickler hashes a key or a member recursively, past the C stack)."""
+    inner = b"K\x01"
+    for level in range(depth):
+        opening, closing = NESTERS[kinds[level % len(kinds)]]
+        if opening == b"}K\x01" and place in ("key", "set"):
+            opening, closing = b"(", b"t"  # a dict is no key
+        inner = opening + inner + closing
+    body = {"key": b"}" + inner + b"K\x01s", "value": b"}K\x01" + inner + b"s", "set": b"\x8f(" + inner + b"\x90", "top": inner}[place]
+    blob = b"\x80\x04" + body + b"."
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", blob)
+        z.writestr("archive/byteorder", b"little")
+    exercise_model("pickle-nesting", _write(".pt", out.getvalue()), out.getvalue())
+
+
 def test_fuzz_port_targets_reach_the_readers():
     """The port targets' plumbing: each fixture kind loads and runs in the child."""
     for name in ("lstm2_bidir.pt", "gru_legacy.pt", "rnn_relu.safetensors", "gru_torchscript.onnx"):

@@ -19,8 +19,8 @@ FORMATS = {
     "savedmodel": "TensorFlow SavedModel folder (saved_model.pb, keras_metadata.pb, variables/)",
     "tf2-checkpoint": "TensorFlow 2 object-based checkpoint (.index + .data shards; weights only, no config)",
     "tf1-checkpoint": "TensorFlow 1 Saver checkpoint (.index + .data shards; cells found by variable scope)",
-    "pytorch-zip": "PyTorch torch.save zip (data.pkl + storages) of a state_dict, read without torch",
-    "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6) of a state_dict, read without torch",
+    "pytorch-zip": "PyTorch torch.save zip (data.pkl + storages), read without torch",
+    "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6), read without torch",
     "safetensors": "safetensors file of a state_dict (JSON header + raw tensors)",
     "onnx": "ONNX model (ModelProto): its LSTM / GRU / RNN nodes and the ops around them",
 }
@@ -38,10 +38,10 @@ def returns(layer, in_shape, units: int) -> list:
     def dims(n):  # after batch (and time): (units,), a ConvLSTM's (*spatial, filters) or (filters, *spatial)
         return cell.state_dims(in_shape, n) if hasattr(cell, "state_dims") else [n]
 
-    width = units
+    width = getattr(cell, "output_dim", units)  # a projected LSTM's h: proj_size
     mode = layer.config.get("merge_mode") if layer.kind == "bidirectional" else None
     if layer.kind == "bidirectional" and mode == "concat":
-        width = 2 * units
+        width = 2 * width
     seq = layer.flag("return_sequences")
     if seq:
         first = {"keras": "whole_seq_output", "math": "h_1..h_T" + (" (in reversed time order: go_backwards)" if layer.flag("go_backwards") else ""), "shape": [batch_time[0], batch_time[1], *dims(width)]}
@@ -56,7 +56,7 @@ def returns(layer, in_shape, units: int) -> list:
             # A stack returns every cell's states, cell by cell.
             for label, sub in [(f"cell_{k} ", c) for k, c in enumerate(half.cells)] or [("", half)]:
                 who, n = prefix + label, sub.cell.units
-                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(n)]})
+                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(getattr(sub.cell, "output_dim", n))]})
                 if sub.cell.kind == "lstm":
                     out.append({"keras": f"{who}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], *dims(n)]})
     return out
@@ -148,8 +148,8 @@ def inspect_facts(model, layer: str | None = None, limit: int | None = None) -> 
 
     visit(model, 0)
     if layer is not None:
-        model.layer(layer)  # raises with the list of names
-        layers = [f for f in layers if f["name"] == layer]
+        names = {lay.name for lay in model.module_layers(layer)} or {model.layer(layer).name}  # a module of several layers: each; model.layer raises with the list of names
+        layers = [f for f in layers if f["name"] in names]
     return {
         "file": model.path,
         "format": model.format,
@@ -168,6 +168,7 @@ def inspect_facts(model, layer: str | None = None, limit: int | None = None) -> 
         "layers": layers,
         **({"unlisted": unlisted} if limit is not None else {}),
         "params": sum(item.param_count for item in model.layers),
+        **({"module_tree": [{"depth": d, "name": n, "class": c, "settings": st} for d, n, c, st in model.module_tree]} if getattr(model, "module_tree", None) else {}),
     }
 
 
@@ -226,6 +227,8 @@ def output_label(model, ref) -> str:
 def run_selection(model, result: dict, layer=None, return_sequences=False, return_state=False) -> list:
     """(key, label) pairs to show for `run`: the model outputs by default, or, with the Keras-named
     flags, each selected recurrent layer's whole sequence and/or final states in Keras's order."""
+    if layer and model.module_layers(layer):  # a module of several layers, by the names its framework gives
+        return [(key, f"module '{layer}' {key.rsplit('/', 1)[1]}") for key in (f"{layer}/output", f"{layer}/h_n", f"{layer}/c_n") if key in result]
     if not (return_sequences or return_state):
         if layer is None:
             keys = [k for k in result if k == "output" or k.startswith("output_")]

@@ -7,7 +7,7 @@ first bytes and structure, never by its name: Keras (keras_zip, keras_h5), a tor
 legacy pickle (torch_file), safetensors (safetensors_file), ONNX (onnx_file). Keras readers
 return a `saved.Saved` (config as data and a weight store) that `build` turns into a `Model`;
 TF1 checkpoints, --convention .npz files (npz_weights), state_dicts (ports) and ONNX graphs have
-no Keras config and build their Model directly.
+no Keras config and build their Model directly, through one builder (weights_builder).
 """
 
 import os
@@ -134,9 +134,12 @@ def read_port(path: str, kind: str, activation: str | None = None):
 
     if kind == "onnx":
         return onnx_file.model(path)
-    read = {"pytorch-zip": torch_file.read_zip, "pytorch-legacy": torch_file.read_legacy, "safetensors": safetensors_file.read}[kind]
-    arrays, dtypes, notes = read(path)
-    return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation)
+    if kind == "safetensors":
+        arrays, dtypes, notes = safetensors_file.read(path)
+        tree = None
+    else:
+        arrays, dtypes, notes, tree = (torch_file.read_zip if kind == "pytorch-zip" else torch_file.read_legacy)(path)
+    return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation, tree)
 
 
 _NOT_FILES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}

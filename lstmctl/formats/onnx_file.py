@@ -1,7 +1,7 @@
 """ONNX models (`.onnx`, a protobuf ModelProto) read with protowire, without the onnx package.
 
 The graph becomes a Model with one layer per node: LSTM / GRU / RNN nodes become recurrent layers
-(their W, R, B initializers read through the onnx convention of npz_weights into Keras's layout),
+(their W, R, B initializers read through the onnx layout of weights_builder into Keras's layout),
 the operators lstmctl.layers.onnx computes become op layers, and any other node stays opaque
 (inspect lists it, run stops at it). Initializers and Constant nodes are the graph's constants.
 What Keras's layers cannot compute is refused with one line: peepholes (P), clip, input_forget,
@@ -32,7 +32,7 @@ from ..layers import REGISTRY
 from ..layers.onnx import ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS
 from ..layers.onnx import ONNX_OP as OP_SPEC
 from ..model import Call, InputSpec, Layer, Ref
-from .npz_weights import Keys, _from_onnx, spec_layer
+from .weights_builder import Keys, onnx_levels, spec_layer
 from .ports import PortModel, row_ranges
 from .protowire import Message, read_varint
 
@@ -247,7 +247,7 @@ def _recurrent_layer(node_name, op, attrs, slots, where) -> Layer:
         raise LstmctlError(f"{where}: has no W or R initializer")
     if kind == "gru":
         weights["linear_before_reset"] = np.array(attrs.get("linear_before_reset", 0))
-    (specs,) = _from_onnx(Keys(weights, where, "onnx"))
+    (specs,) = onnx_levels(Keys(weights, where, "onnx"))
     dirs = 2 if direction == "bidirectional" else 1
     if len(specs) != dirs:
         raise LstmctlError(f"{where}: direction {direction} needs {dirs} direction(s) of weights, W holds {len(specs)}")

@@ -266,12 +266,24 @@ def _recurrent_panel(layer, out: Console, digits=4) -> Panel:
 INSPECT_SUMMARY_THRESHOLD = 1000  # --gate matrices with more elements are summarised unless --full
 
 
+def _module_tree(rows) -> Table:
+    """A whole pickled torch module: each module's name (indented by depth), class path and settings."""
+    table = Table(title="Module tree (pickled classes, read as data)", title_justify="left", box=None, pad_edge=False)
+    for column in ("module", "class", "settings"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(Text("  " * row["depth"] + row["name"]), Text(row["class"]), Text(row["settings"]))
+    return table
+
+
 def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=False, precision=None):
     """precision: significant digits of the gate statistics (default 4) and decimals of the
     --gate matrices (default 6)."""
     digits = 4 if precision is None else precision
     facts = shown(facts)
     out.print(_header(facts))
+    if facts.get("module_tree"):
+        out.print(_module_tree(facts["module_tree"]))
     out.print(_graph(facts))
     unlisted = facts.get("unlisted") or {}
     if unlisted.get("layers"):
