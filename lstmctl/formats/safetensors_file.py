@@ -45,7 +45,7 @@ def _entry(name, entry, where):
         raise LstmctlError(f"{at} has data_offsets that are not [begin, end] with 0 <= begin <= end")
     nbytes = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
     if offsets[1] - offsets[0] != nbytes:
-        raise LstmctlError(f"{at} {dtype}{shape} needs {nbytes} bytes; its data_offsets span {budget._number(offsets[1] - offsets[0])}")
+        raise LstmctlError(f"{at} {dtype}{shape} needs {nbytes} bytes; its data_offsets span {budget.number(offsets[1] - offsets[0])}")
     return dtype, shape, offsets
 
 

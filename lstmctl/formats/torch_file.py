@@ -343,7 +343,7 @@ def _shown(value) -> str:
     if isinstance(value, str):
         return show(value[:60])
     if type(value) is int:
-        return budget._number(value)
+        return budget.number(value)
     return type(value).__name__
 
 
@@ -364,8 +364,8 @@ def _array(ref: TensorRef, data: np.ndarray, name: str, where: str) -> np.ndarra
         raise LstmctlError(f"{at} has a negative offset, size or stride")
     count = int(np.prod(size, dtype=object))
     if count and ref.offset + sum((n - 1) * s for n, s in zip(size, ref.stride)) >= ref.storage.numel:
-        shown = ", ".join(budget._number(s) for s in ref.stride)
-        raise LstmctlError(f"{at} {size} (offset {budget._number(ref.offset)}, strides ({shown})) reaches past its storage of {budget._number(ref.storage.numel)} elements")
+        shown = ", ".join(budget.number(s) for s in ref.stride)
+        raise LstmctlError(f"{at} {size} (offset {budget.number(ref.offset)}, strides ({shown})) reaches past its storage of {budget.number(ref.storage.numel)} elements")
     if not count:
         out = np.zeros(size, data.dtype.newbyteorder("="))
     elif ref.offset == 0 and count == data.size and ref.stride == _contiguous(size):
@@ -486,7 +486,7 @@ def read_legacy(path: str) -> tuple:
             storage = storages[key]
             nbytes = storage.numel * _element(storage.code, big).itemsize
             if at + 8 + nbytes > size:
-                raise LstmctlError(f"{where}: storage '{_shown(key)}' of {budget._number(nbytes)} bytes reaches past the end of the file")
+                raise LstmctlError(f"{where}: storage '{_shown(key)}' of {budget.number(nbytes)} bytes reaches past the end of the file")
             fh.seek(at)
             count = int.from_bytes(fh.read(8), "big" if big else "little", signed=True)
             if count != storage.numel:
