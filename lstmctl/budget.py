@@ -9,6 +9,8 @@ one operator computes`. docs/reliability.md#the-budget lists the same table.
 No NumPy here: readers check sizes before they import or allocate anything.
 """
 
+import math
+
 from .errors import LstmctlError
 
 # name -> (limit, what it counts). Generous for real files (the largest zoo file is far below each),
@@ -60,6 +62,9 @@ def check_shape(shape, where: str, budget: str = "tensor_elements") -> tuple:
     of them, each within `dimension`, their product within `budget`. Checked before allocating."""
     shape = tuple(shape)
     check("dims", len(shape), where)
+    if all(type(d) is int and 0 <= d <= LIMITS["dimension"][0] for d in shape):  # the usual case in one pass: a file may hold 10^5 shapes
+        check(budget, math.prod(shape), where)
+        return shape
     total = 1
     for d in shape:
         if type(d) is not int and not hasattr(d, "__index__"):

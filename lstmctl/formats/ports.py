@@ -88,9 +88,24 @@ def _module_kind(prefix, keys, arrays, node=None):
     return None
 
 
-def _finite(arrays, keys, path):
+JOINED_CHECK_ELEMENTS = 1 << 16  # tensors up to this size are checked for NaN and infinity joined in one buffer
+
+
+def _nonfinite(arrays) -> set:
+    """The names of the floating-point arrays that hold a NaN or an infinity. The small ones are
+    joined and checked in one NumPy call, each looked at alone only if that finds one: a
+    state_dict may hold 10^5 tensors, and a call per tensor costs microseconds each."""
+    floats = [k for k, a in arrays.items() if a.dtype.kind in "fc"]
+    small = [k for k in floats if arrays[k].size <= JOINED_CHECK_ELEMENTS]
+    bad = {k for k in floats if arrays[k].size > JOINED_CHECK_ELEMENTS and not np.isfinite(arrays[k]).all()}
+    if small and not np.isfinite(np.concatenate([arrays[k] for k in small], axis=None)).all():
+        bad.update(k for k in small if not np.isfinite(arrays[k]).all())
+    return bad
+
+
+def _finite(keys, nonfinite, path):
     for key in keys:
-        if not np.all(np.isfinite(arrays[key])):
+        if key in nonfinite:
             raise LstmctlError(f"{path}: '{show(key)}' holds non-finite values")
 
 
@@ -117,7 +132,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
     dtype = np.dtype(np.float64 if floats and all(a.dtype == np.float64 for a in floats) else np.float32)
     keys = Keys({k: v for k, v in arrays.items()}, path, "pytorch")
     units, ports, kinds, by_module, recorded_acts = [], [], set(), {}, set()  # units: (name, its layers, features in, features out, reads tokens), None for an opaque module
-    used_names = set()
+    used_names, nonfinite = set(), _nonfinite(arrays)
     for prefix, (what, found) in groups.items():
         module = prefix.rstrip(".")
         if what == "recurrent":
@@ -160,7 +175,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
             if not cell:
                 ports.append((base, module_layers, kind))
             continue
-        _finite(arrays, found, path)
+        _finite(found, nonfinite, path)
         kind = _module_kind(prefix, found, arrays, nodes.get(module))
         name = module or "module"
         _unique(name, used_names, path)
@@ -179,7 +194,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
             layer.notes.append(f"torch nn.Embedding '{name}' ({weight.shape[0]} tokens, {weight.shape[1]} features)" + (", as the pickled module's class says" if nodes else ", taken as one by its name"))
             units.append((name, [layer], weight.shape[0], weight.shape[1], True))
         else:
-            shapes = ", ".join(f"{show(k[len(prefix) :])} {tuple(arrays[k].shape)}" for k in found[:6])
+            shapes = ", ".join(f"{show(k[len(prefix) :])} {arrays[k].shape}" for k in found[:6])
             units.append((name, [Layer(name, "torch module", {"name": name}, [arrays[k] for k in found], notes=[f"tensors {shapes}: not a module lstmctl computes; run stops at it"])], None, None, False))
         by_module[module] = units[-1]
     listed = []
@@ -213,6 +228,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
 
 MAX_ORDERS_TRIED = 1 << 14  # steps of the search for orders that fit: a state_dict has a handful of modules
 MAX_MODULES_ORDERED = 16  # more modules than this keep the file's order (each step of the search looks at every module)
+MAX_MODULES_NAMED = 12  # modules a note names in order; a file may hold 10^5, and rich wraps a long note slowly
 
 
 def _fits(a, b) -> bool:
@@ -223,7 +239,7 @@ def _fits(a, b) -> bool:
 def _chain_order(units) -> tuple:
     """(the order of `units` to chain, the note saying why): the one order in which every module
     reads the features of the one before, when exactly one exists; otherwise the file's order."""
-    shown = " → ".join(u[0] for u in units)
+    shown = " → ".join(u[0] for u in units[:MAX_MODULES_NAMED]) + (f" → … ({len(units):,} modules in all)" if len(units) > MAX_MODULES_NAMED else "")
     file_order = list(range(len(units)))
     said = "a state_dict does not record forward(): "
     if len(units) == 1:

@@ -28,10 +28,15 @@ def looks_like(head: bytes, size: int) -> bool:
     return 2 <= n <= size - 8 and head[8:9] == b"{"
 
 
+FIELDS = frozenset({"dtype", "shape", "data_offsets"})
+ITEMSIZE = {code: np.dtype(kind).itemsize for code, kind in DTYPES.items()}
+
+
 def _entry(name, entry, where):
-    """(dtype, shape, offsets) of one header entry, each field's type and range checked where read."""
+    """(dtype, shape, offsets) of one header entry, each field's type and range checked where read
+    (plain Python on the JSON's own lists and ints: a header may hold 10^5 entries)."""
     at = f"{where}: tensor '{show(name)}'"
-    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+    if not isinstance(entry, dict) or entry.keys() != FIELDS:
         raise LstmctlError(f"{where}: header entry '{show(name)}' is not {{dtype, shape, data_offsets}}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if not isinstance(dtype, str):
@@ -43,7 +48,7 @@ def _entry(name, entry, where):
     shape = budget.check_shape(shape, f"{at}: shape")
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1]:
         raise LstmctlError(f"{at} has data_offsets that are not [begin, end] with 0 <= begin <= end")
-    nbytes = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
+    nbytes = math.prod(shape) * ITEMSIZE[dtype]
     if offsets[1] - offsets[0] != nbytes:
         raise LstmctlError(f"{at} {dtype}{shape} needs {nbytes} bytes; its data_offsets span {budget.number(offsets[1] - offsets[0])}")
     return dtype, shape, offsets
@@ -86,10 +91,9 @@ def read(path: str) -> tuple:
         fh.readinto(data)
         arrays, dtypes = {}, {}
         for name, (dtype, shape, (begin, stop)) in entries.items():
-            kind = np.dtype(DTYPES[dtype])
-            a = np.frombuffer(data, kind, (stop - begin) // kind.itemsize, begin).reshape(shape)
+            a = np.frombuffer(data, DTYPES[dtype], (stop - begin) // ITEMSIZE[dtype], begin).reshape(shape)
             if dtype == "BF16":  # bfloat16 is float32's upper half: widening it is exact
                 a = (a.astype(np.uint32) << 16).view(np.float32)
-            arrays[name] = a.astype(a.dtype.newbyteorder("="), copy=False)
+            arrays[name] = a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
             dtypes[name] = TORCH_NAMES[dtype]
     return arrays, dtypes, notes

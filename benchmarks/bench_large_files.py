@@ -1,0 +1,131 @@
+"""`lstmctl inspect` of files holding 10^5 tensors or nodes, timed as a whole process (issue 27:
+"inspect of a file with 100k tensors or nodes answers within 2 s").
+
+    python benchmarks/bench_large_files.py [--reps 3] [--only safetensors-100k ...]
+
+The files are built on the fly, in a temporary folder, without torch or onnx: each holds one small
+nn.LSTM (or ONNX LSTM node), so it is a model lstmctl reads, and then one-element tensors or
+Identity nodes up to the count. Each `inspect` runs in a fresh process (`python -m lstmctl`, with
+this checkout first on the path); printed: a markdown table of the median wall seconds of --reps
+runs, the exit code, and the machine's load average (os.getloadavg) before and after.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from portwire import node, onnx_model, onnx_tensor, state_dict_pickle, tensor_pickle, torch_zip, value_info  # noqa: E402
+
+
+def _lstm(units=3, features=2) -> dict:
+    """One nn.LSTM level's tensors, random weights."""
+    r = np.random.default_rng(0)
+    shapes = {"weight_ih_l0": (4 * units, features), "weight_hh_l0": (4 * units, units), "bias_ih_l0": (4 * units,), "bias_hh_l0": (4 * units,)}
+    return {f"rnn.{k}": r.normal(size=s).astype("<f4") for k, s in shapes.items()}
+
+
+def _tensors(n: int) -> dict:
+    """`n` tensors in all: the nn.LSTM's four, then one-element modules m0.weight, m1.weight, …"""
+    tensors = _lstm()
+    tensors.update({f"m{i}.weight": np.full(1, i, "<f4") for i in range(n - len(tensors))})
+    return tensors
+
+
+def safetensors(path, n):
+    header, at = {}, 0
+    tensors = _tensors(n)
+    for name, a in tensors.items():
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + a.nbytes]}
+        at += a.nbytes
+    text = json.dumps(header).encode()
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(text)) + text + b"".join(a.tobytes() for a in tensors.values()))
+
+
+def torch_shared(path, n):
+    """A torch.save zip whose `n` tensors are views of one storage (as a flattened parameter buffer
+    saves): the zip holds one data member however many tensors."""
+    tensors = _tensors(n)
+    entries, at, numel = {}, 0, sum(t.size for t in tensors.values())
+    for name, a in tensors.items():
+        stride = tuple(int(np.prod(a.shape[j + 1 :])) for j in range(a.ndim))
+        entries[name] = tensor_pickle("0", numel, at, a.shape, stride)
+        at += a.size
+    torch_zip(path, state_dict_pickle(entries), {"0": b"".join(a.tobytes() for a in tensors.values())})
+
+
+def torch_storages(path, n):
+    """A torch.save zip with one storage (one zip member) per tensor, as torch.save writes a state_dict."""
+    tensors = _tensors(n)
+    entries = {name: tensor_pickle(str(i), a.size, 0, a.shape, (1,) * a.ndim if a.ndim == 1 else (a.shape[1], 1)) for i, (name, a) in enumerate(tensors.items())}
+    torch_zip(path, state_dict_pickle(entries), {str(i): a.tobytes() for i, a in enumerate(tensors.values())})
+
+
+def onnx_identities(path, n):
+    """An ONNX LSTM node, then a chain of Identity nodes: `n` nodes in all."""
+    r = np.random.default_rng(0)
+    inits = [onnx_tensor("W", r.normal(size=(1, 12, 2)).astype(np.float32)), onnx_tensor("R", r.normal(size=(1, 12, 3)).astype(np.float32))]
+    nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3)]
+    nodes += [node("Identity", [f"i{k - 1}" if k else "Y_h"], [f"i{k}"], name=f"id{k}") for k in range(n - 1)]
+    with open(path, "wb") as fh:
+        fh.write(onnx_model(nodes, [value_info("X", ["t", "b", 2])], [value_info(f"i{n - 2}", [])], inits))
+
+
+CASES = {
+    "safetensors-100k": ("safetensors, 100k tensors", safetensors, 100_000, "m.safetensors"),
+    "safetensors-150k": ("safetensors, 150k tensors", safetensors, 150_000, "m.safetensors"),
+    "torch-100k": ("torch.save zip, 100k tensors of one storage", torch_shared, 100_000, "m.pt"),
+    "torch-storages-100k": ("torch.save zip, 100k tensors, one storage each", torch_storages, 100_000, "m.pt"),
+    "onnx-100k": ("ONNX, LSTM + 100k Identity nodes", onnx_identities, 100_000, "m.onnx"),
+}
+
+
+def measure(path, reps):
+    env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS="120")
+    walls, code = [], None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "lstmctl", "inspect", path], env=env, capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        code = done.returncode
+        last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
+    return statistics.median(walls), code, last[0][:100] if last else ""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", nargs="*", choices=list(CASES), help="the cases to run (default: all)")
+    args = ap.parse_args(argv)
+    load = os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for key in args.only or CASES:
+            title, build, n, name = CASES[key]
+            path = os.path.join(tmp, key + "-" + name)
+            build(path, n)
+            wall, code, last = measure(path, args.reps)
+            rows.append(f"| {title} | {os.path.getsize(path) / 2**20:.1f} | {wall:.2f} | {code} |")
+            if code:
+                rows[-1] += f" {last}"
+            os.remove(path)
+    print(f"load average before: {load[0]:.2f}, after: {os.getloadavg()[0]:.2f} (1 min; {os.cpu_count()} cores)\n")
+    print("| file | MiB | inspect wall s (median) | exit |")
+    print("|---|---:|---:|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
