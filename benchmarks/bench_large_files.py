@@ -43,9 +43,17 @@ def _tensors(n: int) -> dict:
     return tensors
 
 
-def safetensors(path, n):
+def _linears(n: int) -> dict:
+    """`n` tensors in all: the nn.LSTM's four, then nn.Linear(3, 3) modules (weight and bias) that chain after it."""
+    tensors = _lstm()
+    for i in range((n - len(tensors)) // 2):
+        tensors.update({f"fc{i}.weight": np.full((3, 3), 0.1, "<f4"), f"fc{i}.bias": np.full(3, i, "<f4")})
+    return tensors
+
+
+def safetensors(path, n, make=_tensors):
     header, at = {}, 0
-    tensors = _tensors(n)
+    tensors = make(n)
     for name, a in tensors.items():
         header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + a.nbytes]}
         at += a.nbytes
@@ -86,6 +94,7 @@ def onnx_identities(path, n):
 CASES = {
     "safetensors-100k": ("safetensors, 100k tensors", safetensors, 100_000, "m.safetensors"),
     "safetensors-150k": ("safetensors, 150k tensors", safetensors, 150_000, "m.safetensors"),
+    "safetensors-linear-100k": ("safetensors, 50k nn.Linear (100k tensors)", lambda path, n: safetensors(path, n, _linears), 100_000, "m.safetensors"),
     "torch-100k": ("torch.save zip, 100k tensors of one storage", torch_shared, 100_000, "m.pt"),
     "torch-storages-100k": ("torch.save zip, 100k tensors, one storage each", torch_storages, 100_000, "m.pt"),
     "onnx-100k": ("ONNX, LSTM + 100k Identity nodes", onnx_identities, 100_000, "m.onnx"),

@@ -29,12 +29,18 @@ def inspect(model, layer, gate, full, precision, fmt, every, source):
       lstmctl inspect my_model/ --format json             # a SavedModel folder
       lstmctl inspect seq2seq.h5 --format dot | dot -Tsvg > graph.svg
     """
+    from ..formats import collector_paused
+
+    with collector_paused():  # a file of 10^5 modules: see collector_paused
+        _inspect(load_model(model, source), layer, gate, full, precision, fmt, every)
+
+
+def _inspect(m, layer, gate, full, precision, fmt, every):
     import json
 
     from ..analysis.describe import inspect_facts
     from ..arrays.writers import echo
 
-    m = load_model(model, source)
     if fmt in ("dot", "mermaid"):
         from ..render import diagram
 

@@ -10,6 +10,7 @@ TF1 checkpoints, --convention .npz files (npz_weights), state_dicts (ports) and 
 no Keras config and build their Model directly, through one builder (weights_builder).
 """
 
+import contextlib
 import gc
 import os
 import stat
@@ -133,12 +134,7 @@ def read_port(path: str, kind: str, activation: str | None = None):
     """The Model of a PyTorch, safetensors or ONNX file (`kind` from port_kind)."""
     from . import onnx_file, ports, safetensors_file, torch_file
 
-    # A file of 10^5 tensors or nodes becomes some 10^6 small objects (a header's dicts and lists,
-    # arrays, layers), all kept: Python's cycle collector would walk them again and again as they
-    # are made (half of the time taken); it is off while reading, and the few cycles wait for it.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         if kind == "onnx":
             return onnx_file.model(path)
         if kind == "safetensors":
@@ -147,6 +143,18 @@ def read_port(path: str, kind: str, activation: str | None = None):
         else:
             arrays, dtypes, notes, tree = (torch_file.read_zip if kind == "pytorch-zip" else torch_file.read_legacy)(path)
         return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation, tree)
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cycle collector off for a while. A file of 10^5 tensors or nodes becomes some 10^6
+    small objects (a header's dicts and lists, arrays, layers, their facts), all kept: the collector
+    would walk them again and again as they are made, half of the time taken. None of them is
+    garbage in a cycle; the few cycles made meanwhile wait for it."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if collecting:
             gc.enable()

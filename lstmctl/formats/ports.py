@@ -95,9 +95,14 @@ def _nonfinite(arrays) -> set:
     """The names of the floating-point arrays that hold a NaN or an infinity. The small ones are
     joined and checked in one NumPy call, each looked at alone only if that finds one: a
     state_dict may hold 10^5 tensors, and a call per tensor costs microseconds each."""
-    floats = [k for k, a in arrays.items() if a.dtype.kind in "fc"]
-    small = [k for k in floats if arrays[k].size <= JOINED_CHECK_ELEMENTS]
-    bad = {k for k in floats if arrays[k].size > JOINED_CHECK_ELEMENTS and not np.isfinite(arrays[k]).all()}
+    small, bad = [], set()
+    for k, a in arrays.items():
+        if a.dtype.kind not in "fc":
+            continue
+        if a.size <= JOINED_CHECK_ELEMENTS:
+            small.append(k)
+        elif not np.isfinite(a).all():
+            bad.add(k)
     if small and not np.isfinite(np.concatenate([arrays[k] for k in small], axis=None)).all():
         bad.update(k for k in small if not np.isfinite(arrays[k]).all())
     return bad
@@ -128,9 +133,9 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
                 raise LstmctlError(f"{path}: '{show(key)}' sits beside the recurrent weights of module '{show(prefix.rstrip('.')) or '(no prefix)'}', which nn.LSTM / GRU / RNN do not hold")
             groups.setdefault(prefix, ("other", []))[1].append(key)
     narrow = sorted({d for d in dtypes.values() if d in ("float16", "bfloat16")})
-    floats = [a for a in arrays.values() if a.dtype.kind == "f"]
-    dtype = np.dtype(np.float64 if floats and all(a.dtype == np.float64 for a in floats) else np.float32)
-    keys = Keys({k: v for k, v in arrays.items()}, path, "pytorch")
+    floats = {a.dtype for a in arrays.values() if a.dtype.kind == "f"}
+    dtype = np.dtype(np.float64 if floats == {np.dtype(np.float64)} else np.float32)
+    keys = Keys(dict(arrays), path, "pytorch")
     units, ports, kinds, by_module, recorded_acts = [], [], set(), {}, set()  # units: (name, its layers, features in, features out, reads tokens), None for an opaque module
     used_names, nonfinite = set(), _nonfinite(arrays)
     for prefix, (what, found) in groups.items():

@@ -60,6 +60,11 @@ _CHUNK = 1 << 20
 _QUOTE, _BACKSLASH, _OPENING, _CLOSING, _SEPARATORS = 34, 92, (91, 123), (93, 125), (44, 58)
 
 
+def _any_of(codes, pair):
+    """codes equal to either of two bytes (np.isin sorts: 60 times slower on a MiB)."""
+    return (codes == pair[0]) | (codes == pair[1])
+
+
 def _check_structure(data: bytes, where: str):
     """Depth, container and value counts from the brackets, commas and colons outside strings,
     before anything is parsed.
@@ -86,17 +91,17 @@ def _check_structure(data: bytes, where: str):
             run = len(codes) - 1 - int(plain[-1]) if plain.size else run + len(codes)
         flips = np.zeros(len(codes), np.int32)
         flips[quotes] = 1
-        outside = (np.cumsum(flips) + inside) % 2 == 0
+        outside = ((np.cumsum(flips, dtype=np.int32) + inside) & 1) == 0  # int32 and & 1: a tenth of the time of int64 and % 2
         inside = (inside + len(quotes)) % 2
-        opening = np.isin(codes, _OPENING) & outside
-        closing = np.isin(codes, _CLOSING) & outside
+        opening = _any_of(codes, _OPENING) & outside
+        closing = _any_of(codes, _CLOSING) & outside
         containers += int(np.count_nonzero(opening))
-        values += int(np.count_nonzero(np.isin(codes, _SEPARATORS) & outside)) + int(np.count_nonzero(opening))
+        values += int(np.count_nonzero(_any_of(codes, _SEPARATORS) & outside)) + int(np.count_nonzero(opening))
         if containers > MAX_CONTAINERS:
             raise LstmctlError(f"{where}: JSON holds more than {MAX_CONTAINERS} objects and arrays")
         if values >= MAX_VALUES:  # every value but a container's first follows a comma; every key precedes a colon
             raise LstmctlError(f"{where}: JSON holds more than {MAX_VALUES} values")
-        steps = np.cumsum(opening.astype(np.int32) - closing) + depth
+        steps = np.cumsum(opening.astype(np.int32) - closing, dtype=np.int32) + depth
         if int(steps.max()) > MAX_DEPTH:
             raise LstmctlError(f"{where}: JSON nested deeper than {MAX_DEPTH} levels")
         depth = int(steps[-1])

@@ -3,6 +3,7 @@
 import errno
 import os
 import sys
+from itertools import groupby
 
 import numpy as np
 from rich.console import Console, Group
@@ -291,11 +292,14 @@ def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=Fa
         counts = ", ".join(f"{n:,} {esc(cls)}" for cls, n in classes[:5]) + (f", {len(classes) - 5} more classes" if len(classes) > 5 else "")
         recurrent = f", {unlisted['recurrent']:,} of them recurrent" if unlisted["recurrent"] else ""
         out.print(Text.from_markup(f"[yellow]the first {len(facts['layers']):,} of {len(facts['layers']) + unlisted['layers']:,} layers are listed; {unlisted['layers']:,} more ({counts}){recurrent}: --all lists every one, --layer NAME shows one[/]"))
-    for layer in facts["layers"]:
-        if "recurrent" in layer:
-            out.print(_recurrent_panel(layer, out, digits))
-        elif layer["kind"] == "opaque" and layer["notes"]:
-            out.print(Text(f"{layer['name']}: {'; '.join(layer['notes'])}", style="yellow"))
+    for recurrent, group in groupby(facts["layers"], key=lambda layer: "recurrent" in layer):
+        if recurrent:
+            for layer in group:
+                out.print(_recurrent_panel(layer, out, digits))
+            continue
+        said = [f"{layer['name']}: {'; '.join(layer['notes'])}" for layer in group if layer["kind"] == "opaque" and layer["notes"]]
+        if said:  # one print for the run of them: rich takes about a millisecond a print
+            out.print(Text("\n".join(said), style="yellow"))
     if gate_arrays:
         for key, value in gate_arrays.items():
             text = array_text(value, full=full, precision=precision, width=_panel_width(out), threshold=INSPECT_SUMMARY_THRESHOLD, edgeitems=3)
