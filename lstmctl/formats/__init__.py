@@ -28,8 +28,6 @@ def load(path: str, forget_bias: float | None = None, activation: str | None = N
     forget_bias at run time and the checkpoint records neither; `activation` is also nn.RNN's
     nonlinearity (tanh or relu) in a torch state_dict, which does not record it either. Each reader
     is imported when a path needs it (start-up time: a .keras file needs none of TensorFlow's)."""
-    from . import build
-
     if os.path.isfile(path) and not path.endswith(".index") and ".data-" not in os.path.basename(path):
         kind = port_kind(path)
         if kind is not None:
@@ -61,6 +59,8 @@ def load(path: str, forget_bias: float | None = None, activation: str | None = N
     if forget_bias is not None or activation is not None:
         given = ", ".join(k for k, v in (("forget_bias", forget_bias), ("activation", activation)) if v is not None)
         raise UsageError(f"{given}: applies only to a TF1 checkpoint or an .npz read with --convention; {path} records its own")
+    from . import build  # Keras's builder (and h5py): not for a port
+
     return build.build(saved if saved is not None else read_keras(path))
 
 
@@ -119,12 +119,14 @@ def port_kind(path: str) -> str | None:
         from . import torch_file
 
         return "pytorch-zip" if torch_file.is_torch_zip(names) else None
-    from . import onnx_file, safetensors_file, torch_file
+    from . import safetensors_file, torch_file
 
     if head.startswith(torch_file.LEGACY_HEAD):
         return "pytorch-legacy"
     if safetensors_file.looks_like(head, size):
         return "safetensors"
+    from . import onnx_file  # its op registry: imported for an ONNX file or what may be one
+
     if onnx_file.looks_like(head):
         return "onnx"
     return None
@@ -132,15 +134,21 @@ def port_kind(path: str) -> str | None:
 
 def read_port(path: str, kind: str, activation: str | None = None):
     """The Model of a PyTorch, safetensors or ONNX file (`kind` from port_kind)."""
-    from . import onnx_file, ports, safetensors_file, torch_file
+    from . import ports
 
     with collector_paused():
         if kind == "onnx":
+            from . import onnx_file
+
             return onnx_file.model(path)
         if kind == "safetensors":
+            from . import safetensors_file
+
             arrays, dtypes, notes = safetensors_file.read(path)
             tree = None
         else:
+            from . import torch_file
+
             arrays, dtypes, notes, tree = (torch_file.read_zip if kind == "pytorch-zip" else torch_file.read_legacy)(path)
         return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation, tree)
 

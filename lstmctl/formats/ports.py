@@ -74,16 +74,18 @@ def _module_kind(prefix, keys, arrays, node=None):
     (`node`) says by its class, a state_dict's only by its keys' shapes (and an embedding's name)."""
     parts = {k[len(prefix) :]: arrays[k] for k in keys}
     weight, bias = parts.get("weight"), parts.get("bias")
+    if weight is None or weight.ndim != 2:  # no nn.Linear or nn.Embedding, whatever the class says
+        return None
     if node is not None:
         cls = node.cls.rsplit(".", 1)[-1] if node.cls.startswith("torch.nn.modules.") else None
-        if cls == "Linear" and weight is not None and weight.ndim == 2 and set(parts) <= {"weight", "bias"} and (bias is None or bias.shape == (weight.shape[0],)):
+        if cls == "Linear" and set(parts) <= {"weight", "bias"} and (bias is None or bias.shape == (weight.shape[0],)):
             return "linear"
-        if cls == "Embedding" and set(parts) == {"weight"} and weight.ndim == 2 and node.settings.get("max_norm") is None:
+        if cls == "Embedding" and set(parts) == {"weight"} and node.settings.get("max_norm") is None:
             return "embedding"  # max_norm would renormalise rows as they are looked up
         return None
-    if set(parts) == {"weight", "bias"} and weight.ndim == 2 and bias.shape == (weight.shape[0],) and weight.dtype.kind == bias.dtype.kind == "f":
+    if set(parts) == {"weight", "bias"} and bias.shape == (weight.shape[0],) and weight.dtype.kind == bias.dtype.kind == "f":
         return "linear"
-    if set(parts) == {"weight"} and weight.ndim == 2 and weight.dtype.kind == "f" and weight.size:
+    if set(parts) == {"weight"} and weight.dtype.kind == "f" and weight.size:
         return "embedding" if "emb" in prefix.rstrip(".").rsplit(".", 1)[-1].lower() else "linear"
     return None
 
@@ -199,7 +201,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
             layer.notes.append(f"torch nn.Embedding '{name}' ({weight.shape[0]} tokens, {weight.shape[1]} features)" + (", as the pickled module's class says" if nodes else ", taken as one by its name"))
             units.append((name, [layer], weight.shape[0], weight.shape[1], True))
         else:
-            shapes = ", ".join(f"{show(k[len(prefix) :])} {arrays[k].shape}" for k in found[:6])
+            shapes = ", ".join([f"{show(k[len(prefix) :])} {arrays[k].shape}" for k in found[:6]])
             units.append((name, [Layer(name, "torch module", {"name": name}, [arrays[k] for k in found], notes=[f"tensors {shapes}: not a module lstmctl computes; run stops at it"])], None, None, False))
         by_module[module] = units[-1]
     listed = []

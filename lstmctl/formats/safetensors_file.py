@@ -29,7 +29,8 @@ def looks_like(head: bytes, size: int) -> bool:
 
 
 FIELDS = frozenset({"dtype", "shape", "data_offsets"})
-ITEMSIZE = {code: np.dtype(kind).itemsize for code, kind in DTYPES.items()}
+KINDS = {code: np.dtype(kind) for code, kind in DTYPES.items()}
+ITEMSIZE = {code: kind.itemsize for code, kind in KINDS.items()}
 
 
 def _entry(name, entry, where):
@@ -91,7 +92,7 @@ def read(path: str) -> tuple:
         fh.readinto(data)
         arrays, dtypes = {}, {}
         for name, (dtype, shape, (begin, stop)) in entries.items():
-            a = np.frombuffer(data, DTYPES[dtype], (stop - begin) // ITEMSIZE[dtype], begin).reshape(shape)
+            a = np.ndarray(shape, KINDS[dtype], data, begin)  # a view of `data`: its range was checked above
             if dtype == "BF16":  # bfloat16 is float32's upper half: widening it is exact
                 a = (a.astype(np.uint32) << 16).view(np.float32)
             arrays[name] = a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
