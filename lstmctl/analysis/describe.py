@@ -106,13 +106,16 @@ def _mask_ops(m) -> set:
     other such nodes: the mask computation Keras 3 records for Masking, Embedding(mask_zero), masked
     merges and attention. An op whose value reaches a layer's input or a model output is tensor
     code the user wrote, and inspect lists it."""
+    ops = {item.name for item in m.layers if item.op}
+    if not ops:  # no keras.ops node (a port's 10^5 modules): no users to find
+        return ops
     uses = {}  # layer name -> its value's users: a layer's name, or None for a `mask` argument
     for layer in m.layers:
         for call in layer.calls:
             for key, refs in [("", call.inputs), ("", call.initial_state), ("mask", [call.mask] if call.mask else []), *call.tensor_kwargs.items()]:
                 for ref in refs:
                     uses.setdefault(ref.layer, []).append(None if key == "mask" else layer.name)
-    masks = {item.name for item in m.layers if item.op and item.name in uses} - {r.layer for r in m.outputs}
+    masks = {name for name in ops if name in uses} - {r.layer for r in m.outputs}
     while True:
         kept = {name for name in masks if all(user is None or user in masks for user in uses[name])}
         if kept == masks:

@@ -137,6 +137,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
     narrow = sorted({d for d in dtypes.values() if d in ("float16", "bfloat16")})
     floats = {a.dtype for a in arrays.values() if a.dtype.kind == "f"}
     dtype = np.dtype(np.float64 if floats == {np.dtype(np.float64)} else np.float32)
+    dtype_name = dtype.name  # computed by Python code in NumPy at each call: once here, for 10^5 modules
     keys = Keys(dict(arrays), path, "pytorch")
     units, ports, kinds, by_module, recorded_acts = [], [], set(), {}, set()  # units: (name, its layers, features in, features out, reads tokens), None for an opaque module
     used_names, nonfinite = set(), _nonfinite(arrays)
@@ -190,13 +191,13 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
             weight = arrays[f"{prefix}weight"]
             bias = arrays.get(f"{prefix}bias")
             w = [weight.T.astype(dtype, copy=False)] + ([] if bias is None else [bias.astype(dtype, copy=False)])
-            config = {"name": name, "units": weight.shape[0], "activation": "linear", "use_bias": bias is not None, "dtype": dtype.name}
+            config = {"name": name, "units": weight.shape[0], "activation": "linear", "use_bias": bias is not None, "dtype": dtype_name}
             layer = Layer(name, "Dense", config, w, spec=REGISTRY["Dense"], params={"activation": "linear"})
             layer.notes.append(f"torch nn.Linear '{name}': weight ({weight.shape[0]}, {weight.shape[1]}) transposed into the kernel; applied to every time step of its input")
             units.append((name, [layer], weight.shape[1], weight.shape[0], False))
         elif kind == "embedding":
             weight = arrays[f"{prefix}weight"]
-            config = {"name": name, "input_dim": weight.shape[0], "output_dim": weight.shape[1], "mask_zero": False, "dtype": dtype.name}
+            config = {"name": name, "input_dim": weight.shape[0], "output_dim": weight.shape[1], "mask_zero": False, "dtype": dtype_name}
             layer = Layer(name, "Embedding", config, [weight.astype(dtype, copy=False)], spec=REGISTRY["Embedding"], params={"mask_zero": False})
             layer.notes.append(f"torch nn.Embedding '{name}' ({weight.shape[0]} tokens, {weight.shape[1]} features)" + (", as the pickled module's class says" if nodes else ", taken as one by its name"))
             units.append((name, [layer], weight.shape[0], weight.shape[1], True))
