@@ -1,13 +1,15 @@
 """`lstmctl inspect` of files holding 10^5 tensors or nodes, timed as a whole process (issue 27:
 "inspect of a file with 100k tensors or nodes answers within 2 s").
 
-    python benchmarks/bench_large_files.py [--reps 3] [--only safetensors-100k ...]
+    python benchmarks/bench_large_files.py [--reps 3] [--only safetensors-100k ...] [--before ROOT]
 
 The files are built on the fly, in a temporary folder, without torch or onnx: each holds one small
 nn.LSTM (or ONNX LSTM node), so it is a model lstmctl reads, and then one-element tensors or
 Identity nodes up to the count. Each `inspect` runs in a fresh process (`python -m lstmctl`, with
 this checkout first on the path); printed: a markdown table of the median wall seconds of --reps
-runs, the exit code, and the machine's load average (os.getloadavg) before and after.
+runs, the exit code, and the machine's load average (os.getloadavg) before and after. --before
+ROOT also times another checkout of lstmctl (say `git archive main | tar -x -C ROOT`) on the
+same files, run for run, so that both see the same load.
 """
 
 import argparse
@@ -101,23 +103,30 @@ CASES = {
 }
 
 
-def measure(path, reps):
-    env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS="120")
-    walls, code = [], None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "lstmctl", "inspect", path], env=env, capture_output=True, text=True)
-        walls.append(time.perf_counter() - t0)
-        code = done.returncode
-        last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
-    return statistics.median(walls), code, last[0][:100] if last else ""
+def inspect(root, path):
+    """(wall seconds, exit code, the last line it printed) of `lstmctl inspect path` run from `root`."""
+    env = dict(os.environ, PYTHONPATH=root, COLUMNS="120")
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "lstmctl", "inspect", path], env=env, cwd=root, capture_output=True, text=True)  # -m puts cwd first
+    wall = time.perf_counter() - t0
+    last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
+    return wall, done.returncode, last[0][:100] if last else ""
+
+
+def cell(runs) -> str:
+    """'1.23' (median seconds), with the exit code and what it said when it was not 0."""
+    wall = statistics.median(r[0] for r in runs)
+    _, code, last = runs[-1]
+    return f"{wall:.2f}" if code == 0 else f"{wall:.2f} (exit {code}: {last})"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", nargs="*", choices=list(CASES), help="the cases to run (default: all)")
+    ap.add_argument("--before", metavar="ROOT", help="another checkout of lstmctl to time on the same files")
     args = ap.parse_args(argv)
+    roots = [args.before, ROOT] if args.before else [ROOT]
     load = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,14 +134,15 @@ def main(argv=None):
             title, build, n, name = CASES[key]
             path = os.path.join(tmp, key + "-" + name)
             build(path, n)
-            wall, code, last = measure(path, args.reps)
-            rows.append(f"| {title} | {os.path.getsize(path) / 2**20:.1f} | {wall:.2f} | {code} |")
-            if code:
-                rows[-1] += f" {last}"
+            runs = [[] for _ in roots]
+            for _ in range(args.reps):  # the checkouts alternate, so that both see the same load
+                for root, done in zip(roots, runs):
+                    done.append(inspect(root, path))
+            rows.append(f"| {title} | {os.path.getsize(path) / 2**20:.1f} | " + " | ".join(cell(done) for done in runs) + " |")
             os.remove(path)
-    print(f"load average before: {load[0]:.2f}, after: {os.getloadavg()[0]:.2f} (1 min; {os.cpu_count()} cores)\n")
-    print("| file | MiB | inspect wall s (median) | exit |")
-    print("|---|---:|---:|---|")
+    print(f"`lstmctl inspect FILE`, whole process, median of {args.reps} runs; load average (1 min) {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after; {os.cpu_count()} cores\n")
+    print("| file | MiB | " + ("before s | after s |" if args.before else "seconds |"))
+    print("|---|---:|" + "---:|" * len(roots))
     print("\n".join(rows))
 
 

@@ -292,6 +292,8 @@ W = {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}
         ({"w": W}, bytes(16), 1 << 40, None),  # a length past the file: not recognised as safetensors
         (b'{"w": ' + b" " * (17 << 20) + b"}", b"", None, "safetensors header of 17825799 bytes is over the 16777216-byte cap"),
         (b'{"w": 1, "w": 2}', b"", None, "duplicate key 'w' in JSON"),
+        (b'{"w": {"dtype": "F32", "shape": [2, 2], "dtype": "F32", "data_offsets": [0, 16]}}', bytes(16), None, "duplicate key 'dtype' in JSON"),
+        ({"w": dict(W, shape=[True, 4])}, bytes(16), None, "tensor 'w': shape is not a list of integers"),
         (b'{"w": NaN}', b"", None, "NaN is not allowed in JSON"),
         ({"w": dict(W, dtype="F8_E4M3")}, bytes(16), None, "tensor 'w' has dtype F8_E4M3, which lstmctl does not read"),
         ({"w": dict(W, shape=[2, 3])}, bytes(16), None, "tensor 'w' F32(2, 3) needs 24 bytes; its data_offsets span 16"),
@@ -307,7 +309,7 @@ W = {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}
         ({"w": dict(W, shape=[0, 1 << 62], data_offsets=[0, 0])}, b"", None, "tensor 'w': shape: 2**62 elements along one dimension is over lstmctl's budget of 2**31"),
         ({"__metadata__": {}}, b"", None, "safetensors file holds no tensors"),
     ],
-    ids=["length-past-end", "huge-header", "duplicate", "nan", "dtype", "shape-vs-bytes", "negative-shape", "overlap", "gap", "trailing", "metadata", "reversed", "extra-key", "huge", "dtype-list", "empty-huge-dim", "empty"],
+    ids=["length-past-end", "huge-header", "duplicate", "duplicate-in-entry", "bool-shape", "nan", "dtype", "shape-vs-bytes", "negative-shape", "overlap", "gap", "trailing", "metadata", "reversed", "extra-key", "huge", "dtype-list", "empty-huge-dim", "empty"],
 )
 def test_safetensors_header_rules(tmp_path, header, data, length, message):
     path = _safetensors(tmp_path, header, data, length)
