@@ -265,21 +265,21 @@ def test_onnx_expand_to_a_huge_shape_is_capped(tmp_path):
     nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3), node("Expand", ["Y_h", "shape"], ["Z"], name="expand")]
     path = _onnx(tmp_path, onnx_model(nodes, [value_info("X", ["t", "b", 2])], [value_info("Z", [])], inits))
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 2), np.float32))
-    fails("run", path, "--input", tmp_path / "x.npy", contains=["node 'expand' (Expand) cannot be computed", "over lstmctl's cap"])
+    fails("run", path, "--input", tmp_path / "x.npy", contains=["node 'expand' (Expand): 3298534883328 elements one operator computes is over lstmctl's budget of 2**26"])
 
 
 def test_onnx_unknown_op_is_opaque_and_run_stops_there(tmp_path):
     r = np.random.default_rng(0)
     inits = [onnx_tensor("W", r.normal(size=(1, 12, 2)).astype(np.float32)), onnx_tensor("R", r.normal(size=(1, 12, 3)).astype(np.float32))]
-    nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3), node("Softmax", ["Y_h"], ["Z"], name="softmax")]
+    nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3), node("Hardmax", ["Y_h"], ["Z"], name="hardmax")]
     path = _onnx(tmp_path, onnx_model(nodes, [value_info("X", ["t", "b", 2])], [value_info("Z", [])], inits))
     from test_hostile import cli
 
     result = cli("inspect", path, "--format", "json")
     assert result.exit_code == 0
-    assert [f["kind"] for f in json.loads(result.stdout)["layers"]] == ["layer", "layer", "recurrent", "opaque"]  # X, its time-major Transpose, the node, Softmax
+    assert [f["kind"] for f in json.loads(result.stdout)["layers"]] == ["layer", "layer", "recurrent", "opaque"]  # X, its time-major Transpose, the node, Hardmax
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 2), np.float32))
-    fails("run", path, "--input", tmp_path / "x.npy", contains=["layer 'softmax' (Softmax) is not supported by run"])
+    fails("run", path, "--input", tmp_path / "x.npy", contains=["layer 'hardmax' (Hardmax) is not supported by run"])
 
 
 def test_fixture_files_are_not_truncation_tolerant(tmp_path):

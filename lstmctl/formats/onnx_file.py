@@ -291,6 +291,7 @@ def model(path: str) -> PortModel:
     proto = _read(path)
     where = path
     opsets = {m.text(1): m.signed(2) for m in proto.repeated(8, where)}
+    opset = opsets.get("", opsets.get("ai.onnx", 1))  # no opset_import: the first
     if not proto.has(7):
         raise LstmctlError(f"{path}: ONNX ModelProto without a graph")
     graph = proto.msg(7, f"{path}: graph")
@@ -335,7 +336,7 @@ def model(path: str) -> PortModel:
         producers[name] = Ref(lname, 0, 0)
         if time_major:
             tname = _layer_name(f"{lname}.time_major", "time_major", used)
-            layers.append(Layer(tname, "Transpose", {"name": tname}, spec=OP_SPEC, calls=[Call([Ref(lname, 0, 0)], [])], params={"inputs": [0], "attrs": {"perm": [1, 0, 2]}},
+            layers.append(Layer(tname, "Transpose", {"name": tname}, spec=OP_SPEC, calls=[Call([Ref(lname, 0, 0)], [])], params={"inputs": [0], "attrs": {"perm": [1, 0, 2]}, "opset": opset, "n_outputs": 1},
                                 notes=[f"graph input '{show(name)}' is time-major [time, batch, features] (ONNX layout 0): lstmctl takes (batch, time, features) and transposes it"]))  # fmt: skip
             producers[name] = Ref(tname, 0, 0)
     if not inputs:
@@ -362,7 +363,7 @@ def model(path: str) -> PortModel:
             layer = _recurrent_layer(name, op, attrs, slots, at)
             kinds.add(RECURRENT_OPS[op])
         elif standard and op in OPS:
-            layer = Layer(name, op, {"name": name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f"], spec=OP_SPEC, params={"inputs": slots, "attrs": attrs})
+            layer = Layer(name, op, {"name": name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f"], spec=OP_SPEC, params={"inputs": slots, "attrs": attrs, "opset": opset, "n_outputs": len(outs)})
         else:
             layer = Layer(name, op if standard else f"{domain}.{op}", {"name": name}, notes=[f"ONNX operator {show(op)}{'' if standard else ' of domain ' + show(domain)} is not one lstmctl computes; run stops at it"])
         layer.calls = [Call(refs, [])]
@@ -379,7 +380,6 @@ def model(path: str) -> PortModel:
         if name not in producers:
             raise LstmctlError(f"{path}: graph output '{show(name)}' is not computed by any node")
         outputs.append(producers[name])
-    opset = opsets.get("", opsets.get("ai.onnx"))
     notes.append(f"ONNX IR version {proto.uint(1)}, opset {opset}")
     notes.append("the model's outputs are the graph's outputs, in ONNX's shapes; each recurrent node's L/sequence, L/h, L/c are batch-major as everywhere in lstmctl")
     producer = f"{show(proto.text(2))} {show(proto.text(3))}".strip() or None
