@@ -175,6 +175,7 @@ CASES = [
     ("HardSigmoid", [DATA - 4], {"alpha": 0.3}),
     ("Unsqueeze", [DATA, np.array([0, -1])], {}),
     ("Tile", [DATA, np.array([2, 1])], {}),
+    ("Flatten", [np.zeros((2, 3, 4), np.float32)], {"axis": -1}),
     ("Cast", [np.float32([-1.7, 2.9])], {"to": 7}),
 ]
 
@@ -194,3 +195,12 @@ def test_ops_compute_what_onnxruntime_computes(op, inputs, attrs):
     want = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {})[0]
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_flatten_counts_a_negative_axis_from_the_end():
+    x = np.zeros((2, 3, 4))
+    assert [sh.flatten(x, axis=a).shape for a in (0, 1, 3, -1, -3)] == [(1, 24), (2, 12), (24, 1), (6, 4), (1, 24)]
+    with pytest.raises(LstmctlError, match="axis 4 is out of range for rank 3"):
+        sh.flatten(x, axis=4)
+    # Softmax-1 on the last axis of a matrix (keras2onnx's) is the row-wise softmax
+    np.testing.assert_allclose(compute("Softmax", [DATA], {"axis": -1}, 9, 1, "s", None)[0].sum(axis=1), [1, 1], rtol=1e-6)

@@ -34,12 +34,15 @@ def reshape(x, shape, *, allowzero: bool = False, where: str = "op", tally=None)
 
 
 def flatten(x, *, axis: int = 1, where: str = "op", tally=None):
-    """x as a matrix: the dimensions before `axis` make the rows, the rest the columns."""
+    """x as a matrix: the dimensions before `axis` make the rows, the rest the columns (axis in
+    [-rank, rank], a negative one counting from the end)."""
     x = np.asarray(x)
-    a = _axis(axis, x.ndim + 1, where)
-    rows = math.prod(x.shape[:a])
-    produce((rows, x.size // rows if rows else math.prod(x.shape[a:])), where, tally)
-    return x.reshape(rows, math.prod(x.shape[a:]))
+    if not -x.ndim <= int(axis) <= x.ndim:
+        raise LstmctlError(f"{where}: axis {axis} is out of range for rank {x.ndim}")
+    a = int(axis) % x.ndim if int(axis) < 0 else int(axis)
+    shape = (math.prod(x.shape[:a]), math.prod(x.shape[a:]))
+    produce(shape, where, tally)
+    return x.reshape(shape)
 
 
 def transpose(x, *, perm=None, where: str = "op", tally=None):
