@@ -317,18 +317,22 @@ def _result(outs, ctx, warnings, notes, model) -> "Result":
 PROBE_STEPS = (2, 3)  # two lengths tell a variable time axis from a fixed one
 
 
+def probe(model, arrays: dict) -> dict:
+    """(layer, node) -> (input shapes, output shapes, masked) of one run on `arrays` (inspect's
+    shape probe: layers run cannot are skipped, with what follows them)."""
+    ctx = Context(model.path, model.keras_major, probe=True)
+    shapes = {}
+    with np.errstate(all="ignore"):  # only shapes matter here; a diverged model's NaNs are fine
+        _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx, shapes)
+    return shapes
+
+
 def probe_shapes(model) -> dict:
     """(layer, node) -> (input shapes, output shapes, masked) with None for the batch and for
     dimensions that follow a variable time axis: the graph run twice on tiny inputs."""
-    logs = []
     fixed = all(d is not None for spec in model.inputs for d in spec.shape)
-    for timesteps in PROBE_STEPS[:1] if fixed else PROBE_STEPS:  # a second length only finds variable axes
-        ctx = Context(model.path, model.keras_major, probe=True)
-        shapes = {}
-        arrays = random_inputs(model, seed=0, batch=1, timesteps=timesteps)
-        with np.errstate(all="ignore"):  # only shapes matter here; a diverged model's NaNs are fine
-            _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx, shapes)
-        logs.append(shapes)
+    # a second length only finds variable axes
+    logs = [probe(model, random_inputs(model, seed=0, batch=1, timesteps=timesteps)) for timesteps in (PROBE_STEPS[:1] if fixed else PROBE_STEPS)]
 
     def merge(a, b):
         return tuple(None if i == 0 or x != y else x for i, (x, y) in enumerate(zip(a, b)))

@@ -69,3 +69,23 @@ def test_inspect_lists_the_graphs_ops_as_layers_it_runs():
     assert kinds["Softmax"] == kinds["Expand"] == kinds["Cast"] == "layer"  # computed, not opaque
     assert "opaque" not in kinds.values()
     assert facts["model"]["inputs"] == [{"name": "input", "shape": [None, 6, 3], "dtype": "float32"}]
+
+
+def test_inspect_shapes_are_onnx_shape_inferences():
+    """Fixed sizes as the file fixes them, a named dimension (dim_param 'N') by its name; the values
+    onnx.shape_inference gives these nodes (tests/test_zoo5_onnx.py compares them live)."""
+    facts = json.loads(cli("inspect", port("lstm2_keras2onnx_style.onnx"), "--format", "json").stdout)
+    shapes = {f["name"]: f["output_shapes"] for f in facts["layers"]}
+    assert shapes["lstm_1_input"] == [["N", 7, 4]]
+    assert shapes["lstm_1"] == [[7, 1, "N", 5], [1, "N", 5], [1, "N", 5]]
+    assert shapes["Reshape1"] == [["N", 7, 5]] and shapes["Softmax"] == [["N", 3]]
+    facts = json.loads(cli("inspect", port("lstm_torch13_folded.onnx"), "--format", "json").stdout)
+    shapes = {f["name"]: f["output_shapes"] for f in facts["layers"]}
+    assert shapes["rnn.LSTM"] == [[5, 1, 2, 4], [1, 2, 4], [1, 2, 4]]  # was (None, 1, 2, 4): the time axis taken for a batch
+    assert shapes["rnn.Expand"] == [[1, 2, 4]] and shapes["rnn.Shape"] == [[3]]
+
+
+@pytest.mark.parametrize("name, line", [("lstm_torch13_folded.onnx", None), ("lstm2_tf2onnx.onnx", None), ("lstm2_keras2onnx_style.onnx", "hard_sigmoid    clip(0.2·x + 0.5, 0, 1) (Keras 1/2 form)")])
+def test_the_hard_sigmoid_line_only_for_a_graph_that_uses_it(name, line):
+    out = cli("inspect", port(name)).stdout
+    assert (line in out) if line else ("hard_sigmoid" not in out)

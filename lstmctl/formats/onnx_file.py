@@ -36,6 +36,7 @@ from ..layers import REGISTRY
 from ..layers.onnx import ELEM_TYPES, ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS, check_state, compute
 from ..layers.onnx import ONNX_OP as OP_SPEC
 from ..model import Call, InputSpec, Layer, Ref
+from ..runner import probe
 from .npz_weights import Keys, _from_onnx, spec_layer
 from .ports import PortModel, row_ranges
 from .protowire import Message, read_varint
@@ -43,6 +44,7 @@ from .protowire import Message, read_varint
 MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message (the other limits are lstmctl.budget's)
 # TensorProto.DataType -> typed field holding the values when raw_data is absent
 VALUE_FIELDS = {1: 4, 2: 5, 3: 5, 4: 5, 5: 5, 6: 5, 7: 7, 9: 5, 10: 5, 11: 10, 12: 11, 13: 11}
+DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,39}")  # a dim_param inspect shows as the dimension's name
 # AttributeProto.type -> what an error calls it
 ATTRIBUTE_KINDS = {1: "a float", 2: "an int", 3: "a string", 4: "a tensor", 5: "a graph", 6: "floats", 7: "ints", 8: "strings", 11: "a sparse tensor", 13: "type protos"}
 # the attributes lstmctl interprets, by name -> the kind each must be (the same for every op that has it)
@@ -214,7 +216,7 @@ def _value_info(msg: Message, where: str) -> tuple:
     dims, names = [], []
     for d in entries:
         dims.append(d.signed(1) if d.has(1) else None)
-        names.append(d.text(2) or None if d.has(2) else None)
+        names.append(d.text(2) if d.has(2) and DIM_NAME.fullmatch(d.text(2)) else None)  # others shown as None
     for d in dims:
         if d is not None and d < 0:
             raise LstmctlError(f"{at} has dimension {d}; a size is not negative")
@@ -383,6 +385,43 @@ class OnnxModel(PortModel):
 
     output_names: list = field(default_factory=list)
     dims: dict = field(default_factory=dict)
+
+    def probe_shapes(self) -> dict:
+        """Shapes as ONNX shape inference gives them: the sizes the file fixes, and each named
+        dimension (dim_param) by its name wherever it reaches; found by running the graph at two
+        sizes for each symbolic dimension. Where that run fails (inputs whose symbolic dimensions
+        must agree in ways the names do not say), the usual probe's shapes."""
+        symbols = {}  # (input, axis) -> a symbol: its dim_param name, or the position when unnamed
+        for spec in self.inputs:
+            for axis, (size, name) in enumerate(zip([spec.batch, *spec.shape], self.dims.get(spec.name, []))):
+                if size is None:
+                    symbols[(spec.name, axis)] = name or (spec.name, axis)
+        order = list(dict.fromkeys(symbols.values()))
+        sizes = [{s: 3 + j for j, s in enumerate(order)}, {s: 5 + 2 * j for j, s in enumerate(order)}]  # distinct pairs per symbol
+        rng = np.random.default_rng(0)
+        try:
+            logs = []
+            for run in sizes[: 2 if order else 1]:
+                arrays = {}
+                for spec in self.inputs:
+                    shape = [run[symbols[(spec.name, axis)]] if size is None else size for axis, size in enumerate([spec.batch, *spec.shape])]
+                    arrays[spec.name] = rng.standard_normal(shape).astype(spec.dtype) if spec.dtype.startswith("float") else np.ones(shape, spec.dtype)
+                logs.append(probe(self, arrays))
+        except LstmctlError:
+            return super().probe_shapes()
+        by_pair = {(sizes[0][s], sizes[1][s]): (s if isinstance(s, str) else None) for s in order}
+
+        def merge(a, b):
+            return tuple(x if x == y else by_pair.get((x, y)) for x, y in zip(a, b))
+
+        out = {}
+        for key, (ins, outs, masked) in logs[0].items():
+            ins2, outs2, _ = logs[-1].get(key, (ins, outs, masked))
+            out[key] = ([merge(a, b) for a, b in zip(ins, ins2)], [merge(a, b) for a, b in zip(outs, outs2)], masked)
+        for spec in self.inputs:
+            names = self.dims.get(spec.name, [])
+            out[(spec.name, 0)] = ([], [tuple(names[i] if size is None and i < len(names) else size for i, size in enumerate([spec.batch, *spec.shape]))], False)
+        return out
 
     def run(self, *args, **kwargs):
         result = super().run(*args, **kwargs)
