@@ -68,7 +68,8 @@ def test_inspect_lists_the_graphs_ops_as_layers_it_runs():
     kinds = {f["class_name"]: f["kind"] for f in facts["layers"]}
     assert kinds["Softmax"] == kinds["Expand"] == kinds["Cast"] == "layer"  # computed, not opaque
     assert "opaque" not in kinds.values()
-    assert facts["model"]["inputs"] == [{"name": "input", "shape": [None, 6, 3], "dtype": "float32"}]
+    (given,) = facts["model"]["inputs"]
+    assert given["name"] == "input" and given["shape"][1:] == [6, 3] and given["shape"][0].startswith("unk__")  # tf2onnx names the batch dimension
 
 
 def test_inspect_shapes_are_onnx_shape_inferences():

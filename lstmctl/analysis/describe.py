@@ -160,7 +160,7 @@ def inspect_facts(model, layer: str | None = None) -> dict:
         "model": {
             "class_name": model.class_name,
             "name": model.name,
-            "inputs": [{"name": s.name, "shape": [s.batch, *s.shape], "dtype": s.dtype} for s in model.inputs],
+            "inputs": [{"name": s.name, "shape": list(shapes[(s.name, 0)][1][0]) if (s.name, 0) in shapes else [s.batch, *s.shape], "dtype": s.dtype} for s in model.inputs],  # an ONNX probe names its dimensions
             "outputs": [f"{r.layer}[{r.index}]" for r in model.outputs],
         },
         "inferred": model.inferred,
@@ -228,6 +228,9 @@ def run_selection(model, result: dict, layer=None, return_sequences=False, retur
     if not (return_sequences or return_state):
         if layer is None:
             keys = [k for k in result if k == "output" or k.startswith("output_")]
+            names = getattr(model, "output_names", [])  # an ONNX graph's outputs, shown under its own names
+            if len(names) == len(keys) and all(result.get(n) is result[k] for n, k in zip(names, keys)):
+                keys = names
             return [(k, output_label(model, ref)) for k, ref in zip(keys, model.outputs)]
         return_sequences = return_state = True
     targets = [model.layer(layer)] if layer else model.recurrent_layers()

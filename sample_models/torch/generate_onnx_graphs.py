@@ -1,6 +1,6 @@
 """Writes the ONNX graphs of sample_models/torch/ that hold what exporters put around recurrent
 nodes, with the values onnxruntime computed for them beside each file (`<file>.expected.npz`:
-the inputs under `input/<name>`, the graph's outputs under `output_<i>`, in the graph's order).
+the inputs under `input/<name>`, the graph's outputs under `output_<i>`, in the graph's order; the input also as `<stem>.input.npy`).
 
 - `lstm_torch13_folded.onnx`, `gru2_bidir_torch13_folded.onnx`: torch.onnx.export's TorchScript
   exporter (torch 2.13, `dynamo=False`) with `do_constant_folding=False`, opsets 9 and 11. Like
@@ -46,9 +46,12 @@ def rng(name):
 
 
 def save_expected(name, feeds):
+    """onnxruntime's outputs beside the file, and the input as `<stem>.input.npy` (docs/ports.md runs it)."""
     session = ort.InferenceSession(str(HERE / name), providers=["CPUExecutionProvider"])
     outs = session.run(None, feeds)
     np.savez(HERE / f"{name}.expected.npz", **{f"input/{k}": v for k, v in feeds.items()}, **{f"output_{i}": o for i, o in enumerate(outs)})
+    (x,) = feeds.values()
+    np.save(HERE / f"{Path(name).stem}.input.npy", x)
 
 
 def torch13_folded():
@@ -137,7 +140,7 @@ def keras2onnx_style():
 def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     for name in FILES:  # only this script's files: generate_torch.py writes the others here
-        for old in (HERE / name, HERE / f"{name}.expected.npz"):
+        for old in (HERE / name, HERE / f"{name}.expected.npz", HERE / f"{Path(name).stem}.input.npy"):
             old.unlink(missing_ok=True)
     for make in (torch13_folded, tf2onnx_lstm, keras2onnx_style):
         make()
