@@ -88,13 +88,13 @@ def test_a_gather_of_many_indices_is_budgeted_when_run(tmp_path):
 
 
 def test_a_chain_of_ops_is_stopped_by_the_run_tally(tmp_path):
-    """Each Add is within the op budget (3 * 2**22 elements); the Expand and 85 of them pass the run's 2**30,
+    """Each Add is within the op budget (3 * 2**22 elements); with the LSTM (9) and the Expand, 85 of them pass the run's 2**30,
     and only the live tensors are kept meanwhile."""
     inits = [onnx_tensor("shape", np.array([1, 1 << 22, 1], np.int64))]
     nodes = [LSTM, node("Expand", ["Y_h", "shape"], ["E"], name="expand")]
     nodes += [node("Add", ["E" if k == 0 else f"A{k - 1}", "E"], [f"A{k}" if k < 99 else "Z"], name=f"add_{k}") for k in range(100)]
     path = write(tmp_path, nodes, inits)
-    fails("run", path, "--input", x_npy(tmp_path), contains=[f"{path}: node 'add_84' (Add): 1082130438 elements all operators of one run compute is over lstmctl's budget of 2**30"])
+    fails("run", path, "--input", x_npy(tmp_path), contains=[f"{path}: node 'add_84' (Add): 1082130447 elements all operators of one run compute is over lstmctl's budget of 2**30"])
 
 
 # --- a graph of many nodes: read and built in linear time ---------------------------------------
@@ -211,3 +211,15 @@ def test_a_float_attribute_is_read_as_its_bits(tmp_path):
     path = write(tmp_path, [lstm, node("Identity", ["Y_h"], ["Z"], name="out")])
     assert lstmctl.load(path).layer("lstm").cell.recurrent_activation_name == "hard_sigmoid"
     assert cli("run", path, "--input", x_npy(tmp_path)).exit_code == 0
+
+
+@pytest.mark.parametrize("shape, units, said", [([1 << 21, 1, 3], 16, "2**21 iterations of one loop is over lstmctl's budget of 2**20"),
+                                                ([1 << 16, 1 << 8, 3], 64, "elements all operators of one run compute is over lstmctl's budget of 2**30")])  # fmt: skip
+def test_a_recurrent_node_on_an_expanded_sequence_is_budgeted(tmp_path, shape, units, said):
+    """A second LSTM whose X is Y_h expanded to 2**21 steps (or 2**16 steps of 256 samples, whose Y
+    of 64 units would be 2**30 elements): its steps and its Y count against the run's budget before
+    the first step."""
+    inits = [onnx_tensor("shape", np.array(shape, np.int64)), onnx_tensor("W2", R.normal(size=(1, 4 * units, 3)).astype(np.float32)), onnx_tensor("R2", R.normal(size=(1, 4 * units, units)).astype(np.float32))]
+    nodes = [LSTM, node("Expand", ["Y_h", "shape"], ["E"], name="expand"), node("LSTM", ["E", "W2", "R2"], ["Z"], name="lstm2", hidden_size=units)]
+    path = write(tmp_path, nodes, inits)
+    fails("run", path, "--input", x_npy(tmp_path), contains=[f"{path}: node 'lstm2': ", said])

@@ -11,6 +11,7 @@ call's tensors), an array (an initializer or a Constant node's value) or None (a
 
 import numpy as np
 
+from .. import budget
 from ..budget import Tally
 from ..errors import LstmctlError
 from ..oplib import elementwise as ew
@@ -212,6 +213,11 @@ class _OnnxRecurrent:
             x = x.transpose(1, 0, 2)
         batch, steps = x.shape[:2]
         halves = [layer.forward, layer.backward] if layer.forward is not None else [layer]
+        # X may come from an Expand: its steps and the Y it makes count against the run's budget
+        budget.check("loop_steps", steps, where)
+        if ctx.tally is None:
+            ctx.tally = Tally(ctx.path)
+        ctx.tally.add("graph_elements", batch * steps * halves[0].cell.units * len(halves), where)
         for what, s in (("initial_h", h0), ("initial_c", c0)):
             if s is not None:
                 check_state(s, what, len(halves), halves[0].cell.units, layer.params["layout"], batch, where)
