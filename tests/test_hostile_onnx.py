@@ -223,3 +223,16 @@ def test_a_recurrent_node_on_an_expanded_sequence_is_budgeted(tmp_path, shape, u
     nodes = [LSTM, node("Expand", ["Y_h", "shape"], ["E"], name="expand"), node("LSTM", ["E", "W2", "R2"], ["Z"], name="lstm2", hidden_size=units)]
     path = write(tmp_path, nodes, inits)
     fails("run", path, "--input", x_npy(tmp_path), contains=[f"{path}: node 'lstm2': ", said])
+
+
+def test_graph_names_that_are_no_text_do_not_become_keys(tmp_path):
+    """An output named with an escape sequence is returned as output_0, an input so named as input_0:
+    a name from the file reaches the terminal only as printable text."""
+    nodes = [node("LSTM", ["\x1b]0;x\x07", "W", "R"], ["Y", "\x1b[2J"], name="lstm", hidden_size=3)]
+    path = write(tmp_path, nodes, inputs=[value_info("\x1b]0;x\x07", ["t", "b", 2])], outputs=[value_info("\x1b[2J", [])])
+    m = lstmctl.load(path)
+    assert [s.name for s in m.inputs] == ["input_0"] and m.output_names == ["output_0"]
+    result = m.run(np.zeros((1, 3, 2), np.float32))
+    assert all(k.isprintable() for k in result)
+    out = cli("run", path)
+    assert out.exit_code == 0 and "\x1b" not in out.output

@@ -15,11 +15,7 @@ import pytest
 
 import lstmctl
 from test_ports import PORTS
-
-torch = pytest.importorskip("torch")
-ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
-torch.set_num_threads(1)
+from test_ports_verify import ort, torch  # skipped, as that tier is, where torch, onnx or onnxruntime is missing
 
 MODULES = [
     ("LSTM", {"num_layers": 2}, 9),

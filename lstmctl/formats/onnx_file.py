@@ -581,4 +581,4 @@ def _model(path: str) -> PortModel:
     notes.append("the model's outputs are the graph's outputs, in ONNX's shapes, also under the graph's own names; each recurrent node's L/sequence, L/h, L/c are batch-major as everywhere in lstmctl")
     producer = f"{show(proto.text(2))} {show(proto.text(3))}".strip() or None
     return OnnxModel(path, "onnx", None, producer, "Functional", graph.text(2) or "onnx", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
-                     notes=notes, convention="onnx", hard_sigmoid_form=2, tensors=stored, output_names=[name for name, *_ in graph_outputs], dims=dims_by_input)  # fmt: skip
+                     notes=notes, convention="onnx", hard_sigmoid_form=2, tensors=stored, output_names=[name if name.isprintable() and 0 < len(name) <= 200 else f'output_{i}' for i, (name, *_) in enumerate(graph_outputs)], dims=dims_by_input)  # fmt: skip
