@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import lstmctl
-from test_ports import PORTS, cli, close, framework, port
+from test_ports import cli, close, framework, port
 
 GRAPHS = ["lstm_torch13_folded.onnx", "gru2_bidir_torch13_folded.onnx", "lstm2_tf2onnx.onnx", "lstm2_keras2onnx_style.onnx"]
 

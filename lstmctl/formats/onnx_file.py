@@ -1,15 +1,20 @@
 """ONNX models (`.onnx`, a protobuf ModelProto) read with protowire, without the onnx package.
 
 The graph becomes a Model with one layer per node: LSTM / GRU / RNN nodes become recurrent layers
-(their W, R, B initializers read through the onnx convention of npz_weights into Keras's layout),
-the operators lstmctl.layers.onnx computes become op layers, and any other node stays opaque
-(inspect lists it, run stops at it). Initializers and Constant nodes are the graph's constants.
-What Keras's layers cannot compute is refused with one line: peepholes (P), clip, input_forget,
-activations other than the Keras ones.
+(their W, R, B read through the onnx convention of npz_weights into Keras's layout), the operators
+lstmctl.layers.onnx computes (through lstmctl.oplib) become op layers, and any other node stays
+opaque (inspect lists it, run stops at it). Initializers and Constant nodes are the graph's
+constants, and a node whose inputs are all constants is computed once, here (torch <= 1.3 exports
+compute W, R and B from stored tensors with Slice / Concat / Unsqueeze). What Keras's layers
+cannot compute is refused with one line: peepholes (P), clip, input_forget, activations other
+than the Keras ones. Graph inputs and outputs keep their own names.
 
 A graph input that only feeds recurrent nodes in ONNX's time-major layout 0 ([time, batch,
 features]) is taken as (batch, time, features) like every lstmctl input, and transposed first
 (an explicit Transpose layer inspect shows).
+
+Every field is checked for its wire type and range where it is read, the errors naming the node
+and the field; counts and sizes are lstmctl.budget's (nodes, tensors, dims, elements).
 
 Field numbers, from onnx.proto: ModelProto ir_version 1, graph 7, opset_import 8; GraphProto node
 1, name 2, initializer 5, input 11, output 12; NodeProto input 1, output 2, name 3, op_type 4,
@@ -438,9 +443,8 @@ def _nodes(path: str, graph: Message, names: _Names) -> list:
     budget.check("nodes", len(nodes), path)
     out = []
     for k, node in enumerate(nodes):
-        at = f"{path}: node {k}"
         op, domain = node.text(4), node.text(7)
-        name = names(node.text(3), f"{op or 'node'}_{k}")
+        name = names(node.text(3), f"{op if op.isidentifier() else 'node'}_{k}")
         at = f"{path}: node '{show(name)}' ({show(op)})"
         inputs, outputs = _strings(node, 1, at, "an input name"), _strings(node, 2, at, "an output name")
         out.append(_Node(name, op, domain in ("", "ai.onnx"), domain, inputs, outputs, _attributes(node, at), at))
@@ -559,7 +563,7 @@ def _model(path: str) -> PortModel:
         elif n.standard and n.op in OPS:
             layer = Layer(n.name, n.op, {"name": n.name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f"], spec=OP_SPEC, params={"inputs": slots, "attrs": n.attrs, "opset": opset, "n_outputs": len(n.outputs)})
         else:
-            op = n.op if n.standard else f"{n.domain}.{n.op}"
+            op = show(n.op) if n.standard else f"{show(n.domain)}.{show(n.op)}"  # a class name inspect prints
             layer = Layer(n.name, op, {"name": n.name}, notes=[f"ONNX operator {show(n.op)}{'' if n.standard else ' of domain ' + show(n.domain)} is not one lstmctl computes; run stops at it"])
         layer.calls = [Call(refs, [])]
         layers.append(layer)
