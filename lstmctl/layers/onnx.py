@@ -44,7 +44,7 @@ def _cast(v, a, b):
 def _slice(v, a, b, opset):
     if opset < 10:  # Slice-1: bounds are attributes
         return sh.slice_(v[0], starts=a.get("starts", []), ends=a.get("ends", []), axes=a.get("axes"), **b)
-    return sh.slice_(v[0], starts=v[1], ends=v[2], axes=_input_or_attribute(v, 3, {}, ""), steps=_input_or_attribute(v, 4, {}, ""), **b)
+    return sh.slice_(v[0], starts=v[1], ends=v[2], axes=v[3] if len(v) > 3 else None, steps=v[4] if len(v) > 4 else None, **b)
 
 
 def _split(v, a, b, n_outputs):
@@ -66,10 +66,10 @@ def _softmax(fn, v, a, b, opset):
 
 def _reduction(fn, v, a, b):
     axes = _input_or_attribute(v, 1, a, "axes")
-    if axes is not None and np.asarray(axes).size == 0:
-        axes = None if not a.get("noop_with_empty_axes", 0) else axes
-        if axes is not None:
+    if axes is not None and np.size(axes) == 0:  # no axes: every axis, or none with noop_with_empty_axes
+        if a.get("noop_with_empty_axes", 0):
             return ew.identity(v[0], **b)
+        axes = None
     return fn(v[0], axes=axes, keepdims=a.get("keepdims", 1), **b)
 
 
