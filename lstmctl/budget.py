@@ -32,7 +32,7 @@ def limit(name: str) -> int:
     return LIMITS[name][0]
 
 
-def _number(n: int) -> str:
+def number(n: int) -> str:
     """An integer for a one-line message: a power of two as 2**k, a huge one by its size alone (a
     file may give an integer of thousands of digits; Python refuses to print past 4300)."""
     n = int(n)
@@ -45,7 +45,7 @@ def _number(n: int) -> str:
 
 def refuse(name: str, value: int, where: str) -> LstmctlError:
     cap, what = LIMITS[name]
-    return LstmctlError(f"{where}: {_number(value)} {what.split(' (')[0]} is over lstmctl's budget of {_number(cap)}")
+    return LstmctlError(f"{where}: {number(value)} {what.split(' (')[0]} is over lstmctl's budget of {number(cap)}")
 
 
 def check(name: str, value: int, where: str) -> int:
@@ -66,7 +66,7 @@ def check_shape(shape, where: str, budget: str = "tensor_elements") -> tuple:
             raise LstmctlError(f"{where}: a dimension is {type(d).__name__}, expected an integer")
         d = int(d)
         if d < 0:
-            raise LstmctlError(f"{where}: dimension {_number(d)} is negative")
+            raise LstmctlError(f"{where}: dimension {number(d)} is negative")
         check("dimension", d, where)
         total *= d
     check(budget, total, where)

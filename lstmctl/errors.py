@@ -43,6 +43,15 @@ def show(text) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def show_lines(text: str) -> str:
+    """Text of several lines for standard output (a table, JSON, a diagram), each line through
+    `show`: a name from a file can neither move the cursor nor retitle the terminal there either."""
+    lines = text.split("\n")
+    if all(line.isprintable() for line in lines):
+        return text
+    return "\n".join(map(show, lines))
+
+
 def excerpt(text, limit: int = 16) -> str:
     """Text read from a user's file (a bad cell, a key, a number) for an error message, quoted: at
     most its first `limit` characters, escaped. A whole line never: the file may not be the one

@@ -41,6 +41,7 @@ class Cell:
     recurrent_activation_name: str | None
     keras_major: int
     reset_after: bool = False
+    projection: np.ndarray | None = None  # LSTM only: (units, proj) with h = (o ⊙ tanh(c))·projection (torch's proj_size, W_hr transposed)
 
     def __post_init__(self):
         self.activation = kernels.activation(self.activation_name, self.keras_major)
@@ -67,14 +68,23 @@ class Cell:
     def state_names(self) -> tuple[str, ...]:
         return ("h", "c") if self.kind == "lstm" else ("h",)
 
+    @property
+    def output_dim(self) -> int:
+        """Features of h and of the output: units, or the projection's width."""
+        return self.units if self.projection is None else self.projection.shape[1]
+
+    def state_widths(self) -> tuple:
+        return tuple(self.output_dim if name == "h" else self.units for name in self.state_names)
+
     def astype(self, dtype) -> "Cell":
-        if self.W.dtype == dtype and self.U.dtype == dtype and (self.bias is None or self.bias.dtype == dtype):
+        if self.W.dtype == dtype and self.U.dtype == dtype and (self.bias is None or self.bias.dtype == dtype) and (self.projection is None or self.projection.dtype == dtype):
             return self  # keeps what the fast path cached on it
         return replace(  # keeps a subclass's own fields (ConvLSTM's convolution)
             self,
             W=self.W.astype(dtype, copy=False),
             U=self.U.astype(dtype, copy=False),
             bias=None if self.bias is None else self.bias.astype(dtype, copy=False),
+            projection=None if self.projection is None else self.projection.astype(dtype, copy=False),
         )
 
     def split(self) -> dict[str, np.ndarray]:
@@ -94,11 +104,14 @@ class Cell:
                 out[f"b_{g}"] = self.input_bias[cols]
             if self.recurrent_bias is not None:
                 out[f"rb_{g}"] = self.recurrent_bias[cols]
+        if self.projection is not None:
+            out["P"] = self.projection
         return out
 
 
-def make_cell(kind, units, weights, *, where, activation, recurrent_activation, use_bias, reset_after, keras_major) -> Cell:
-    """Check Keras-layout weights against the config and build a Cell."""
+def make_cell(kind, units, weights, *, where, activation, recurrent_activation, use_bias, reset_after, keras_major, projection=None) -> Cell:
+    """Check Keras-layout weights against the config and build a Cell; `projection` (units, proj):
+    an LSTM whose h is projected (torch's proj_size), its recurrent kernel then (proj, 4·units)."""
     k = n_gates(kind)
     expected = 3 if use_bias else 2
     if len(weights) != expected:
@@ -106,15 +119,18 @@ def make_cell(kind, units, weights, *, where, activation, recurrent_activation, 
     W, U = weights[0], weights[1]
     if W.ndim != 2 or W.shape[1] != k * units:
         raise LstmctlError(f"{where}: kernel has shape {W.shape}, but units={units} needs (input_dim, {k * units})")
-    if U.shape != (units, k * units):
-        raise LstmctlError(f"{where}: recurrent_kernel has shape {U.shape}, but units={units} needs {(units, k * units)}")
+    if projection is not None and (kind != "lstm" or projection.ndim != 2 or projection.shape[0] != units or not 0 < projection.shape[1] < units):
+        raise LstmctlError(f"{where}: projection has shape {projection.shape}; an LSTM of {units} units projects h with ({units}, proj_size < {units})")
+    h_width = units if projection is None else projection.shape[1]
+    if U.shape != (h_width, k * units):
+        raise LstmctlError(f"{where}: recurrent_kernel has shape {U.shape}, but units={units} needs {(h_width, k * units)}")
     bias = None
     if use_bias:
         bias = weights[2]
         want = (2, k * units) if (kind == "gru" and reset_after) else (k * units,)
         if bias.shape != want:
             raise LstmctlError(f"{where}: bias has shape {bias.shape}, but the config needs {want}")
-    return Cell(kind, units, W, U, bias, activation, recurrent_activation, keras_major, reset_after)
+    return Cell(kind, units, W, U, bias, activation, recurrent_activation, keras_major, reset_after, projection)
 
 
 # --- legacy layouts ---------------------------------------------------------------------------

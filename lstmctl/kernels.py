@@ -121,6 +121,8 @@ def lstm_update(cell, z, c):
     o = cell.recurrent_activation(z_o)
     c_new = f * c + i * c_tilde
     h_new = o * cell.activation(c_new)
+    if getattr(cell, "projection", None) is not None:  # torch's proj_size: h = (o ⊙ tanh(c))·W_hrᵀ
+        h_new = h_new @ cell.projection
     return h_new, (h_new, c_new), {"i": (z_i, i), "f": (z_f, f), "c": (z_c, c_tilde), "o": (z_o, o)}
 
 
@@ -170,7 +172,7 @@ def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=Fa
     """Run `cell` over x (batch, time, features) from `states`: the fast path (fastpath.py) when
     nothing per-step is asked for and the activations are the standard ones, else the reference.
     With keep_sequence False the fast path keeps no per-step outputs (returns None for them)."""
-    if mask is None and trace is None and fastpath.supported(cell):
+    if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell):
         return fastpath.scan(cell, x, states, go_backwards, keep_sequence)
     return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)
 

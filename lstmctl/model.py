@@ -136,6 +136,12 @@ class Model:
         names = ", ".join(layer.name for layer in self.walk() if layer.class_name != "InputLayer" and not layer.op)
         raise LstmctlError(f"{self.path}: no layer named '{name}' (layers: {names})")
 
+    def module_layers(self, name: str) -> list:
+        """The layers one module of another framework became, in order (a torch nn.LSTM of
+        num_layers > 1 is one layer per level, which run, --layer and --initial-state also take
+        whole); [] when `name` names no such module."""
+        return []
+
     def run(self, inputs=None, initial_state=None, layer=None, dtype=None, sequences=True, strict=False, layer_outputs=False, state=None):
         """Forward pass; returns the npz contract mapping (see lstmctl.runner.run). To stream a
         sequence in pieces, pass each result's `state` to the next call (`state={}` for the first)."""
@@ -143,11 +149,11 @@ class Model:
 
         return runner.run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences, strict=strict, layer_outputs=layer_outputs, state=state)
 
-    def probe_shapes(self) -> dict:
+    def probe_shapes(self, until: set | None = None) -> dict:
         """(layer, node) -> (input shapes, output shapes, masked), as inspect shows them (see lstmctl.runner.probe_shapes)."""
         from . import runner
 
-        return runner.probe_shapes(self)
+        return runner.probe_shapes(self, until)
 
     def gates(self, layer=None) -> dict:
         """Named gate matrices under the `gates` npz contract."""

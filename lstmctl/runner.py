@@ -157,11 +157,13 @@ def _call_refs(call) -> list:
     return refs + ([call.mask] if call.mask is not None else [])
 
 
-def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> list:
+def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None, until: set | None = None) -> list:
     """Evaluate the graph; feeds maps input layer name -> Tensor. Returns output Tensors.
 
     Each call waits for the tensors it reads and runs once they exist: work linear in the
-    number of calls, in an order that respects every edge (any such order gives Keras's values)."""
+    number of calls, in an order that respects every edge (any such order gives Keras's values).
+    `until` (a probe): the names of the layers whose shapes are wanted; the walk ends once each
+    has been called."""
     values = {(name, 0): [tensor] for name, tensor in feeds.items()}  # (layer, node) -> list[Tensor]
     items, waiting, readers = [], {}, {}
     for layer in model.layers:
@@ -176,6 +178,7 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
                 waiting.setdefault(key, []).append(len(items))
             items.append([layer, n, call, len(missing), needed])
     kept = {(r.layer, r.node) for r in model.outputs}
+    wanted = None if until is None else {layer.name for layer, *_ in items if layer.name in until}
 
     def get(ref):
         outs = values.get((ref.layer, ref.node))
@@ -190,6 +193,8 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
     while ready:
         layer, n, call, _, needed = items[ready.popleft()]
         done += 1
+        if wanted is not None:
+            wanted.discard(layer.name)
         try:
             outs = _call(model, layer, n, call, get, ctx, shapes)
         except MemoryError:
@@ -211,6 +216,8 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
             items[j][3] -= 1
             if items[j][3] == 0:
                 ready.append(j)
+        if wanted is not None and not wanted:
+            break
     if done < len(items) and not ctx.probe:
         stuck = ", ".join(sorted({layer.name for layer, _, _, left, _ in items if left}))
         raise LstmctlError(f"{model.path}: layers {stuck} are not reachable from the model's inputs")
@@ -292,10 +299,14 @@ def run(model, inputs=None, initial_state=None, layer=None, dtype=None, watch=()
     if initial_state is not None:
         if layer is None:
             raise LstmctlError("initial_state needs the layer it is for")
-        target = model.layer(layer)
-        if not target.is_recurrent:
-            raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
-        overrides[target.name] = list(initial_state)
+        levels = model.module_layers(layer)
+        if levels:
+            overrides.update(zip((lay.name for lay in levels), module_states(levels, initial_state, layer)))
+        else:
+            target = model.layer(layer)
+            if not target.is_recurrent:
+                raise LstmctlError(f"layer '{layer}' is not recurrent; it has no initial state")
+            overrides[target.name] = list(initial_state)
     feeds = {name: Tensor(a) for name, a in arrays.items()}
     ctx = Context(model.path, model.keras_major, dtype, overrides=overrides, sequences=sequences, watch=frozenset(watch), layer_outputs=layer_outputs, carry=dict(state or {}))
     warnings = list(model.warnings) + (warnings or [])
@@ -317,22 +328,23 @@ def _result(outs, ctx, warnings, notes, model) -> "Result":
 PROBE_STEPS = (2, 3)  # two lengths tell a variable time axis from a fixed one
 
 
-def probe(model, arrays: dict) -> dict:
+def probe(model, arrays: dict, until: set | None = None) -> dict:
     """(layer, node) -> (input shapes, output shapes, masked) of one run on `arrays` (inspect's
-    shape probe: layers run cannot are skipped, with what follows them)."""
+    shape probe: layers run cannot are skipped, with what follows them; `until`: only as far as
+    these layers, as inspect lists the first of 10^5 nodes)."""
     ctx = Context(model.path, model.keras_major, probe=True)
     shapes = {}
     with np.errstate(all="ignore"):  # only shapes matter here; a diverged model's NaNs are fine
-        _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx, shapes)
+        _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx, shapes, until)
     return shapes
 
 
-def probe_shapes(model) -> dict:
+def probe_shapes(model, until: set | None = None) -> dict:
     """(layer, node) -> (input shapes, output shapes, masked) with None for the batch and for
-    dimensions that follow a variable time axis: the graph run twice on tiny inputs."""
+    dimensions that follow a variable time axis: the graph run twice on tiny inputs (`until` as for probe)."""
     fixed = all(d is not None for spec in model.inputs for d in spec.shape)
     # a second length only finds variable axes
-    logs = [probe(model, random_inputs(model, seed=0, batch=1, timesteps=timesteps)) for timesteps in (PROBE_STEPS[:1] if fixed else PROBE_STEPS)]
+    logs = [probe(model, random_inputs(model, seed=0, batch=1, timesteps=timesteps), until) for timesteps in (PROBE_STEPS[:1] if fixed else PROBE_STEPS)]
 
     def merge(a, b):
         return tuple(None if i == 0 or x != y else x for i, (x, y) in enumerate(zip(a, b)))
@@ -373,7 +385,11 @@ def _run_plain_layer(model, layer, x, dtype):
 
 def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=(), state=None) -> dict:
     """Feed `x` straight to one layer (for models whose other layers cannot run, and weights-only
-    files, which have no graph). `state` as for `run`: this layer's carried state."""
+    files, which have no graph). `state` as for `run`: this layer's carried state. A module of
+    several layers (model.module_layers) runs whole, each level reading the one below."""
+    levels = model.module_layers(name)
+    if levels:
+        return _run_module(model, name, levels, x, initial_state, dtype, state)
     layer = model.layer(name)
     if not layer.is_recurrent:
         return _run_plain_layer(model, layer, x, dtype)
@@ -387,3 +403,43 @@ def run_layer(model, name: str, x, initial_state=None, dtype=None, watch=(), sta
     ctx.states = list(initial_state or [])
     outs = layer.spec.call(layer, [Tensor(x)], ctx)
     return _result(outs, ctx, (), (), model)
+
+
+def module_states(levels, initial_state, name) -> list:
+    """A module's initial states as torch gives them, each (levels·directions, batch, units) (h_0,
+    then c_0 for an LSTM), split into each level's list in Keras's order (h, c; forward then backward)."""
+    directions = 2 if levels[0].forward is not None else 1
+    arrays = [np.asarray(a) for a in initial_state]
+    for a in arrays:
+        if a.ndim != 3 or a.shape[0] != len(levels) * directions:
+            raise LstmctlError(f"module '{name}': an initial state has shape {a.shape}; it takes (num_layers·directions = {len(levels) * directions}, batch, hidden) as torch's h_0 / c_0")
+    return [[a[k * directions + d] for d in range(directions) for a in arrays] for k in range(len(levels))]
+
+
+def module_outputs(result, name, levels) -> None:
+    """Adds a module's own outputs as torch names them: `<name>/output` (its top level's sequence),
+    `<name>/h_n` and `<name>/c_n` (num_layers·directions, batch, hidden)."""
+    top = levels[-1]
+    if f"{top.name}/sequence" not in result:
+        return
+    result[f"{name}/output"] = result[f"{top.name}/sequence"]
+    for state in ("h", "c"):
+        halves = [f"{layer.name}/{half}{state}" for layer in levels for half in (("forward/", "backward/") if layer.forward else ("",))]
+        if all(key in result for key in halves):
+            result[f"{name}/{state}_n"] = np.stack([result[key] for key in halves])
+
+
+def _run_module(model, name, levels, x, initial_state, dtype, state) -> "Result":
+    starts = module_states(levels, initial_state, name) if initial_state else [None] * len(levels)
+    merged = Result()
+    merged.state, merged.warnings, merged.notes, merged.seen = State(model), [], [], {}
+    for layer, start in zip(levels, starts):
+        part = run_layer(model, layer.name, x, initial_state=start, dtype=dtype, state=state)
+        x = part.pop("output")
+        merged.update(part)
+        merged.state.update(part.state)
+        merged.warnings += [w for w in part.warnings if w not in merged.warnings]
+        merged.notes += [n for n in part.notes if n not in merged.notes]
+    merged["output"] = x
+    module_outputs(merged, name, levels)
+    return merged

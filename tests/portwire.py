@@ -7,6 +7,11 @@ import zipfile
 
 import numpy as np
 
+from lstmctl.export.torch_save import op_global as _global
+from lstmctl.export.torch_save import op_int as _int
+from lstmctl.export.torch_save import op_text as _text
+from lstmctl.export.torch_save import op_tuple as _tuple
+
 # --- protobuf ---------------------------------------------------------------------------------
 
 
@@ -73,23 +78,6 @@ def lstm_graph(units=3, features=2, **attrs) -> bytes:
 # --- torch.save ---------------------------------------------------------------------------------
 
 
-def _global(module: str, name: str) -> bytes:
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def _text(s: str) -> bytes:
-    data = s.encode()
-    return b"X" + struct.pack("<I", len(data)) + data
-
-
-def _int(n: int) -> bytes:
-    return b"J" + struct.pack("<i", n) if -(1 << 31) <= n < 1 << 31 else b"\x8a\x08" + struct.pack("<q", n)
-
-
-def _tuple(items) -> bytes:
-    return b"(" + b"".join(items) + b"t"
-
-
 def tensor_pickle(key: str, numel: int, offset: int, size, stride, storage="FloatStorage") -> bytes:
     """The opcodes torch.save writes for one tensor: _rebuild_tensor_v2 of a persistent storage."""
     pid = _tuple([_text("storage"), _global("torch", storage), _text(key), _text("cpu"), _int(numel)]) + b"Q"
@@ -114,19 +102,47 @@ def torch_zip(path, pickle_bytes: bytes, storages: dict, root="archive", byteord
     return path
 
 
-def lstm_state_dict(path, units=3, features=2, prefix="rnn."):
-    """A valid torch.save zip of one nn.LSTM layer (random weights), built without torch."""
+def _lstm_tensors(units, features):
+    """One nn.LSTM level's tensors (random weights): (name -> tensor opcodes, storage key -> bytes)."""
     r = np.random.default_rng(2)
     shapes = {"weight_ih_l0": (4 * units, features), "weight_hh_l0": (4 * units, units), "bias_ih_l0": (4 * units,), "bias_hh_l0": (4 * units,)}
-    entries, storages = {}, {}
+    tensors, storages = {}, {}
     for i, (name, shape) in enumerate(shapes.items()):
         a = r.normal(size=shape).astype("<f4")
         stride = tuple(int(np.prod(shape[j + 1 :])) for j in range(len(shape)))
-        entries[prefix + name] = tensor_pickle(str(i), a.size, 0, shape, stride)
+        tensors[name] = tensor_pickle(str(i), a.size, 0, shape, stride)
         storages[str(i)] = a.tobytes()
-    return torch_zip(path, state_dict_pickle(entries), storages)
+    return tensors, storages
+
+
+def lstm_state_dict(path, units=3, features=2, prefix="rnn."):
+    """A valid torch.save zip of one nn.LSTM layer (random weights), built without torch."""
+    tensors, storages = _lstm_tensors(units, features)
+    return torch_zip(path, state_dict_pickle({prefix + k: v for k, v in tensors.items()}), storages)
 
 
 def evil_reduce(module: str, name: str, arg: str) -> bytes:
     """A pickle whose loading calls module.name(arg): what an unrestricted unpickler would run."""
     return b"\x80\x02" + _global(module, name) + _text(arg) + b"\x85R."
+
+
+def module_pickle(cls: tuple, tensors: dict = (), children: dict = (), extra: dict = ()) -> bytes:
+    """The opcodes torch.save(model) writes for one nn.Module (without the protocol header or STOP):
+    its class by NEWOBJ, then BUILD with a state holding _parameters, _buffers, _modules and
+    `extra` (name -> opcodes of a value: a setting, or a payload hidden in the tree)."""
+
+    def ordered(items):
+        return _global("collections", "OrderedDict") + b")R(" + b"".join(_text(k) + v for k, v in dict(items).items()) + b"u"
+
+    state = {"training": b"\x89", "_parameters": ordered(tensors), "_buffers": ordered({}), "_modules": ordered(children), **dict(extra)}
+    return _global(*cls) + b")\x81}(" + b"".join(_text(k) + v for k, v in state.items()) + b"ub"
+
+
+def lstm_module_zip(path, payload: bytes = b"\x88", units=3, features=2):
+    """A whole pickled user module holding an nn.LSTM (random weights), built without torch;
+    `payload`: opcodes of a value hidden in the LSTM's _forward_hooks."""
+    tensors, storages = _lstm_tensors(units, features)
+    settings = {"mode": _text("LSTM"), "input_size": _int(features), "hidden_size": _int(units), "num_layers": _int(1), "batch_first": b"\x88", "_forward_hooks": _global("collections", "OrderedDict") + b")R(" + _int(0) + payload + b"u"}
+    lstm = module_pickle(("torch.nn.modules.rnn", "LSTM"), tensors, extra=settings)
+    top = module_pickle(("__main__", "Net"), children={"lstm": lstm})
+    return torch_zip(path, b"\x80\x02" + top + b".", storages)

@@ -7,10 +7,12 @@ TensorFlow checkpoints and SavedModel folders: one file of a copied folder mutat
 unmodified companions, the checkpoint index's block CRCs sometimes recomputed) and feeds
 the result to the reader, and whatever loads further on: `lstmctl.load` then inspect_facts, gates
 and `run` on a small input; `lstmctl.arrays.inputs.load_arrays` then `run` of a sample model.
-Three targets are about the world around the files: HDF5 groups hard-linked into loops and
+Four targets are about the world around the files: HDF5 groups hard-linked into loops and
 diamonds; MODEL as a FIFO, a socket, a device or a symlink loop (or a model folder holding a FIFO);
-and each command's standard output a pipe whose reader closes it at some byte, where only exit 0
-or 141 and no error line are allowed.
+each command's standard output a pipe whose reader closes it at some byte, where only exit 0
+or 141 and no error line are allowed; and every path option of every command given a file the
+command reads (by path, symbolic or hard link), a FIFO, a device or a folder, where no file read
+may change.
 
 Every example runs in a forked child under an address-space limit and a timeout
 (LSTMCTL_FUZZ_TIMEOUT, 60 s): a hang or a crash inside a C library (HDF5) is reported as an escape
@@ -21,7 +23,7 @@ The in-suite run is short and deterministic (derandomized). Deeper runs:
     LSTMCTL_FUZZ_EXAMPLES=2500 LSTMCTL_FUZZ_SEED=1 LSTMCTL_FUZZ_COLLECT=1 \\
         .venv/bin/python -m pytest -q tests/test_fuzz.py
 
-LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 18 targets);
+LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 19 targets);
 LSTMCTL_FUZZ_SEED switches to random generation from that seed; LSTMCTL_FUZZ_COLLECT=1 records
 every escape (to fuzz-escapes.jsonl, and the file to fuzz-escapes/, in the current directory)
 instead of stopping at the first; the summary line at the end gives cases tried, loaded and
@@ -825,6 +827,31 @@ def test_fuzz_torch_pickle(name, data):
     exercise_model("torch-pickle", _write(".pt", blob), blob)
 
 
+# one level of nesting each: the opcodes that wrap what is on the stack in a new container
+NESTERS = {"tuple1": (b"", b"\x85"), "tuple": (b"(", b"t"), "list": (b"(", b"l"), "frozenset": (b"(", b"\x91"), "dict-value": (b"}K\x01", b"s"), "list-append": (b"]", b"a")}
+
+
+@fuzz_settings
+@given(st.lists(st.sampled_from(sorted(NESTERS)), min_size=1, max_size=4), st.sampled_from([1, 150, 199, 200, 201, 5000, 10**5]), st.sampled_from(["key", "value", "set", "top"]))
+def test_fuzz_pickle_nesting(kinds, depth, place):
+    """Containers nested `depth` levels (the kinds in turn), as a dict key, a dict value, a set
+    member or the whole pickle: refused by the depth budget or read, never a crash (Python's
+    unpickler hashes a key or a member recursively, past the C stack)."""
+    inner = b"K\x01"
+    for level in range(depth):
+        opening, closing = NESTERS[kinds[level % len(kinds)]]
+        if opening == b"}K\x01" and place in ("key", "set"):
+            opening, closing = b"(", b"t"  # a dict is no key
+        inner = opening + inner + closing
+    body = {"key": b"}" + inner + b"K\x01s", "value": b"}K\x01" + inner + b"s", "set": b"\x8f(" + inner + b"\x90", "top": inner}[place]
+    blob = b"\x80\x04" + body + b"."
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", blob)
+        z.writestr("archive/byteorder", b"little")
+    exercise_model("pickle-nesting", _write(".pt", out.getvalue()), out.getvalue())
+
+
 def test_fuzz_port_targets_reach_the_readers():
     """The port targets' plumbing: each fixture kind loads and runs in the child."""
     for name in ("lstm2_bidir.pt", "gru_legacy.pt", "rnn_relu.safetensors", "gru_torchscript.onnx"):
@@ -1023,6 +1050,118 @@ def test_fuzz_closed_pipes(command, x, read):
     --format npy | head -c 10 and inspect --format json | head -c 1 ended in BrokenPipeError)."""
     args = [a.format(x=x) for a in PIPED[command]]
     _tally("closed-pipes", exercise_closed_pipe(args, read), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# targets: the paths a command is given (issue 27)
+
+PATH_COMMANDS = {  # {m} MODEL, {x} --input, {s} a state file; {o}, {p} the outputs, {q} another path option
+    "run-o": ["run", "{m}", "--input", "{x}", "--format", "npz", "-o", "{o}", "--state-out", "{p}"],
+    "run-state": ["run", "{m}", "--input", "{x}", "--state-in", "{q}", "--state-out", "{o}"],
+    "run-expect": ["run", "{m}", "--input", "{x}", "--expect", "{q}", "-o", "{o}", "--format", "npz"],
+    "run-initial-state": ["run", "{m}", "--input", "{x}", "--layer", "lstm", "--initial-state", "{q}", "-o", "{o}", "--format", "npz"],
+    "run-chunked": ["run", "{m}", "--input", "{x}", "--chunk", "1", "-o", "{o}", "--format", "npz"],
+    "gates": ["gates", "{m}", "-o", "{o}"],
+    "export": ["export", "{m}", "--to", "pytorch", "-o", "{o}"],
+    "report": ["report", "{m}", "--input", "{x}", "-o", "{o}"],
+    "trace": ["trace", "{m}", "--input", "{x}", "--format", "npz", "-o", "{o}", "--svg", "{p}"],
+    "diagnose": ["diagnose", "{m}", "--input", "{x}", "--outputs", "{q}"],
+    "compare": ["compare", "{q}", "{s}"],
+}
+# what each placeholder may name: one of the files the command reads, a link to one, a new path, or
+# something that is no regular file (a FIFO only where nothing would wait on it: not --input, not an output)
+READ_FILES = ["model", "input", "state"]
+PATH_KINDS = {
+    "m": ["model", "model-symlink", "model-hardlink", "folder", "/dev/zero"],
+    "x": ["input", "input-symlink", "input-hardlink", "state", "/dev/zero", "folder"],
+    "s": ["state", "input"],
+    "o": ["new", "model", "input", "state", "model-symlink", "input-hardlink", "state-hardlink", "/dev/null", "folder"],
+    "p": ["new2", "model", "input", "state", "input-symlink", "/dev/null"],
+    "q": ["state", "input", "model", "fifo", "fifo-symlink", "/dev/zero", "folder", "state-symlink"],
+}
+
+
+def _path_of(kind: str, folder: Path) -> str:
+    """The path `kind` names inside `folder`, made if it is a link, a FIFO or a folder."""
+    if kind.startswith("/dev/"):
+        return kind
+    files = {"model": folder / "m.keras", "input": folder / "x.npy", "state": folder / "s.npz"}
+    if kind in files:
+        return str(files[kind])
+    if kind in ("new", "new2"):
+        return str(folder / f"{kind}.npz")
+    path = folder / f"{kind}.npz"
+    if not os.path.lexists(path):
+        if kind == "folder":
+            path.mkdir()
+        elif kind.startswith("fifo"):
+            if not (folder / "fifo.npz").exists():
+                os.mkfifo(folder / "fifo.npz")
+            if kind == "fifo-symlink":
+                path.symlink_to(folder / "fifo.npz")
+            else:
+                path = folder / "fifo.npz"
+        else:
+            name, how = kind.rsplit("-", 1)
+            (path.symlink_to if how == "symlink" else path.hardlink_to)(files[name])
+    return str(path)
+
+
+def exercise_paths(args) -> dict:
+    """The CLI in the forked child, its standard streams files: exit 0 to 3, at most one error line
+    and no "unexpected" one (a click usage message, exit 2, may take several)."""
+    from lstmctl.cli import main
+
+    def body():
+        import click
+
+        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        import sys
+
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", line_buffering=True)
+        try:
+            code = main.main(args=args, prog_name="lstmctl", standalone_mode=False) or 0
+        except click.ClickException as exc:
+            code = exc.exit_code
+        except BaseException as exc:  # noqa: BLE001 (the point: nothing else may escape the CLI)
+            return {"loaded": True, "escapes": [_describe(exc)]}
+        sys.stderr.flush()
+        err.seek(0)
+        said = err.read().decode("utf-8", "replace")
+        errors = [line for line in said.splitlines() if line.startswith("lstmctl: error:")]
+        if code not in (0, 1, 2, 3) or len(errors) > 1 or "unexpected" in said or (code == 3 and len(errors) != 1):
+            return {"loaded": True, "escapes": [{"type": "Paths", "message": f"exit {code}, stderr {said[:300]!r}", "where": []}]}
+        return {"loaded": code == 0, "escapes": []}
+
+    return _isolated(body)
+
+
+@fuzz_settings
+@given(st.sampled_from(sorted(PATH_COMMANDS)), st.data())
+def test_fuzz_paths(command, data):
+    """Outputs naming the files a command reads (by path, symbolic or hard link), and FIFOs, devices
+    and folders as every path option: exit 0-3 with at most one error line, never a hang, and no file
+    the command reads changed (but --state-in's by --state-out, which is the point), nothing left behind."""
+    folder = Path(tempfile.mkdtemp(dir=_WORK))
+    try:
+        shutil.copy(MODEL, folder / "m.keras")
+        shutil.copy(NPY, folder / "x.npy")
+        np.savez(folder / "s.npz", **lstmctl.load(folder / "m.keras").run(np.load(NPY), state={}).state.arrays())  # what --state-out writes
+        chosen = {key: data.draw(st.sampled_from(kinds), label=key) for key, kinds in PATH_KINDS.items() if "{" + key + "}" in " ".join(PATH_COMMANDS[command])}
+        args = [a.format(**{k: _path_of(v, folder) for k, v in chosen.items()}) for a in PATH_COMMANDS[command]]
+        before = {name: (folder / name).read_bytes() for name in ("m.keras", "x.npy", "s.npz")}
+        _tally("paths", exercise_paths(args), None)
+        read = {{"model": "m.keras", "input": "x.npy", "state": "s.npz"}.get(kind.split("-")[0]) for key, kind in chosen.items() if key in "mxsq"}
+        if command == "run-state" and chosen["q"].startswith("state") and chosen["o"].startswith("state"):
+            read.discard("s.npz")  # --state-in replaced by --state-out: the point of running in pieces
+        changed = [name for name, blob in before.items() if name in read and (folder / name).read_bytes() != blob]
+        if changed or list(folder.glob(".lstmctl-*")):
+            _record("paths", {"type": "InputChanged", "message": f"{args}: {changed or 'temporary files left'}", "where": []}, None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from portwire import _global, _text, evil_reduce, field, lstm_graph, lstm_state_dict, node, onnx_model, onnx_tensor, state_dict_pickle, tensor_pickle, torch_zip, value_info
+from portwire import _global, _text, evil_reduce, field, lstm_graph, lstm_module_zip, lstm_state_dict, node, onnx_model, onnx_tensor, state_dict_pickle, tensor_pickle, torch_zip, value_info
 from test_hostile import EVIL_MODULE, fails, tripwires  # noqa: F401 (a fixture)
+from conftest import ROOT
 from test_ports import PORTS, write_safetensors
 
 # ---------------------------------------------------------------------------------------------
@@ -38,8 +39,8 @@ PAYLOADS = [
     ("builtins", "exec", "the pickle calls builtins.exec"),
     ("subprocess", "check_output", "the pickle calls subprocess.check_output"),
     (EVIL_MODULE, "Evil", f"the pickle calls {EVIL_MODULE}.Evil"),
-    ("torch.nn.modules.rnn", "LSTM", "holds a pickled Python class (torch.nn.modules.rnn.LSTM), a whole model that only its code can rebuild; refused (lstmctl runs nothing from a model file): save model.state_dict() instead"),
-    ("__main__", "Net", "holds a pickled Python class (__main__.Net)"),
+    ("torch.nn.modules.rnn", "LSTM", "the pickle calls torch.nn.modules.rnn.LSTM, which is not a tensor or dict constructor; refused"),  # called, not a module holding tensors
+    ("__main__", "Net", "the pickle calls __main__.Net"),
     ("torch", "load", "the pickle calls torch.load"),
     ("numpy.core.multiarray", "_reconstruct", "the pickle calls numpy.core.multiarray._reconstruct"),
 ]
@@ -59,6 +60,28 @@ def test_a_payload_inside_a_state_dict(tmp_path, tripwires):  # noqa: F811
     entries = {"rnn.weight_ih_l0": tensor_pickle("0", 24, 0, (12, 2), (2, 1)), "evil": _global("os", "system") + _text(f"touch {tripwires['sentinel']}") + b"\x85R"}
     path = torch_zip(tmp_path / "evil.pt", state_dict_pickle(entries), {"0": bytes(96)})
     fails("run", path, contains=["os.system"])
+
+
+@pytest.mark.parametrize("module, name", [("os", "system"), ("subprocess", "Popen"), ("builtins", "exec"), ("posix", "system"), ("runpy", "run_path")])
+def test_a_payload_inside_a_module_tree(tmp_path, tripwires, module, name):  # noqa: F811
+    """torch.save(model) with a call hidden in an nn.LSTM's _forward_hooks: refused with one line naming it; nothing runs."""
+    call = _global(module, name) + _text(f"touch {tripwires['sentinel']}" if name != "exec" else f"open({str(tripwires['sentinel'])!r}, 'w')") + b"\x85R"
+    path = lstm_module_zip(tmp_path / "evil.pt", call)
+    line = fails("inspect", path, contains=[str(path)])
+    assert f"the pickle calls {module}.{name}, which is not a tensor or dict constructor; refused (lstmctl runs nothing from a model file)" in line
+
+
+def test_an_unknown_class_in_a_module_tree_stays_an_inert_record(tmp_path, tripwires):  # noqa: F811
+    """A class of a module that would run code when imported, called inside the tree: kept as a
+    record (class path, arguments), never imported or called; the LSTM beside it still runs."""
+    from test_hostile import cli
+
+    call = _global(EVIL_MODULE, "Evil") + _text(f"open({str(tripwires['sentinel'])!r}, 'w')") + b"\x85R"
+    path = lstm_module_zip(tmp_path / "module.pt", call)
+    result = cli("run", path)
+    assert result.exit_code == 0, result.output
+    inspected = cli("inspect", path)
+    assert inspected.exit_code == 0 and "__main__.Net" in inspected.output and "torch.nn.modules.rnn.LSTM" in inspected.output
 
 
 def test_legacy_file_payloads(tmp_path, tripwires):  # noqa: F811
@@ -81,7 +104,7 @@ def test_legacy_file_payloads(tmp_path, tripwires):  # noqa: F811
         (b"\x80\x02X\xff\xff\xff\x7f" + b"a" * 10 + b".", "not a readable pickle"),  # a 2 GiB string that is not there
         (b"\x80\x02\x8b\xff\xff\xff\x7f.", "not a readable pickle"),  # LONG4 of 2 GiB
         (b"\x80\x02h\x05.", "not a readable pickle"),  # a memo slot never filled
-        (b"\x80\x02(" + b"(" * 200000 + b"l" * 200000 + b"l.", "holds a list, not a state_dict"),  # deep nesting
+        (b"\x80\x02(" + b"(" * 200000 + b"l" * 200000 + b"l.", "201 levels of nesting is over lstmctl's budget of 200"),  # deep nesting
         (b"\x80\x02}q\x00X\x01\x00\x00\x00ah\x00s.", "holds no state_dict (a dict of tensors), or several; its entries are 'a' (dict)"),  # a dict holding itself
         (b"\x80\x02\x82\x01.", "EXT1 opcode, which torch.save never writes"),
         (b"\x80\x02(X\x02\x00\x00\x00idios\nsystem\n.", "INST opcode"),
@@ -95,6 +118,103 @@ def test_malformed_pickles(tmp_path, tripwires, blob, message):  # noqa: F811
     fails("inspect", path, contains=[message])
 
 
+# --- issue 27: what reached a crash, a memory blow-up or an 'unexpected' line --------------------
+
+
+def _lone(tmp_path, blob):
+    """`lstmctl inspect` in a child process (a C stack overflow kills the process it happens in)."""
+    path = torch_zip(tmp_path / "n.pt", blob, {})
+    out = subprocess.run([sys.executable, "-m", "lstmctl", "inspect", str(path)], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return path, out
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\x80\x02}K\x01" + b"\x85" * 10**6 + b"K\x01s.",  # a dict key: a tuple nested 10**6 deep
+        b"\x80\x04" + b"(" * 10**5 + b"\x91" * 10**5 + b".",  # FROZENSET of FROZENSET of …
+        b"\x80\x02]" + b"]" * 300 + b"a" * 300 + b".",  # lists appended one into the next
+    ],
+    ids=["tuple-key", "frozenset", "appends"],
+)
+def test_pickle_nesting_is_refused_before_unpickling(tmp_path, blob):
+    path, out = _lone(tmp_path, blob)
+    assert out.returncode == 3, (out.returncode, out.stderr[-300:])
+    assert out.stderr.strip() == f"lstmctl: error: {path}: archive/data.pkl: 201 levels of nesting is over lstmctl's budget of 200"
+
+
+def test_objects_a_pickle_builds_are_budgeted(tmp_path):
+    """8 MiB of EMPTY_SET opcodes built 1.95 GB of sets; the prescan counts them first."""
+    path, out = _lone(tmp_path, b"\x80\x04" + b"\x8f" * ((8 << 20) - 4) + b".")
+    assert out.returncode == 3
+    assert out.stderr.strip() == f"lstmctl: error: {path}: archive/data.pkl: 2097153 objects one pickle builds is over lstmctl's budget of 2**21"
+
+
+def test_build_on_the_state_dict_cannot_replace_its_methods(tmp_path):
+    """A BUILD giving the OrderedDict 'values' and 'items' attributes: kept aside, the dict reads as ever."""
+    from portwire import lstm_state_dict
+
+    path = lstm_state_dict(tmp_path / "ok.pt")
+    with zipfile.ZipFile(path) as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    pkl = members.pop("archive/data.pkl")
+    members = {k.split("/", 2)[2]: v for k, v in members.items() if k.startswith("archive/data/")}
+    built = pkl[:-1] + b"}(" + _text("values") + b"K\x01" + _text("items") + b"K\x02ub."
+    torch_zip(path, built, members)
+    from test_hostile import cli
+
+    result = cli("inspect", path)
+    assert result.exit_code == 0, result.output
+
+
+def _long(n: int) -> bytes:
+    data = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8b" + struct.pack("<i", len(data)) + data
+
+
+@pytest.mark.parametrize(
+    "tensor, message",
+    [
+        (tensor_pickle("0", 24, 0, (12, 2), (2, 1)).replace(b"J\x00\x00\x00\x00(", _long(10**5000) + b"(", 1), "(offset an integer of 16610 bits, strides (2, 1)) reaches past its storage of 24 elements"),
+        (tensor_pickle("0", 24, 0, (12, 2), (2, 1)).replace(b"J\x18\x00\x00\x00", _long(10**5000), 1), "bytes read from one file is over lstmctl's budget of 2**32"),
+        (tensor_pickle("0", 24, 0, (0, 1 << 62), (1, 1)), "2**62 elements along one dimension is over lstmctl's budget of 2**31"),
+    ],
+    ids=["offset-of-5000-digits", "storage-of-5000-digits", "empty-with-2**62"],
+)
+def test_huge_integers_and_empty_tensors(tmp_path, tensor, message):
+    path = torch_zip(tmp_path / "t.pt", state_dict_pickle({"rnn.weight_ih_l0": tensor}), {"0": bytes(96)})
+    fails("inspect", path, contains=[message])
+
+
+def test_legacy_storage_keys_are_checked_before_sorting(tmp_path):
+    """The legacy form's list of storage keys holding a list nested 5000 deep: str() of it, as sorted(key=str) took, ran out of recursion."""
+    from lstmctl.formats.torch_file import LEGACY_HEAD
+
+    head = LEGACY_HEAD + b"." + b"\x80\x02M\xe9\x03." + b"\x80\x02}(X\x0d\x00\x00\x00little_endian\x88u."
+    state = state_dict_pickle({"rnn.weight_ih_l0": tensor_pickle("0", 24, 0, (12, 2), (2, 1)).replace(b"J\x18\x00\x00\x00tQ", b"J\x18\x00\x00\x00NtQ")})
+    keys = b"\x80\x02](" + b"]" * 5000 + b"a" * 4999 + b"e."
+    path = tmp_path / "legacy.pt"
+    path.write_bytes(head + state + keys + (24).to_bytes(8, "little") + bytes(96))
+    fails("inspect", path, contains=["(legacy torch.save): 201 levels of nesting is over lstmctl's budget of 200"])
+
+
+def test_a_storage_is_read_once(tmp_path):
+    """A 32 MiB tensor that is its whole storage: read into one buffer that the array shares (the
+    member was copied three times: read, joined, then cut out)."""
+    import tracemalloc
+
+    from lstmctl.formats.torch_file import read_zip
+
+    n = 8 << 20
+    path = torch_zip(tmp_path / "big.pt", state_dict_pickle({"w": tensor_pickle("0", n, 0, (n,), (1,))}), {"0": bytes(4 * n)})
+    tracemalloc.start()
+    arrays = read_zip(str(path))[0]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert arrays["w"].nbytes == 4 * n
+    assert peak < 1.5 * 4 * n, peak
+
+
 def _one_tensor(tmp_path, numel, offset, size, stride, data=None, key="0", storage="FloatStorage"):
     pkl = state_dict_pickle({"rnn.weight_ih_l0": tensor_pickle(key, numel, offset, size, stride, storage)})
     return torch_zip(tmp_path / "t.pt", pkl, {"0": bytes(4 * numel) if data is None else data})
@@ -103,15 +223,15 @@ def _one_tensor(tmp_path, numel, offset, size, stride, data=None, key="0", stora
 @pytest.mark.parametrize(
     "args, message",
     [
-        ((1 << 40, 0, (12, 2), (2, 1)), "storages declare 4398046511104 bytes, over the 4294967296-byte cap"),
+        ((1 << 40, 0, (12, 2), (2, 1)), "2**42 bytes read from one file is over lstmctl's budget of 2**32"),
         ((24, 0, (12, 2), (2, 1), bytes(95)), "storage '0' declares 96 bytes; its member holds 95"),
         ((24, 0, (12, 2), (2, 1), None, "../../secret"), "storage '../../secret' has no member 'archive/data/../../secret' in the archive"),
         ((24, 0, (12, 2), (-2, 1)), "tensor 'rnn.weight_ih_l0' has a negative offset, size or stride"),
         ((24, -4, (12, 2), (2, 1)), "negative offset, size or stride"),
         ((24, 1, (12, 2), (2, 1)), "tensor 'rnn.weight_ih_l0' (12, 2) (offset 1, strides (2, 1)) reaches past its storage of 24 elements"),
         ((24, 0, (12, 2), (1 << 40, 1)), "reaches past its storage"),
-        ((24, 0, (12, 2), (2, 1), None, "0", "ComplexFloatStorage"), "the pickle calls torch.ComplexFloatStorage"),
-        ((1, 0, (1 << 15, 1 << 15), (0, 0)), "tensor 'rnn.weight_ih_l0' (32768, 32768) is over the 1073741824-byte cap"),  # one element broadcast by zero strides
+        ((24, 0, (12, 2), (2, 1), None, "0", "ComplexFloatStorage"), "the pickle calls torch.ComplexFloatStorage, a storage type lstmctl does not read"),
+        ((1, 0, (1 << 15, 1 << 15), (0, 0)), "tensor 'rnn.weight_ih_l0': 2**30 elements of one tensor is over lstmctl's budget of 2**28"),  # one element broadcast by zero strides
     ],
     ids=["huge-storage", "short-member", "key-outside", "negative-stride", "negative-offset", "past-storage", "huge-stride", "unknown-storage", "huge-tensor"],
 )
@@ -175,17 +295,19 @@ W = {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}
         (b'{"w": NaN}', b"", None, "NaN is not allowed in JSON"),
         ({"w": dict(W, dtype="F8_E4M3")}, bytes(16), None, "tensor 'w' has dtype F8_E4M3, which lstmctl does not read"),
         ({"w": dict(W, shape=[2, 3])}, bytes(16), None, "tensor 'w' F32(2, 3) needs 24 bytes; its data_offsets span 16"),
-        ({"w": dict(W, shape=[-2, -2])}, bytes(16), None, "a shape that is not a list of at most 32 non-negative integers"),
+        ({"w": dict(W, shape=[-2, -2])}, bytes(16), None, "tensor 'w': shape: dimension -2 is negative"),
         ({"w": W, "v": dict(W, data_offsets=[8, 24])}, bytes(24), None, "tensor 'v' starts at byte 8 of the data, where 16 was expected"),
         ({"w": dict(W, data_offsets=[4, 20])}, bytes(20), None, "tensor 'w' starts at byte 4 of the data, where 0 was expected"),
         ({"w": W}, bytes(32), None, "the tensors' byte ranges end at 16, but the file holds 32 bytes of data"),
         ({"w": W, "__metadata__": {"a": 1}}, bytes(16), None, "safetensors __metadata__ is not an object of strings"),
         ({"w": dict(W, data_offsets=[16, 0])}, bytes(16), None, "data_offsets that are not [begin, end] with 0 <= begin <= end"),
         ({"w": dict(W, extra=1)}, bytes(16), None, "header entry 'w' is not {dtype, shape, data_offsets}"),
-        ({"w": dict(W, shape=[1 << 20, 1 << 20], data_offsets=[0, 1 << 42])}, bytes(16), None, "is over the 1073741824-byte cap"),
+        ({"w": dict(W, shape=[1 << 20, 1 << 20], data_offsets=[0, 1 << 42])}, bytes(16), None, "tensor 'w': shape: 2**40 elements of one tensor is over lstmctl's budget of 2**28"),
+        ({"w": dict(W, dtype=["F32"])}, bytes(16), None, "tensor 'w': dtype is a JSON list, expected a string"),
+        ({"w": dict(W, shape=[0, 1 << 62], data_offsets=[0, 0])}, b"", None, "tensor 'w': shape: 2**62 elements along one dimension is over lstmctl's budget of 2**31"),
         ({"__metadata__": {}}, b"", None, "safetensors file holds no tensors"),
     ],
-    ids=["length-past-end", "huge-header", "duplicate", "nan", "dtype", "shape-vs-bytes", "negative-shape", "overlap", "gap", "trailing", "metadata", "reversed", "extra-key", "huge", "empty"],
+    ids=["length-past-end", "huge-header", "duplicate", "nan", "dtype", "shape-vs-bytes", "negative-shape", "overlap", "gap", "trailing", "metadata", "reversed", "extra-key", "huge", "dtype-list", "empty-huge-dim", "empty"],
 )
 def test_safetensors_header_rules(tmp_path, header, data, length, message):
     path = _safetensors(tmp_path, header, data, length)
@@ -296,3 +418,63 @@ def test_the_protobuf_writer_matches_onnx_files():
     """The tests' writer encodes fields as onnx does: the fixture's first field, ir_version, byte for byte."""
     data = (PORTS / "rnn_reverse.onnx").read_bytes()
     assert data.startswith(field(1, 8)) and io.BytesIO(data).read(2) == b"\x08\x08"
+
+
+def test_a_module_with_tensors_of_its_own_keeps_its_children(tmp_path):
+    """A user class holding an nn.Parameter of its own beside an nn.LSTM: both read, the LSTM runs."""
+    from portwire import _lstm_tensors, module_pickle
+
+    tensors, storages = _lstm_tensors(3, 2)
+    lstm = module_pickle(("torch.nn.modules.rnn", "LSTM"), tensors, extra={"mode": _text("LSTM"), "batch_first": b"\x88"})
+    top = module_pickle(("__main__", "Net"), {"scale": tensor_pickle("9", 3, 0, (3,), (1,))}, children={"lstm": lstm})
+    path = torch_zip(tmp_path / "net.pt", b"\x80\x02" + top + b".", {**storages, "9": np.ones(3, "<f4").tobytes()})
+    import lstmctl
+
+    m = lstmctl.load(str(path))
+    assert {layer.name: layer.class_name for layer in m.layers if layer.calls or layer.class_name != "InputLayer"} == {"module": "torch module", "lstm": "LSTM"}
+    assert m.run(np.ones((1, 4, 2), np.float32))["lstm/h_n"].shape == (1, 1, 3)
+
+
+@pytest.mark.parametrize("shape", ["itself", "shared"])
+def test_a_module_tree_that_holds_itself_or_shares_a_module(tmp_path, shape):
+    """Through the memo a module can be its own child (a loop) or sit under many names: each is visited once."""
+    from portwire import module_pickle
+
+    if shape == "itself":  # the top module, memoised as slot 0, listed in its own _modules
+        top = module_pickle(("__main__", "Net"), children={"me": b"h\x00"}).replace(b")\x81", b")\x81q\x00", 1)
+    else:  # a chain of 30 modules, each holding the next under two names (2**30 paths)
+        top = module_pickle(("__main__", "Leaf"))
+        for k in range(30):
+            top = module_pickle(("__main__", f"N{k}"), children={"a": top + b"q\x00", "b": b"h\x00"})
+    path = torch_zip(tmp_path / "loop.pt", b"\x80\x02" + top + b".", {})
+    fails("inspect", path, contains=["appears twice in the module tree (it holds itself, or is shared); refused"])
+
+
+@pytest.mark.parametrize("where", ["key", "protocol"])
+def test_integers_of_thousands_of_digits_are_named_by_size(tmp_path, where):
+    """A state_dict key, or the legacy form's protocol number, of 5000 digits: Python's str() refuses past 4300."""
+    from lstmctl.formats.torch_file import LEGACY_HEAD
+
+    huge = _long(10**5000)
+    if where == "key":
+        path = torch_zip(tmp_path / "k.pt", b"\x80\x02" + _global("collections", "OrderedDict") + b")R(" + huge + tensor_pickle("0", 24, 0, (12, 2), (2, 1)) + b"u.", {"0": bytes(96)})
+        message = "state_dict key an integer of 16610 bits is not a tensor name"
+    else:
+        path = tmp_path / "legacy.pt"
+        path.write_bytes(LEGACY_HEAD + b"." + b"\x80\x02" + huge + b".")
+        message = "protocol an integer of 16610 bits, not torch's 1001"
+    fails("inspect", path, contains=[message])
+
+
+def test_a_checkpoint_dict_holding_a_whole_module(tmp_path):
+    """{'model': model, 'epoch': 3}, as training scripts save: the module under its key, said in a note."""
+    from portwire import _lstm_tensors, module_pickle
+
+    import lstmctl
+
+    tensors, storages = _lstm_tensors(3, 2)
+    lstm = module_pickle(("torch.nn.modules.rnn", "LSTM"), tensors, extra={"mode": _text("LSTM"), "batch_first": b"\x88"})
+    blob = b"\x80\x02}(" + _text("epoch") + b"K\x03" + _text("model") + module_pickle(("__main__", "Net"), children={"lstm": lstm}) + b"u."
+    m = lstmctl.load(str(torch_zip(tmp_path / "ckpt.pt", blob, storages)))
+    assert "the module under the checkpoint's key 'model' (its other entries are not weights)" in m.notes
+    assert m.layer("lstm").class_name == "LSTM"

@@ -132,6 +132,120 @@ def test_embedding_lstm_linear_chain():
     close(result["lstm/h_n"], want["lstm/h_n"])
 
 
+def test_sorted_safetensors_chain_in_the_one_order_their_sizes_fit():
+    """safetensors sorts its keys (fc.* before lstm.*); the one order whose sizes fit is lstm -> fc, and a note says so."""
+    want = framework("k3_lstm_dense.tutorial.safetensors")
+    m = lstmctl.load(port("k3_lstm_dense.tutorial.safetensors"))
+    assert list(m.tensors)[0] == "fc.bias"
+    assert [(layer.name, [r.layer for c in layer.calls for r in c.inputs]) for layer in m.layers] == [("input", []), ("lstm", ["input"]), ("fc", ["lstm"])]
+    assert "a state_dict does not record forward(): modules chained in the one order their sizes fit: lstm → fc (the file lists fc → lstm), an nn.Linear acting on every time step" in m.notes
+    result = m.run(want["input/x"])
+    close(result["output"], want["output"])
+    close(result["output"][:, -1], want["last"])
+    close(result["lstm/h_n"], want["lstm/h_n"])
+    ran = cli("run", port("k3_lstm_dense.tutorial.safetensors"), "--input", sample("k3_lstm_dense.input.npy"), "-o", "-", "--format", "json")
+    assert ran.exit_code == 0, ran.output
+
+
+def _units(*shapes):
+    """A state_dict of nn.Linear modules named m0, m1, … of these (out, in) shapes."""
+    r = np.random.default_rng(0)
+    return {k: v for i, (o, n) in enumerate(shapes) for k, v in ((f"m{i}.weight", r.normal(size=(o, n)).astype(np.float32)), (f"m{i}.bias", r.normal(size=o).astype(np.float32)))}
+
+
+@pytest.mark.parametrize(
+    "shapes, chain, note",
+    [
+        (((2, 3), (3, 4)), [("m0", ["m1"]), ("m1", ["input"])], "the one order their sizes fit: m1 → m0 (the file lists m0 → m1)"),
+        (((3, 3), (3, 3)), [("m0", ["input"]), ("m1", ["m0"])], "several orders of the modules fit their sizes, so the file's order is kept: m0 → m1"),
+        (((2, 3), (5, 4)), [("m0", ["input"]), ("m1", ["input_1"])], "no order chains every module, so they are chained in the file's order (m0 → m1)"),
+    ],
+)
+def test_state_dict_order_one_several_or_none(tmp_path, shapes, chain, note):
+    m = lstmctl.load(str(write_safetensors(tmp_path / "m.safetensors", _units(*shapes))))
+    assert sorted((layer.name, [r.layer for c in layer.calls for r in c.inputs]) for layer in m.layers if layer.calls) == chain
+    assert any(note in n for n in m.notes), m.notes
+
+
+def test_multi_level_module_runs_whole_and_level_by_level(tmp_path):
+    """--layer encoder.lstm names the whole nn.LSTM (torch's h_0 / c_0 as its initial state), encoder.lstm.l1 one level."""
+    want = framework("lstm2_bidir.pt")
+    m = lstmctl.load(port("lstm2_bidir.pt"))
+    x = want["input/x"]
+    whole = lstmctl.runner.run_layer(m, "encoder.lstm", x)
+    close(whole["output"], want["encoder.lstm/output"])
+    close(whole["encoder.lstm/h_n"], want["encoder.lstm/h_n"])
+    close(whole["encoder.lstm/c_n"], want["encoder.lstm/c_n"])
+    level = lstmctl.runner.run_layer(m, "encoder.lstm.l0", x)
+    close(level["output"], whole["encoder.lstm.l0/sequence"])
+    h0 = np.random.default_rng(1).normal(size=(4, 2, 4)).astype(np.float32)
+    started = m.run(x, initial_state=[h0, -h0], layer="encoder.lstm")
+    assert not np.allclose(started["encoder.lstm/h_n"], want["encoder.lstm/h_n"])
+    np.testing.assert_array_equal(started["encoder.lstm/h_n"], lstmctl.runner.run_layer(m, "encoder.lstm", x, initial_state=[h0, -h0])["encoder.lstm/h_n"])
+    np.save(tmp_path / "x.npy", x)
+    result = cli("run", port("lstm2_bidir.pt"), "--layer", "encoder.lstm", "--direct", "--input", tmp_path / "x.npy", "-o", "-", "--format", "json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert {"output", "encoder.lstm/output", "encoder.lstm/h_n", "encoder.lstm/c_n", "encoder.lstm.l1/h"} <= set(got)
+    close(np.array(got["encoder.lstm/h_n"], np.float32), want["encoder.lstm/h_n"])
+    facts = json.loads(cli("inspect", port("lstm2_bidir.pt"), "--layer", "encoder.lstm", "--format", "json").stdout)
+    assert [layer["name"] for layer in facts["layers"]] == ["encoder.lstm.l0", "encoder.lstm.l1"]
+    bad = cli("run", port("lstm2_bidir.pt"), "--layer", "encoder.lstm", "--direct", "--input", tmp_path / "x.npy", "--initial-state", tmp_path / "x.npy")
+    assert bad.exit_code == 3 and "module 'encoder.lstm': an initial state has shape (2, 5, 3); it takes (num_layers·directions = 4, batch, hidden)" in bad.stderr
+
+
+# --- whole pickled modules (torch.save(model)) --------------------------------------------------
+
+
+@pytest.mark.parametrize("name, keys", [("tagger_whole.pt", ["output", "lstm/output", "lstm/h_n", "lstm/c_n"]), ("nested_whole_legacy.pt", ["output", "encoder.lstm/output", "encoder.lstm/h_n", "encoder.lstm/c_n"])])
+def test_whole_module_runs_as_torch(name, keys):
+    """User classes read as data: the torch.nn modules inside run as torch ran the model's forward()."""
+    want = framework(name)
+    m = lstmctl.load(port(name))
+    result = m.run(next(v for k, v in want.items() if k.startswith("input/")))
+    for key in keys:
+        close(result[key], want[key])
+
+
+def test_whole_module_chain_and_notes():
+    m = lstmctl.load(port("nested_whole_legacy.pt"))
+    assert m.name == "__main__.Nested"
+    chain = [(layer.name, layer.class_name, [r.layer for c in layer.calls for r in c.inputs]) for layer in m.layers]
+    assert chain == [
+        ("input", "InputLayer", []), ("encoder.lstm.l0", "Bidirectional", ["input"]), ("encoder.lstm.l1", "Bidirectional", ["encoder.lstm.l0"]),
+        ("head.net.0", "Dense", ["encoder.lstm.l1"]), ("head.net.1", "Activation", ["head.net.0"]), ("head.net.2", "Dropout", ["head.net.1"]),
+        ("head.net.3", "Dense", ["head.net.2"]), ("head.net.4", "Activation", ["head.net.3"]),
+    ]  # fmt: skip
+    assert m.notes[0] == (
+        "a whole pickled module: __main__.Nested.forward() is code, which the file does not hold (nothing of it was imported or run); "
+        "modules chained in the one order their sizes fit: encoder.lstm → head.net, an nn.Linear acting on every time step"
+    )
+    assert m.layer("head.net.4").params["activation"] == "sigmoid"
+
+
+def test_whole_module_settings_are_used():
+    """A bare nn.RNN pickled whole: its recorded nonlinearity='relu' is computed, batch_first=False said."""
+    want = framework("rnn_relu_whole.pt")
+    m = lstmctl.load(port("rnn_relu_whole.pt"))
+    assert "nn.RNN nonlinearity relu, as the pickled module records it" in m.notes
+    assert "batch_first=False: the torch module takes (time, batch, features); run takes (batch, time, features), or --time-major" in m.layer("simple_rnn.l0").notes
+    result = m.run(want["input/x"].transpose(1, 0, 2))
+    close(result["output"].transpose(1, 0, 2), want["output"])
+    close(result["simple_rnn/h_n"], want["h_n"])
+
+
+def test_inspect_shows_the_module_tree():
+    result = cli("inspect", port("nested_whole_legacy.pt"))
+    assert result.exit_code == 0, result.output
+    assert "Module tree (pickled classes, read as data)" in result.output
+    assert "torch.nn.modules.container.Sequential" in result.output and "p=0.2, inplace=False" in result.output
+    facts = json.loads(cli("inspect", port("tagger_whole.pt"), "--format", "json").stdout)
+    assert facts["module_tree"][:2] == [
+        {"depth": 0, "name": "(top)", "class": "__main__.Tagger", "settings": ""},
+        {"depth": 1, "name": "embedding", "class": "torch.nn.modules.sparse.Embedding", "settings": "num_embeddings=12, embedding_dim=3, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False"},
+    ]
+
+
 def test_narrow_dtypes_are_widened_and_said():
     m = lstmctl.load(port("gru_bf16.pt"))
     assert m.layer("rnn").cell.W.dtype == np.float32
@@ -139,10 +253,33 @@ def test_narrow_dtypes_are_widened_and_said():
     assert lstmctl.load(port("lstm_f64.safetensors")).layer("rnn").cell.W.dtype == np.float64
 
 
-def test_proj_size_is_refused_naming_the_tensor():
-    result = cli("inspect", port("lstm_proj.pt"))
+def test_proj_size_is_computed_as_torch_does(tmp_path):
+    """nn.LSTM(proj_size=2), two bidirectional levels: h = (o ⊙ tanh(c))·W_hrᵀ has 2 features, c 5."""
+    want = framework("lstm_proj.pt")
+    m = lstmctl.load(port("lstm_proj.pt"))
+    x = want["input/x"]
+    result = m.run(x)
+    for key in ("rnn/output", "rnn/h_n", "rnn/c_n"):
+        close(result[key], want[key])
+    assert result["rnn/h_n"].shape == (4, 2, 2) and result["rnn/c_n"].shape == (4, 2, 5)
+    whole = lstmctl.runner.run_layer(m, "rnn", x, initial_state=[want["rnn/h_n"], want["rnn/c_n"]])
+    assert whole["rnn/h_n"].shape == (4, 2, 2)
+    gates = m.gates("rnn.l0")
+    np.testing.assert_array_equal(gates["rnn.l0/forward/P"], m.tensors["rnn.weight_hr_l0"].T)
+    facts = json.loads(cli("inspect", port("lstm_proj.pt"), "--layer", "rnn.l1", "--format", "json").stdout)
+    forward = facts["layers"][0]["recurrent"]["directions"]["forward"]
+    assert forward["proj_size"] == 2 and forward["units"] == 5 and forward["recurrent_kernel_shape"] == [2, 20]
+    assert forward["equations"]["step"][-1] == "h_t = (o_t ⊙ tanh(c_t)) · P"
+    assert any("nn.LSTM proj_size=2: h = (o ⊙ tanh(c))·W_hrᵀ" in n for n in facts["layers"][0]["notes"])
+
+
+def test_proj_size_shapes_are_checked(tmp_path):
+    state = {k: v for k, v in lstmctl.load(port("lstm_proj.pt")).tensors.items() if k.endswith("_l0")}
+    state["rnn.weight_hr_l0"] = np.ones((5, 5), np.float32)
+    path = write_safetensors(tmp_path / "p.safetensors", state)
+    result = cli("inspect", path)
     assert result.exit_code == 3
-    assert result.stderr.strip() == f"lstmctl: error: {port('lstm_proj.pt')}: 'rnn.weight_hr_l0' is an LSTM projection (nn.LSTM proj_size), which lstmctl does not compute; refused"
+    assert "'rnn.weight_hr_l0' (5, 5) and 'rnn.weight_hh_l0' (20, 2) are no nn.LSTM projection" in result.stderr
 
 
 def _big_endian_copy(src, dst):
@@ -386,6 +523,51 @@ def test_compare_names_a_bias_counted_twice(tmp_path):
     assert "torch adds bias_ih and bias_hh" in line
 
 
+@pytest.mark.parametrize("suffix", ["pt", "safetensors", "npz"])
+def test_export_to_pytorch_writes_what_the_suffix_says(tmp_path, suffix):
+    """-o x.pt: a torch.save zip; -o x.safetensors: safetensors; -o x.npz: an npz. Read back, each runs as Keras computed."""
+    out = tmp_path / f"lstm.{suffix}"
+    result = cli("export", sample("k3_lstm_dense.keras"), "--to", "pytorch", "-o", out)
+    assert result.exit_code == 0, result.output
+    head = out.read_bytes()[:8]
+    assert head.startswith(b"PK") == (suffix in ("pt", "npz"))
+    if suffix == "npz":
+        with np.load(out) as data:
+            assert sorted(data) == ["bias_hh_l0", "bias_ih_l0", "weight_hh_l0", "weight_ih_l0"]
+        return
+    loaded = "torch.load" if suffix == "pt" else "safetensors.torch.load_file"
+    assert f"m.load_state_dict({loaded}('{out}'" in result.stderr
+    m = lstmctl.load(str(out))
+    want = expected("k3_lstm_dense.keras")
+    close(m.run(want["lstm/input"])["lstm/h_n"][0], want["lstm/h"])
+
+
+def test_export_pt_suffix_needs_pytorch(tmp_path):
+    result = cli("export", sample("k3_lstm_dense.keras"), "--to", "keras", "-o", tmp_path / "x.pt")
+    assert result.exit_code == 2 and "a .pt file holds a PyTorch state_dict; use --to pytorch, or an .npz for keras weights" in result.stderr
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_compare_names_a_reshape_used_for_a_transpose(tmp_path):
+    """weight_ih = kernel.reshape(4u, n) where kernel.T belongs: the same values, another order, named."""
+    keras = lstmctl.load(sample("k3_lstm_dense.keras"))
+    sd = dict(lstmctl.load(port("k3_lstm_dense.lstm.pt")).tensors)
+    kernel = keras.layer("lstm").cell.W
+    sd["weight_ih_l0"] = kernel.reshape(kernel.shape[::-1])
+    bad = write_safetensors(tmp_path / "lstm.safetensors", sd)
+    result = cli("compare", sample("k3_lstm_dense.keras"), bad, "--input", sample("k3_lstm_dense.input.npy"), "--format", "json")
+    assert result.exit_code == 1
+    (layer,) = json.loads(result.stdout)["layers"]
+    assert "lstm: the port's W hold the reference's values in reshaped order: a reshape was used where a transpose belongs (Keras's kernel is (in, gates·units), torch's weight_ih (gates·units, in) is its transpose, not its reshape)" in layer["findings"]
+
+
+def test_compare_says_the_head_activation_a_state_dict_does_not_record():
+    result = cli("compare", sample("k3_lstm_dense.keras"), port("k3_lstm_dense.tutorial.safetensors"), "--input", sample("k3_lstm_dense.input.npy"), "--format", "json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert notes[0] == "head 'dense' applies softmax, the port's 'fc' linear: the heads are compared without the activation a state_dict does not record (its forward() applies it), so their outputs differ by it"
+
+
 def test_compare_names_gates_in_keras_order_and_reset_after(tmp_path):
     sd = _torch_arrays_of("k3_gru.keras", "gru", tmp_path)
     for key in ("weight_ih_l0", "weight_hh_l0"):  # copied in Keras's z, r, h order, not torch's r, z, n
@@ -441,6 +623,6 @@ def test_ports_page_examples_are_real(monkeypatch):
 
     monkeypatch.chdir(ROOT)
     blocks = BLOCK.findall((ROOT / "docs" / "ports.md").read_text())
-    assert len(blocks) >= 6  # the ONNX section shows two
+    assert len(blocks) == 9  # the ONNX section shows two
     for command, shown in blocks:
         assert run_example(command) == shown, command

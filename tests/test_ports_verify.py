@@ -5,6 +5,8 @@ Runs where torch, onnxruntime and onnx are installed (the verify extra), skipped
     .venv-verify/bin/python -m pytest -q tests/test_ports_verify.py
 """
 
+import pickle
+import types
 import warnings
 
 import numpy as np
@@ -58,13 +60,32 @@ def test_state_dicts_torch_writes_run_like_torch(tmp_path, cls, kwargs, form):
         np.testing.assert_allclose(result["model.rnn/c_n"], final[1].numpy(), rtol=0, atol=ATOL)
 
 
+class _UserClass(torch.nn.Module):
+    """What a user class pickled under __main__ becomes here: an nn.Module whose forward() is not needed."""
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return _UserClass if module == "__main__" else super().find_class(module, name)
+
+
+def torch_state(path):
+    """torch's own reading of a file: a state_dict (weights_only=True), or a whole pickled module's
+    state_dict, its user classes (defined in a script's __main__) stood in for by plain modules."""
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.serialization.SourceChangeWarning)  # the legacy form records each class's source
+            module = torch.load(path, weights_only=False, map_location="cpu", pickle_module=types.SimpleNamespace(Unpickler=_Unpickler, load=pickle.load, __name__="pickle"))
+        return module.state_dict()
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in PORTS.glob("*.pt")))
 def test_every_tensor_reads_as_torch_load_reads_it(name):
     """torch.load(weights_only=True) and lstmctl's unpickler agree on every tensor, bit for bit
     (after widening bfloat16, as lstmctl does); for the big-endian copy too."""
-    theirs = torch.load(PORTS / name, weights_only=True)
-    if name == "lstm_proj.pt":
-        pytest.skip("refused by lstmctl (test_ports checks the refusal)")
+    theirs = torch_state(PORTS / name)
     ours = lstmctl.load(PORTS / name).tensors
     assert list(ours) == list(theirs)
     for key, tensor in theirs.items():
@@ -165,3 +186,79 @@ def test_keras_layers_exported_as_onnx_models_read_back_as_keras_computed(tmp_pa
     assert keys
     for key in keys:
         np.testing.assert_allclose(got[key][rows], exp[key][rows], rtol=0, atol=ATOL, err_msg=key)
+
+
+# --- issue 26: what tutorials save, and what lstmctl writes for torch ------------------------------
+
+
+class Net(torch.nn.Module):
+    """A user class around torch.nn modules: torch.save(model) pickles it by its class path."""
+
+    def __init__(self, proj=0):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(3, 6, num_layers=2, batch_first=True, proj_size=proj)
+        self.head = torch.nn.Sequential(torch.nn.Linear(proj or 6, 4), torch.nn.ReLU(), torch.nn.Dropout(0.3), torch.nn.Linear(4, 2))
+
+    def forward(self, x):
+        return self.head(self.lstm(x)[0])
+
+
+@pytest.mark.parametrize("form", ["zip", "legacy"])
+@pytest.mark.parametrize("proj", [0, 2])
+def test_whole_modules_torch_saves_run_like_torch(tmp_path, form, proj):
+    """torch.save(model) now, zip and legacy, with and without proj_size: read as data, run as forward() ran."""
+    model = _trained(Net(proj), 11 + proj)
+    path = tmp_path / "net.pt"
+    torch.save(model, path, _use_new_zipfile_serialization=form == "zip")
+    x = np.random.default_rng(3).standard_normal((2, 5, 3)).astype(np.float32)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "LSTM with projections is not supported with oneDNN")
+        y = model(torch.from_numpy(x))
+        seq, (h, c) = model.lstm(torch.from_numpy(x))
+    m = lstmctl.load(str(path))
+    assert m.name.endswith("Net")
+    result = m.run(x)
+    for key, want in (("output", y), ("lstm/output", seq), ("lstm/h_n", h), ("lstm/c_n", c)):
+        np.testing.assert_allclose(result[key], want.numpy(), rtol=0, atol=ATOL)
+
+
+def test_safetensors_sorted_keys_run_like_torch(tmp_path):
+    """safetensors.torch.save_file sorts the keys (fc.* before lstm.*): the one order that fits is used."""
+    from safetensors.torch import save_file
+
+    class Tutorial(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(4, 7, batch_first=True)
+            self.fc = torch.nn.Linear(7, 3)
+
+    model = _trained(Tutorial(), 21)
+    path = tmp_path / "t.safetensors"
+    save_file(model.state_dict(), str(path))
+    x = np.random.default_rng(4).standard_normal((2, 6, 4)).astype(np.float32)
+    with torch.no_grad():
+        y = model.fc(model.lstm(torch.from_numpy(x))[0])
+    np.testing.assert_allclose(lstmctl.load(str(path)).run(x)["output"], y.numpy(), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("suffix", ["pt", "safetensors"])
+def test_exports_open_in_torch_with_the_same_values(tmp_path, suffix):
+    """export --to pytorch -o x.pt (written without torch): torch.load(weights_only=True) opens it; -o x.safetensors: safetensors opens it."""
+    from click.testing import CliRunner
+    from safetensors.torch import load_file
+
+    from conftest import sample
+    from lstmctl.cli import main
+
+    out = tmp_path / f"bidir.{suffix}"
+    npz = tmp_path / "bidir.npz"
+    for target in (out, npz):
+        result = CliRunner().invoke(main, ["export", sample("k3_bidir.keras"), "--to", "pytorch", "--layer", "bidirectional", "-o", str(target)])
+        assert result.exit_code == 0, result.output
+    state = torch.load(out, weights_only=True) if suffix == "pt" else load_file(str(out))
+    with np.load(npz) as want:
+        assert sorted(state) == sorted(want)
+        for key in want:
+            np.testing.assert_array_equal(state[key].numpy(), want[key])
+    lstm = torch.nn.LSTM(state["weight_ih_l0"].shape[1], state["weight_hh_l0"].shape[1], batch_first=True, bidirectional=True)
+    lstm.load_state_dict(state)

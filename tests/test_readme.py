@@ -4,8 +4,10 @@ Their relative links are real too: every linked file exists and every `#anchor` 
 After an intended change of output: `python tests/test_readme.py --update` rewrites them.
 """
 
+import os
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,6 +57,33 @@ def test_every_console_block_is_a_checked_example(page):
 def test_example_output_is_real(page, command, shown, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert run_example(command) == shown
+
+
+def _activated_shell():
+    """The README's Quick start environment: `source .venv/bin/activate` in a fresh bash, whose PATH
+    holds only the system's folders. None where the clone has no such environment (CI makes one)."""
+    activate = ROOT / ".venv" / "bin" / "activate"
+    if not (activate.exists() and (ROOT / ".venv" / "bin" / "lstmctl").exists()):
+        return None
+    return lambda command: subprocess.run(["bash", "--noprofile", "--norc", "-c", f"source .venv/bin/activate && {command}"], cwd=ROOT, capture_output=True, text=True,
+                                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8"}, timeout=120)  # fmt: skip
+
+
+def test_readme_examples_run_in_a_fresh_shell():
+    """Every command of the README after its Quick start, run as a new user runs it: a fresh shell,
+    the environment activated as the Quick start says, the command exactly as shown (issue 26: they
+    said "lstmctl: command not found")."""
+    shell = _activated_shell()
+    if shell is None:
+        pytest.skip("no .venv with lstmctl installed in the clone (the README's Quick start makes it)")
+    text = README.read_text()
+    after = text[text.index("## Quick start") :]
+    assert "source .venv/bin/activate" in after.split("\n## ")[0]
+    for command, shown in examples(README):
+        done = shell(command)
+        text_out = "\n".join(line.rstrip() for line in done.stdout.splitlines()) + "\n"
+        assert text_out + (f"(exit code {done.returncode})\n" if done.returncode else "") == shown, (command, done.stderr)
+    # the README's bash loop runs the same way: test_state.py::test_readme_streaming_example_runs_as_shown
 
 
 def slug(heading: str) -> str:
@@ -120,3 +149,19 @@ def update():
 if __name__ == "__main__" and "--update" in sys.argv:
     sys.path.insert(0, str(ROOT))
     update()
+
+
+def test_the_budget_table_is_the_budget():
+    """docs/reliability.md#the-budget lists lstmctl/budget.py's LIMITS, row for row: limit and meaning."""
+    from lstmctl.budget import LIMITS
+
+    page = ROOT / "docs" / "reliability.md"
+    assert "the-budget" in anchors(page)
+    section = page.read_text().split("### The budget", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \|$", section, re.M)
+    table = {name: (int(limit.split("=")[-1].replace(",", "").strip()), what.strip()) for name, limit, what in rows}
+    assert list(table) == list(LIMITS) and table == LIMITS
+    for name, limit, _ in rows:  # a power of two is also written as one, and agrees
+        if "=" in limit:
+            power = limit.split("=")[0].strip().translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+            assert 2 ** int(power[1:]) == LIMITS[name][0], name

@@ -39,7 +39,7 @@ def test_small_run_imports_only_what_it_uses():
     families = sorted(m.rsplit(".", 1)[1] for m in modules if m.startswith("lstmctl.layers.") and m != "lstmctl.layers.base")
     assert families == ["core", "recurrent"]
     unused = {
-        "lstmctl.layers.ops", "lstmctl.formats.infer", "lstmctl.formats.npz_weights", "lstmctl.formats.savedmodel",
+        "lstmctl.layers.ops", "lstmctl.formats.infer", "lstmctl.formats.npz_weights", "lstmctl.formats.weights_builder", "lstmctl.formats.savedmodel",
         "lstmctl.formats.tensorbundle", "lstmctl.formats.tf1_checkpoint", "lstmctl.formats.tf2_checkpoint", "lstmctl.formats.crc32c",
         "lstmctl.formats.keras_h5", "lstmctl.render.report", "lstmctl.render.diagram", "lstmctl.export.arrays", "lstmctl.export.onnx_model",
         "lstmctl.analysis.trace", "lstmctl.analysis.diagnose", "lstmctl.analysis.compare",

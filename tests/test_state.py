@@ -250,19 +250,18 @@ def test_out_of_vocabulary_ids_name_the_first_position(tmp_path):
 
 
 def test_readme_streaming_example_runs_as_shown(tmp_path):
-    """The README's bash loop, run by bash with this environment's lstmctl: the last window's h is
-    Keras's h after all the steps."""
-    import os
+    """The README's bash loop, run by a fresh bash with the environment activated as the README's
+    Quick start says: the last window's h is Keras's h after all the steps."""
     import re
-    import subprocess
-    import sys
 
     from conftest import ROOT
+    from test_readme import _activated_shell
 
-    text = (ROOT / "README.md").read_text()
-    script = re.search(r"## A sequence in pieces.*?```bash\n(.*?)```", text, re.S).group(1)
-    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}", TMPDIR=str(tmp_path))
-    out = subprocess.run(["bash", "-c", "set -eo pipefail\n" + script], cwd=ROOT, env=env, capture_output=True, text=True)
+    shell = _activated_shell()
+    if shell is None:
+        pytest.skip("no .venv with lstmctl installed in the clone (the README's Quick start makes it)")
+    script = re.search(r"## A sequence in pieces.*?```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    out = shell(f"export TMPDIR={tmp_path}; set -eo pipefail\n" + script)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 3 * 4 and lines[0] == ",".join(f"output_1[{j}]" for j in range(5))  # per window: a header, 3 samples

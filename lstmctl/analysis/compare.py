@@ -220,6 +220,11 @@ def _traps(ref_cell, port_cell, where) -> list:
     moved = [f"{g}←{h}" for g in gates for h in gates if g != h and a[f"W_{h}"].shape == b[f"W_{g}"].shape and np.allclose(b[f"W_{g}"], a[f"W_{h}"]) and not np.allclose(b[f"W_{g}"], a[f"W_{g}"])]
     if moved:
         out.append(f"{where}: the port's gate blocks hold the reference's in another order ({', '.join(moved)}): torch orders them i, f, g, o (LSTM) and r, z, n (GRU), ONNX i, o, f, c and z, r, h")
+    reshaped = [name for name, x, y in (("W", ref_cell.W, port_cell.W), ("U", ref_cell.U, port_cell.U)) if x.ndim == 2 and x.shape == y.shape and x.shape[0] != x.shape[1] and not np.allclose(x, y) and _reshaped(x, y)]
+    if reshaped:
+        out.append(f"{where}: the port's {' and '.join(reshaped)} hold the reference's values in reshaped order: a reshape was used where a transpose belongs (Keras's kernel is (in, gates·units), torch's weight_ih (gates·units, in) is its transpose, not its reshape)")
+    if (getattr(ref_cell, "projection", None) is None) != (getattr(port_cell, "projection", None) is None):
+        out.append(f"{where}: one side projects h (nn.LSTM proj_size: h = (o ⊙ tanh(c))·W_hrᵀ) and the other does not")
     if ref_cell.bias is not None and port_cell.bias is not None and ref_cell.bias.shape == port_cell.bias.shape:
         ra, rb = ref_cell.input_bias, port_cell.input_bias
         if not np.allclose(ra, rb) and np.allclose(rb, 2 * ra):
@@ -230,6 +235,26 @@ def _traps(ref_cell, port_cell, where) -> list:
             fa, fb = a["b_f"], b["b_f"]
             if not np.allclose(fa, fb) and np.allclose(fb - fa, np.round(fb - fa)) and np.allclose(fb - fa, (fb - fa)[0]):
                 out.append(f"{where}: the port's forget-gate bias b_f is the reference's {float((fb - fa)[0]):+g}: a forget_bias added (or left out) on the way (TF1 adds forget_bias=1.0 at run time)")
+    return out
+
+
+def _reshaped(x, y) -> bool:
+    """`y` is `x` read back through a reshape to the transposed shape (either way round), as
+    `W.reshape(4u, n)` in place of `W.T` writes it."""
+    return np.allclose(y, x.reshape(x.shape[::-1]).T) or np.allclose(x, y.reshape(y.shape[::-1]).T)
+
+
+def _head_notes(reference, port) -> list:
+    """Where the models end in a dense head whose activation only one side applies: a state_dict
+    records an nn.Linear's weights, never the softmax or sigmoid its forward() applied."""
+    out = []
+    for ra, rb in zip(reference.outputs, port.outputs):
+        a, b = reference.layer(ra.layer), port.layer(rb.layer)
+        if a.class_name == b.class_name == "Dense":
+            fa, fb = a.params.get("activation", "linear"), b.params.get("activation", "linear")
+            if fa != fb:
+                out.append(f"head '{a.name}' applies {fa}, the port's '{b.name}' {fb}: the heads are compared without the activation "
+                           f"{'a state_dict does not record (its forward() applies it)' if fb == 'linear' else 'the reference does not apply'}, so their outputs differ by it")  # fmt: skip
     return out
 
 
@@ -244,7 +269,7 @@ def compare_models(reference, port, inputs, atol=(), rtol=()) -> PortComparison:
     ours, theirs = reference.recurrent_layers(), port.recurrent_layers()
     if not ours or not theirs:
         raise LstmctlError(f"{(reference if not ours else port).path}: no recurrent layer to compare")
-    notes = []
+    notes = _head_notes(reference, port)
     if len(ours) != len(theirs):
         notes.append(f"the reference has {len(ours)} recurrent layers, the port {len(theirs)}: the first {min(len(ours), len(theirs))} are compared in order")
     pairs = []

@@ -18,8 +18,8 @@ FORMATS = {
     "savedmodel": "TensorFlow SavedModel folder (saved_model.pb, keras_metadata.pb, variables/)",
     "tf2-checkpoint": "TensorFlow 2 object-based checkpoint (.index + .data shards; weights only, no config)",
     "tf1-checkpoint": "TensorFlow 1 Saver checkpoint (.index + .data shards; cells found by variable scope)",
-    "pytorch-zip": "PyTorch torch.save zip (data.pkl + storages) of a state_dict, read without torch",
-    "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6) of a state_dict, read without torch",
+    "pytorch-zip": "PyTorch torch.save zip (data.pkl + storages), read without torch",
+    "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6), read without torch",
     "safetensors": "safetensors file of a state_dict (JSON header + raw tensors)",
     "onnx": "ONNX model (ModelProto): its LSTM / GRU / RNN nodes and the ops around them",
 }
@@ -37,10 +37,10 @@ def returns(layer, in_shape, units: int) -> list:
     def dims(n):  # after batch (and time): (units,), a ConvLSTM's (*spatial, filters) or (filters, *spatial)
         return cell.state_dims(in_shape, n) if hasattr(cell, "state_dims") else [n]
 
-    width = units
+    width = getattr(cell, "output_dim", units)  # a projected LSTM's h: proj_size
     mode = layer.config.get("merge_mode") if layer.kind == "bidirectional" else None
     if layer.kind == "bidirectional" and mode == "concat":
-        width = 2 * units
+        width = 2 * width
     seq = layer.flag("return_sequences")
     if seq:
         first = {"keras": "whole_seq_output", "math": "h_1..h_T" + (" (in reversed time order: go_backwards)" if layer.flag("go_backwards") else ""), "shape": [batch_time[0], batch_time[1], *dims(width)]}
@@ -55,7 +55,7 @@ def returns(layer, in_shape, units: int) -> list:
             # A stack returns every cell's states, cell by cell.
             for label, sub in [(f"cell_{k} ", c) for k, c in enumerate(half.cells)] or [("", half)]:
                 who, n = prefix + label, sub.cell.units
-                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(n)]})
+                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(getattr(sub.cell, "output_dim", n))]})
                 if sub.cell.kind == "lstm":
                     out.append({"keras": f"{who}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], *dims(n)]})
     return out
@@ -129,9 +129,13 @@ def _mask_ops(m) -> set:
         masks = kept
 
 
-def inspect_facts(model, layer: str | None = None) -> dict:
-    shapes = model.probe_shapes() if model.inputs else {}
+def inspect_facts(model, layer: str | None = None, limit: int | None = None) -> dict:
+    """What inspect shows. With `limit`, only the first `limit` layers are described (a file may
+    hold 10^5 modules or nodes): the others are counted by class in `unlisted`."""
+    listed = None if limit is None or layer is not None else {item.name for item in model.layers[:limit]}
+    shapes = model.probe_shapes(listed) if model.inputs else {}
     layers = []
+    unlisted = {"layers": 0, "recurrent": 0, "classes": {}}
 
     ops = 0
 
@@ -142,14 +146,19 @@ def inspect_facts(model, layer: str | None = None) -> dict:
             if item.name in masks:  # mask plumbing Keras 3 writes into the graph, not code of the model
                 ops += 1
                 continue
-            layers.append(_layer_facts(m, item, shapes, depth))
+            if limit is not None and len(layers) >= limit and layer is None:
+                unlisted["layers"] += 1
+                unlisted["recurrent"] += item.is_recurrent
+                unlisted["classes"][item.class_name] = unlisted["classes"].get(item.class_name, 0) + 1
+            else:
+                layers.append(_layer_facts(m, item, shapes, depth))
             if item.model is not None:
                 visit(item.model, depth + 1)
 
     visit(model, 0)
     if layer is not None:
-        model.layer(layer)  # raises with the list of names
-        layers = [f for f in layers if f["name"] == layer]
+        names = {lay.name for lay in model.module_layers(layer)} or {model.layer(layer).name}  # a module of several layers: each; model.layer raises with the list of names
+        layers = [f for f in layers if f["name"] in names]
     return {
         "file": model.path,
         "format": model.format,
@@ -166,7 +175,9 @@ def inspect_facts(model, layer: str | None = None) -> dict:
         "inferred": model.inferred,
         "notes": list(model.notes) + ([f"{ops} keras.ops nodes that compute masks (Keras 3 records them in the graph) are not listed"] if ops else []),
         "layers": layers,
+        **({"unlisted": unlisted} if limit is not None else {}),
         "params": sum(item.param_count for item in model.layers),
+        **({"module_tree": [{"depth": d, "name": n, "class": c, "settings": st} for d, n, c, st in model.module_tree]} if getattr(model, "module_tree", None) else {}),
     }
 
 
@@ -225,6 +236,8 @@ def output_label(model, ref) -> str:
 def run_selection(model, result: dict, layer=None, return_sequences=False, return_state=False) -> list:
     """(key, label) pairs to show for `run`: the model outputs by default, or, with the Keras-named
     flags, each selected recurrent layer's whole sequence and/or final states in Keras's order."""
+    if layer and model.module_layers(layer):  # a module of several layers, by the names its framework gives
+        return [(key, f"module '{layer}' {key.rsplit('/', 1)[1]}") for key in (f"{layer}/output", f"{layer}/h_n", f"{layer}/c_n") if key in result]
     if not (return_sequences or return_state):
         if layer is None:
             keys = [k for k in result if k == "output" or k.startswith("output_")]

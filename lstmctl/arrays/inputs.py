@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import short
 from ..errors import LstmctlError, excerpt, show
-from ..formats import MAGIC_NPY, MAGIC_ZIP, safejson
+from ..formats import MAGIC_NPY, MAGIC_ZIP, check_kind, safejson
 from ..formats.zipsafe import check_method, check_names, open_zip
 
 MAX_INPUT_BYTES = 4 << 30
@@ -254,13 +254,14 @@ def _regular_size(fh) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-def _open(path: str):
+def _open(path: str, pipes: bool):
+    """The file at `path` ('-': standard input), refused unless it is a regular file (or, with
+    `pipes`, a FIFO: --input from a shell's `<(…)`), before it is opened (formats.check_kind)."""
     if path == "-":
         if sys.stdin is None:  # started with it closed (`<&-`)
             raise LstmctlError("stdin: is closed")
         return sys.stdin.buffer
-    if os.path.isdir(path):
-        raise LstmctlError(f"{path}: is a directory, not an array file")
+    check_kind(path, "an array file", folders=False, pipes=pipes)
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -269,12 +270,12 @@ def _open(path: str):
         raise LstmctlError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
-def load_arrays(path: str):
-    """An array, or a dict of arrays (from an .npz), from a path or '-'.
+def load_arrays(path: str, pipes: bool = False):
+    """An array, or a dict of arrays (from an .npz), from a regular file (`pipes`: or a FIFO), or '-'.
 
     The format is sniffed from the first bytes before anything else is read, so a stream that
-    never ends (a device, a pipe) is refused or read only as far as its .npy header allows."""
-    return _load_tagged(path)[0]
+    never ends (a pipe) is refused or read only as far as its .npy header allows."""
+    return _load_tagged(path, pipes)[0]
 
 
 def _sniff_text(data: bytes) -> str:
@@ -283,10 +284,10 @@ def _sniff_text(data: bytes) -> str:
     return "json" if first in (b"[", b"{") else "csv"
 
 
-def _load_tagged(path: str):
+def _load_tagged(path: str, pipes: bool = False):
     """(array or dict of arrays, kind), kind one of npy, npz, csv, json: what load_arrays reads."""
     where = "stdin" if path == "-" else path
-    fh = _open(path)
+    fh = _open(path, pipes)
     try:
         try:
             size = _regular_size(fh)
@@ -347,6 +348,16 @@ def _input_rank(model, name):
     return None
 
 
+def _named(value: str) -> bool:
+    """An --input value NAME=PATH (a file whose own name holds '=' is a PATH)."""
+    return "=" in value and not os.path.exists(value)
+
+
+def input_paths(values) -> list:
+    """The files `--input` values name: each PATH, or the PATH of NAME=PATH."""
+    return [v.partition("=")[2] if _named(v) else v for v in values]
+
+
 def parse_input_options(values, model=None, direct=False) -> object:
     """`--input` values: one PATH (array or npz by name) or several NAME=PATH.
 
@@ -359,14 +370,14 @@ def parse_input_options(values, model=None, direct=False) -> object:
     def rank(name):
         return "direct" if direct else (_input_rank(model, name) if model is not None else None)
 
-    named = [v for v in values if "=" in v and not os.path.exists(v)]
+    named = [v for v in values if _named(v)]
     if named and len(named) != len(values):
         raise LstmctlError("--input: give either one PATH or NAME=PATH for every input")
     if named:
         out = {}
         for item in named:
             name, _, path = item.partition("=")
-            array, kind = _load_tagged(path)
+            array, kind = _load_tagged(path, pipes=True)
             if isinstance(array, dict):
                 if len(array) != 1:
                     raise LstmctlError(f"--input {name}={path}: the .npz holds {len(array)} arrays; give a single array")
@@ -375,5 +386,5 @@ def parse_input_options(values, model=None, direct=False) -> object:
         return out
     if len(values) > 1:
         raise LstmctlError("--input: several inputs must be given as NAME=PATH")
-    array, kind = _load_tagged(values[0])
+    array, kind = _load_tagged(values[0], pipes=True)
     return _one_sample(array, kind, rank(None))

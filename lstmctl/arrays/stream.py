@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import LstmctlError, UsageError
 from ..state import check_batch, concatenate
 from .inputs import _read_npy_header
-from .writers import make_dir, publish, temp_path, writing
+from .writers import make_dir, publish, refuse_overwrite, temp_path, writing
 
 STREAM_THRESHOLD = 256 << 20  # .npy inputs above this are read and run in chunks
 CHUNK_BYTES = 32 << 20  # input bytes per chunk when --chunk is not given
@@ -99,9 +99,10 @@ class ResultWriter:
     renamed into place (npy). Chunks must arrive in row order. Used as a context manager: however
     the run ends (an error, Ctrl-C), the temporary folder goes with it."""
 
-    def __init__(self, output: str, fmt: str, rows: int, outdir: str | None = None):
-        """`outdir` (run --outdir): each key's .npy is renamed into that folder instead."""
-        self.outdir = outdir
+    def __init__(self, output: str, fmt: str, rows: int, outdir: str | None = None, reads=None):
+        """`outdir` (run --outdir): each key's .npy is renamed into that folder instead, none over
+        a file of `reads` (the files the run read, as writers.refuse_overwrite takes them)."""
+        self.outdir, self.reads = outdir, reads or {}
         if outdir is not None:
             make_dir(outdir)
             output, fmt = os.path.join(outdir, "result.npy"), "npy"
@@ -146,6 +147,7 @@ class ResultWriter:
                 if name in names:
                     raise LstmctlError(f"result keys {names[name]!r} and {key!r} would both be written to {name}")
                 names[name] = key
+            refuse_overwrite({"--outdir": [os.path.join(self.outdir, name) for name in names]}, self.reads)
             for name, key in names.items():  # every file complete before the first is put in place
                 publish(self.files[key][0], os.path.join(self.outdir, name))
         elif self.fmt == "npy":

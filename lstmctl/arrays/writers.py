@@ -11,13 +11,41 @@ import tempfile
 
 import numpy as np
 
-from ..errors import LstmctlError, UsageError, show
+from ..errors import LstmctlError, UsageError, show, show_lines
 
 
-def to_bytes(arrays: dict, fmt: str, choose: str = "--key", header: bool = True) -> bytes:
+def to_bytes(arrays: dict, fmt: str, choose: str = "--key", header: bool = True, output: str | None = None) -> bytes:
     """Serialise `arrays` (name -> ndarray) as one of npz, npy, json, csv; `choose` names the
     option that selects one array (for the message when several are selected for npy or csv).
-    A CSV starts with a header row naming its columns unless `header` is False."""
+    A CSV starts with a header row naming its columns unless `header` is False.
+
+    Packing happens in memory before `output` (None: standard output) is touched, so a failure
+    here (most often a MemoryError, which np.savez's zipfile may turn into "I/O operation on
+    closed file" as it unwinds) is one line naming the output, and nothing is written."""
+    try:
+        return _pack(arrays, fmt, choose, header)
+    except LstmctlError:
+        raise
+    except Exception as exc:
+        where = "standard output" if output in (None, "-") else show(output)
+        size = sum(np.asarray(a).nbytes for a in arrays.values())
+        if _out_of_memory(exc):
+            raise LstmctlError(f"{where}: not written: packing {size} bytes of results as {fmt} needs more memory than this process may use") from None
+        raise LstmctlError(f"{where}: not written: packing the results as {fmt} failed ({type(exc).__name__}: {show(exc)})") from None
+
+
+def _out_of_memory(exc) -> bool:
+    """A MemoryError, or an error raised while one unwound (its context)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MemoryError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__ or exc.__cause__
+    return False
+
+
+def _pack(arrays: dict, fmt: str, choose: str, header: bool) -> bytes:
     if fmt == "npz":
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -120,6 +148,110 @@ def write_many(files: dict, directory: str):
                 os.unlink(tmp)
 
 
+def _identity(path: str):
+    """(st_dev, st_ino) of the file `path` names, through symbolic links; None if there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _stdin_identity():
+    """The file standard input reads (`--input -` redirected from a file), if it is one."""
+    try:
+        return _identity(f"/dev/fd/{sys.stdin.fileno()}") if sys.stdin is not None else None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None  # no descriptor (a test's runner): nothing on disk to overwrite
+
+
+def _model_files(path: str) -> list:
+    """The files reading MODEL opens besides MODEL itself: a TensorFlow checkpoint's `.index`, data
+    shards and `checkpoint` file when MODEL names its prefix or one of them (a folder MODEL is
+    covered whole, see refuse_overwrite)."""
+    if os.path.isdir(path) or (os.path.exists(path) and not path.endswith(".index") and ".data-" not in os.path.basename(path)):
+        return []  # a file read alone (and tensorbundle not imported for it)
+    from ..formats.tensorbundle import resolve
+
+    prefix = resolve(path)
+    if prefix is None:
+        return []
+    folder, stem = os.path.split(prefix)
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names if n.startswith(stem + ".") or n == "checkpoint"]
+
+
+MAX_FOLDER_FILES = 1 << 16  # files of a MODEL folder looked at for a hard link to an output
+
+
+def _in_folder(output: str, ident, folder: str) -> bool:
+    """Whether `output` is a file inside `folder`: below it by its real path, or a hard link to a
+    file below it (looked for only when the output has other links, among at most MAX_FOLDER_FILES)."""
+    real, top = os.path.realpath(output), os.path.realpath(folder)
+    if os.path.commonpath([real, top]) == top:
+        return True
+    if os.stat(output).st_nlink < 2:
+        return False
+    seen = 0
+    for root, _, files in os.walk(top):
+        for name in files:
+            seen += 1
+            if seen > MAX_FOLDER_FILES:
+                return False
+            if _identity(os.path.join(root, name)) == ident:
+                return True
+    return False
+
+
+def refuse_overwrite(outputs: dict, reads: dict, allowed=()):
+    """Refuse (UsageError, exit 2), before anything is written, an output that names a file the
+    command reads, or another output. `outputs` and `reads` map an option ('-o', 'MODEL',
+    '--input') to a path, a list of paths, or None (not given); `allowed` holds (output option,
+    read option) pairs that may be one file (`run --state-in s.npz --state-out s.npz`: the state
+    is read whole before the run). Files are compared by identity (st_dev, st_ino), so a symbolic
+    or a hard link to an input is caught; MODEL as a folder (a SavedModel's, a checkpoint's)
+    covers every file inside it; MODEL as a checkpoint prefix, the files of that checkpoint;
+    `--input -` the file standard input reads, if any. A path that does not exist yet (a new
+    output) can overwrite nothing."""
+
+    def paths(value):
+        return [] if value is None else [value] if isinstance(value, str) else [p for p in value if p is not None]
+
+    if not any(paths(value) for value in outputs.values()):
+        return
+    files, folders = [], []  # (option, path, identity), (option, path)
+    for option, value in reads.items():
+        for path in map(os.fspath, paths(value)):
+            if path == "-":
+                files.append((option, "standard input", _stdin_identity()))
+                continue
+            if option == "MODEL":
+                if os.path.isdir(path):
+                    folders.append((option, path))
+                    continue
+                files.extend((option, f"{path}, through {p}", _identity(p)) for p in _model_files(path))
+            files.append((option, path, _identity(path)))
+    written = {}
+    for option, value in outputs.items():
+        for output in map(os.fspath, paths(value)):
+            if output == "-":
+                continue
+            ident = _identity(output)
+            if ident is not None:
+                for read, path, other in files:
+                    if other == ident and (option, read) not in allowed:
+                        raise UsageError(f"{option} {show(output)}: is the {read} file this command reads ({show(path)}); write the result elsewhere")
+                for read, folder in folders:
+                    if _in_folder(output, ident, folder):
+                        raise UsageError(f"{option} {show(output)}: is a file inside the {read} folder this command reads ({show(folder)}); write the result elsewhere")
+            key = ident or os.path.realpath(output)  # two new outputs may name one path too
+            if written.setdefault(key, option) != option:
+                raise UsageError(f"{option} {show(output)}: is also where {written[key]} writes; give each its own file")
+
+
 def destination(output: str) -> tuple[str, bool]:
     """Where `output` writes, and whether atomically.
 
@@ -170,11 +302,15 @@ def publish(tmp: str, output: str):
 
 
 def write(data: bytes, output: str | None, binary: bool):
-    """Write to a file atomically (temp file + rename), through to a device or FIFO, or to stdout (`-`)."""
+    """Write to a file atomically (temp file + rename), through to a device or FIFO, or to stdout
+    (`-`), where text (CSV headers hold layer names) has its control characters escaped as every
+    other output there (errors.show_lines); a file gets the data as it is."""
     if output is None or output == "-":
         out = stdout_bytes()
         if binary and out.isatty():
             raise UsageError("refusing to write binary data to a terminal; use --output FILE or a pipe")
+        if not binary:
+            data = show_lines(data.decode("utf-8", "replace")).encode()
         out.write(data)
         out.flush()
         return
@@ -231,7 +367,9 @@ def stdout_text():
 
 
 def echo(text: str, nl=True):
-    """Text on standard output (JSON, a diagram), through the same guard as every other output."""
+    """Text on standard output (JSON, a diagram), through the same guard as every other output,
+    any control character in it escaped (errors.show_lines: names in a DOT or Mermaid label)."""
     out = stdout_text()
+    text = show_lines(text)
     out.write(text + "\n" if nl else text)
     out.flush()

@@ -1,28 +1,34 @@
 """`lstmctl compare`: two result files, key by key, as `run --expect` compares; or, with --input,
 a model and its port (PyTorch, safetensors, ONNX or another Keras file) layer by layer.
+
+The reference is the second file of two result files (RESULT against REFERENCE, as `run --expect`
+takes it), and the first of two models (MODEL, the original, against its PORT): the metavars say so.
 """
 
 import click
 
+from ..errors import UsageError
 from .options import TIME_MAJOR, report_comparison, time_major_input
 
 
 @click.command()
-@click.argument("result", type=click.Path())
-@click.argument("reference", type=click.Path())
-@click.option("--input", "-i", "inputs", multiple=True, help="With two MODELS: the input both run on (X.npy, X.npz, X.csv, X.json, or NAME=PATH); makes this a model-vs-port comparison.")
+@click.argument("result", type=click.Path(), metavar="RESULT|MODEL")
+@click.argument("reference", type=click.Path(), metavar="REFERENCE|PORT")
+@click.option("--input", "-i", "inputs", multiple=True, help="Compare MODEL (the reference) with its PORT, both run on this input (X.npy, X.npz, X.csv, X.json, or NAME=PATH).")
 @TIME_MAJOR
 @click.option("--atol", multiple=True, help="Absolute tolerance (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--rtol", multiple=True, help="Relative tolerance (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--map", "mapping", multiple=True, metavar="REF_KEY=KEY", help="Compare REFERENCE's REF_KEY with RESULT's KEY (e.g. seq=lstm/sequence). Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def compare(result, reference, inputs, time_major, atol, rtol, mapping, fmt):
-    """Compare two result files (.npz as `run --format npz` writes, or .npy): every array of
-    REFERENCE against RESULT's, as `run --expect` does. With --input, RESULT and REFERENCE are a
-    MODEL and its PORT: their recurrent layers are mapped by order and shape, each gate's weights
-    compared, both run on the input, and each layer's sequence and states compared (the step where
-    they first differ, and by how much), with the usual porting traps named.
-    Exit 0 all match, 1 any differs, 3 bad file.
+    """RESULT REFERENCE: two result files (.npz as `run --format npz` writes, or .npy); REFERENCE
+    is the truth, and each of its arrays is checked against RESULT's, as `run --expect` does.
+
+    MODEL PORT --input X: MODEL is the reference and PORT its port (PyTorch, safetensors, ONNX or
+    another Keras file): their recurrent layers are mapped by order and shape, each gate's weights
+    compared, both run on X, and each layer's sequence and states compared (the step where they
+    first differ, and by how much), with the usual porting traps named.
+    Exit 0 all match, 1 any differs, 2 two models without --input, 3 bad file.
 
     \b
     Examples:
@@ -37,8 +43,25 @@ def compare(result, reference, inputs, time_major, atol, rtol, mapping, fmt):
         return
     if time_major:
         raise click.UsageError("--time-major applies to --input, for comparing two models")
+    _result_files(result, reference)
     reports = compare_files(result, reference, atol, rtol, parse_mapping(mapping))
     report_comparison(reports, reference, fmt, "compare")
+
+
+def _result_files(*paths):
+    """Without --input both paths are result files: a model among them is a usage error that says
+    what two models need, before either is read as arrays."""
+    from ..formats import check_kind, is_model
+
+    models = []
+    for path in paths:
+        check_kind(path, "a result file or a model")
+        if is_model(path):
+            models.append(path)
+    if len(models) == 2:
+        raise UsageError(f"{models[0]} and {models[1]} are models: comparing MODEL (the reference) with its PORT runs both on an input; give --input X (e.g. X.npy)")
+    if models:
+        raise UsageError(f"{models[0]} is a model, not a result file: compare MODEL PORT --input X compares two models; to check a model's results against a REFERENCE file, run MODEL --input X --expect REFERENCE")
 
 
 def _models(model, port, inputs, time_major, atol, rtol, mapping, fmt, compare_models):
@@ -55,7 +78,9 @@ def _models(model, port, inputs, time_major, atol, rtol, mapping, fmt, compare_m
     x = time_major_input(parse_input_options(inputs, reference), time_major)
     c = compare_models(reference, lstmctl.load(port), x, atol, rtol)
     if fmt == "json":
-        click.echo(json.dumps(c.as_dict(), indent=2))
+        from ..arrays.writers import echo
+
+        echo(json.dumps(c.as_dict(), indent=2))
     else:
         from ..render.console import console, render_port_comparison
 

@@ -23,8 +23,9 @@ def gates(model, layer, gate, part, fmt, output, source):
       lstmctl gates model.keras -o gates.npz
       lstmctl gates model.h5 --layer lstm --gate f --part W --format npy -o W_f.npy
     """
-    from ..arrays.writers import to_bytes, write
+    from ..arrays.writers import refuse_overwrite, to_bytes, write
 
+    refuse_overwrite({"-o": output}, {"MODEL": model})
     arrays = load_model(model, source).gates(layer)
     if gate or part:
         def keep(key):
@@ -35,4 +36,4 @@ def gates(model, layer, gate, part, fmt, output, source):
         arrays = {k: v for k, v in arrays.items() if keep(k)}
         if not arrays:
             raise LstmctlError("no matrix matches --gate/--part")
-    write(to_bytes(arrays, fmt, choose="--layer, --gate and --part"), output, binary=fmt != "json")
+    write(to_bytes(arrays, fmt, choose="--layer, --gate and --part", output=output), output, binary=fmt != "json")

@@ -6,6 +6,8 @@ import click
 from ..errors import LstmctlError, UsageError
 from .options import MODEL, import_options, load_model, precision_option
 
+INSPECT_ROWS = 100  # layers the table lists without --all: a file may hold 10^5 modules or nodes, and rich draws ~1 ms a row
+
 
 @click.command()
 @MODEL
@@ -14,8 +16,9 @@ from .options import MODEL, import_options, load_model, precision_option
 @click.option("--full", is_flag=True, help="With --gate: print every value of big matrices instead of NumPy's summary.")
 @precision_option("default: 4 significant digits in the gate statistics, 6 decimals in --gate matrices")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "dot", "mermaid"]), default="table", show_default=True, help="dot (Graphviz) and mermaid: the layer graph with shapes and initial_state links.")
+@click.option("--all", "every", is_flag=True, help=f"List every layer in the table (default: the first {INSPECT_ROWS}, the rest counted by class; json lists every one).")
 @import_options
-def inspect(model, layer, gate, full, precision, fmt, source):
+def inspect(model, layer, gate, full, precision, fmt, every, source):
     """File format, layer graph, and each recurrent layer's gates and returns.
 
     \b
@@ -39,7 +42,7 @@ def inspect(model, layer, gate, full, precision, fmt, source):
             raise UsageError(f"--format {fmt} draws the whole model; drop --layer and --gate")
         echo(getattr(diagram, fmt)(inspect_facts(m)), nl=False)
         return
-    facts = inspect_facts(m, layer)
+    facts = inspect_facts(m, layer, limit=None if every or fmt == "json" else INSPECT_ROWS)
     arrays = _gate_subset(m, layer, gate) if gate else None
     if fmt == "json":
         if arrays:

@@ -148,4 +148,4 @@ def report_comparison(reports, path, fmt, what):
         raise click.UsageError(f"{what} reports as a table or json")
     failed = [r.key for r in reports if not r.ok]
     if failed:
-        raise CheckFailed(f"{len(failed)} of {len(reports)} keys differ from {path}: {', '.join(failed[:5])}")
+        raise CheckFailed(f"{len(failed)} of {len(reports)} keys differ from the reference {path}: {', '.join(failed[:5])}")

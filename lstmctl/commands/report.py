@@ -28,10 +28,11 @@ def report(model, inputs, layers, sample, output, fmt, source):
     """
     import json
 
-    from ..arrays.inputs import parse_input_options
-    from ..arrays.writers import write
+    from ..arrays.inputs import input_paths, parse_input_options
+    from ..arrays.writers import refuse_overwrite, write
     from ..render.report import build_report, render_html
 
+    refuse_overwrite({"-o": output}, {"MODEL": model, "--input": input_paths(inputs)})
     m = load_model(model, source)
     x = parse_input_options(inputs, m)
     if x is None and m.inputs:

@@ -1,6 +1,8 @@
 """`lstmctl run`: the NumPy forward pass, its outputs, states and checks against a reference.
 """
 
+import os
+
 import click
 
 from ..errors import LstmctlError, UsageError
@@ -52,6 +54,12 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
       lstmctl run model.keras --input piece2.npy --state-in s.npz --state-out s.npz
       lstmctl run encoder.pt --input x.npy --time-major   # a torch state_dict; x is (time, batch, features)
     """
+    from ..arrays.inputs import input_paths
+    from ..arrays.writers import refuse_overwrite
+
+    # Before anything is read or written: an output over a file the run reads would destroy it.
+    reads = {"MODEL": model, "--input": input_paths(inputs), "--state-in": state_in, "--initial-state": initial_state, "--expect": expect}
+    refuse_overwrite({"-o": output, "--state-out": state_out}, reads, allowed={("--state-out", "--state-in")})
     if outdir is not None:
         if output is not None:
             raise click.UsageError("--outdir and --output are mutually exclusive")
@@ -82,11 +90,11 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
     streamed = None if direct or expect or initial_state or time_major else stream.streamable(inputs, chunk)
     if streamed is not None:
         rows = next(iter(streamed.values())).shape[0]
-        with stream.ResultWriter(output, fmt, rows, outdir=outdir) as writer:
+        with stream.ResultWriter(output, fmt, rows, outdir=outdir, reads=reads) as writer:
             warned, notes, final = stream.run_streamed(m, streamed, writer, stream.chunk_rows(streamed, chunk), keys, sequences, dtype, stream.Progress(rows, "samples", quiet), strict, carried)
         _said(warned, notes)
         if state_out:
-            write(to_bytes(final.arrays(), "npz"), state_out, binary=True)
+            write(to_bytes(final.arrays(), "npz", output=state_out), state_out, binary=True)
         return
     notes = []
     x = time_major_input(parse_input_options(inputs, m, direct=direct), time_major)
@@ -105,7 +113,7 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
         result = m.run(x, initial_state=states, layer=layer, dtype=dtype, sequences=sequences, strict=strict, state=carried)
     _said(result.warnings, result.notes)
     if state_out:
-        write(to_bytes(result.state.arrays(), "npz"), state_out, binary=True)
+        write(to_bytes(result.state.arrays(), "npz", output=state_out), state_out, binary=True)
     if expect:
         _expect(result, expect, atol, rtol, fmt, mapping)
         return
@@ -125,10 +133,10 @@ def run(model, inputs, time_major, layer, return_sequences, return_state, initia
     for note in notes:
         say(note)
     if outdir is not None:
-        _write_outdir(result if not keys else {k: result[k] for k in keys}, outdir)
+        _write_outdir(result if not keys else {k: result[k] for k in keys}, outdir, reads)
         return
     chosen = result if fmt in ("npz", "json") and not keys else {k: result[k] for k, _ in selected}
-    write(to_bytes(chosen, fmt, header=not no_header), output, binary=fmt in ("npz", "npy"))
+    write(to_bytes(chosen, fmt, header=not no_header, output=output), output, binary=fmt in ("npz", "npy"))
 
 
 def _said(warnings, notes):
@@ -148,9 +156,9 @@ def _state(path, model, layer):
     return from_arrays(arrays, model, path, model.layer(layer).name if layer else None)
 
 
-def _write_outdir(arrays, outdir):
-    """`run --outdir`: one .npy per key, all or none written (see writers.write_many)."""
-    from ..arrays.writers import npy_file_name, to_bytes, write_many
+def _write_outdir(arrays, outdir, reads):
+    """`run --outdir`: one .npy per key, all or none written (see writers.write_many), none over a file the run read."""
+    from ..arrays.writers import npy_file_name, refuse_overwrite, to_bytes, write_many
 
     files, owner = {}, {}
     for key, value in arrays.items():
@@ -158,7 +166,8 @@ def _write_outdir(arrays, outdir):
         if name in owner:
             raise LstmctlError(f"result keys {owner[name]!r} and {key!r} would both be written to {name}")
         owner[name] = key
-        files[name] = to_bytes({key: value}, "npy")
+        files[name] = to_bytes({key: value}, "npy", output=os.path.join(outdir, name))
+    refuse_overwrite({"--outdir": [os.path.join(outdir, name) for name in files]}, reads)
     write_many(files, outdir)
 
 

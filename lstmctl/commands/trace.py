@@ -35,8 +35,10 @@ def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timeste
     """
     fmt = output_format(fmt, output, ("table", "csv", "json", "npz"))
     from ..analysis.trace import trace as do_trace
-    from ..arrays.inputs import parse_input_options
-    from ..arrays.writers import to_bytes, write
+    from ..arrays.inputs import input_paths, parse_input_options
+    from ..arrays.writers import refuse_overwrite, to_bytes, write
+
+    refuse_overwrite({"-o": output, "--svg": svg}, {"MODEL": model, "--input": input_paths(inputs)})
     from ..runner import random_inputs
 
     m = load_model(model, source, what_if=True, layer=layer.split("/")[0] if layer else None)
@@ -69,7 +71,7 @@ def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timeste
         doc["summary"] = {d or tr.layer: tr.summary(d) for d in tr.directions}
         write((json.dumps(doc, indent=1) + "\n").encode(), output, binary=False)
         return
-    write(to_bytes(arrays, "npz"), output, binary=True)
+    write(to_bytes(arrays, "npz", output=output), output, binary=True)
 
 
 def _trace_csv(tr) -> str:

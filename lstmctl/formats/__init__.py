@@ -7,7 +7,7 @@ first bytes and structure, never by its name: Keras (keras_zip, keras_h5), a tor
 legacy pickle (torch_file), safetensors (safetensors_file), ONNX (onnx_file). Keras readers
 return a `saved.Saved` (config as data and a weight store) that `build` turns into a `Model`;
 TF1 checkpoints, --convention .npz files (npz_weights), state_dicts (ports) and ONNX graphs have
-no Keras config and build their Model directly.
+no Keras config and build their Model directly, through one builder (weights_builder).
 """
 
 import os
@@ -62,6 +62,30 @@ def load(path: str, forget_bias: float | None = None, activation: str | None = N
     return build.build(saved if saved is not None else read_keras(path))
 
 
+def is_model(path: str) -> bool:
+    """Whether `path` names a model (a file or folder `load` reads) rather than a file of arrays
+    (.npy, an .npz of .npy members, CSV, JSON): told by its first bytes and structure, as `load`
+    tells formats apart. Call check_kind first: this opens the file."""
+    from .tensorbundle import resolve
+
+    if os.path.isdir(path):
+        return is_savedmodel(path) or resolve(path) is not None
+    if resolve(path) is not None:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False  # the reader of arrays says why
+    if head.startswith(MAGIC_ZIP):
+        from .zipsafe import open_zip
+
+        with open_zip(path, path) as zf:
+            names = zf.namelist()
+        return not (names and all(n.endswith(".npy") for n in names))
+    return head.startswith(MAGIC_HDF5) or (not head.startswith(MAGIC_NPY) and port_kind(path) is not None)
+
+
 def is_savedmodel(path: str) -> bool:
     return os.path.isdir(path) and any(os.path.lexists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
 
@@ -110,26 +134,32 @@ def read_port(path: str, kind: str, activation: str | None = None):
 
     if kind == "onnx":
         return onnx_file.model(path)
-    read = {"pytorch-zip": torch_file.read_zip, "pytorch-legacy": torch_file.read_legacy, "safetensors": safetensors_file.read}[kind]
-    arrays, dtypes, notes = read(path)
-    return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation)
+    if kind == "safetensors":
+        arrays, dtypes, notes = safetensors_file.read(path)
+        tree = None
+    else:
+        arrays, dtypes, notes, tree = (torch_file.read_zip if kind == "pytorch-zip" else torch_file.read_legacy)(path)
+    return ports.state_dict_model(arrays, dtypes, path, kind, notes, activation, tree)
 
 
 _NOT_FILES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
 
-def check_kind(path: str):
-    """MODEL must be a regular file or a folder (a SavedModel's, a checkpoint's), known by `stat`
-    before anything opens it: opening a FIFO waits for a writer, forever if none comes; a device may
-    never end. A path that does not exist is left to the readers (a checkpoint's prefix is no file)."""
+def check_kind(path: str, what: str = "a model file", folders: bool = True, pipes: bool = False):
+    """A path lstmctl opens must be a regular file (MODEL: or a folder, a SavedModel's or a
+    checkpoint's; `--input`: or a pipe, read to its end as `cat` reads it), known by `stat` before
+    anything opens it: opening a FIFO waits for a writer, forever if none comes; a device may never
+    end. A path that does not exist is left to the readers (a checkpoint's prefix is no file)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return
     except OSError as exc:
         raise LstmctlError(f"{path}: cannot be read ({exc.strerror})") from None
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise LstmctlError(f"{path}: is {_NOT_FILES.get(stat.S_IFMT(mode), 'no regular file')}, not a model file; refused")
+    if stat.S_ISDIR(mode) and not folders:
+        raise LstmctlError(f"{path}: is a directory, not {what}")
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or (pipes and stat.S_ISFIFO(mode))):
+        raise LstmctlError(f"{path}: is {_NOT_FILES.get(stat.S_IFMT(mode), 'no regular file')}, not {what}; refused")
 
 
 def sniff(path: str) -> str:

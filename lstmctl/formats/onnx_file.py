@@ -1,7 +1,7 @@
 """ONNX models (`.onnx`, a protobuf ModelProto) read with protowire, without the onnx package.
 
 The graph becomes a Model with one layer per node: LSTM / GRU / RNN nodes become recurrent layers
-(their W, R, B read through the onnx convention of npz_weights into Keras's layout), the operators
+(their W, R, B read through the onnx layout of weights_builder into Keras's layout), the operators
 lstmctl.layers.onnx computes (through lstmctl.oplib) become op layers, and any other node stays
 opaque (inspect lists it, run stops at it). Initializers and Constant nodes are the graph's
 constants, and a node whose inputs are all constants is computed once, here (torch <= 1.3 exports
@@ -42,7 +42,7 @@ from ..layers.onnx import ELEM_TYPES, ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS, c
 from ..layers.onnx import ONNX_OP as OP_SPEC
 from ..model import Call, InputSpec, Layer, Ref
 from ..runner import probe
-from .npz_weights import Keys, _from_onnx, spec_layer
+from .weights_builder import Keys, onnx_levels, spec_layer
 from .ports import PortModel, row_ranges
 from .protowire import Message, read_varint
 
@@ -321,7 +321,7 @@ def _recurrent_layer(node_name, op, attrs, slots, where) -> Layer:
         raise LstmctlError(f"{where}: has no W or R initializer")
     if kind == "gru":
         weights["linear_before_reset"] = np.array(attrs.get("linear_before_reset", 0))
-    (specs,) = _from_onnx(Keys(weights, where, "onnx"))
+    (specs,) = onnx_levels(Keys(weights, where, "onnx"))
     dirs = 2 if direction == "bidirectional" else 1
     if len(specs) != dirs:
         raise LstmctlError(f"{where}: direction {direction} needs {dirs} direction(s) of weights, W holds {len(specs)}")
@@ -406,7 +406,7 @@ class OnnxModel(PortModel):
     dims: dict = field(default_factory=dict)
 
     @_collector_paused()
-    def probe_shapes(self) -> dict:
+    def probe_shapes(self, until: set | None = None) -> dict:
         """Shapes as ONNX shape inference gives them: the sizes the file fixes, and each named
         dimension (dim_param) by its name wherever it reaches; found by running the graph at two
         sizes for each symbolic dimension. Where that run fails (inputs whose symbolic dimensions
@@ -426,9 +426,9 @@ class OnnxModel(PortModel):
                 for spec in self.inputs:
                     shape = [run[symbols[(spec.name, axis)]] if size is None else size for axis, size in enumerate([spec.batch, *spec.shape])]
                     arrays[spec.name] = rng.standard_normal(shape).astype(spec.dtype) if spec.dtype.startswith("float") else np.ones(shape, spec.dtype)
-                logs.append(probe(self, arrays))
+                logs.append(probe(self, arrays, until))
         except LstmctlError:
-            return super().probe_shapes()
+            return super().probe_shapes(until)
         by_pair = {(sizes[0][s], sizes[1][s]): (s if isinstance(s, str) else None) for s in order}
 
         def merge(a, b):

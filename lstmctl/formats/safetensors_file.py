@@ -6,16 +6,16 @@ bounded, JSON parsed strictly (safejson), every dtype known, each byte range the
 and dtype need, the ranges contiguous from 0 to the end of the file with no gap or overlap.
 """
 
+import math
 import os
 
 import numpy as np
 
+from .. import budget
 from ..errors import LstmctlError, show
 from . import safejson
 
 MAX_HEADER_BYTES = 16 << 20
-MAX_TENSOR_BYTES = 1 << 30
-MAX_DIMS = 32
 DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
 TORCH_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
@@ -29,20 +29,23 @@ def looks_like(head: bytes, size: int) -> bool:
 
 
 def _entry(name, entry, where):
+    """(dtype, shape, offsets) of one header entry, each field's type and range checked where read."""
+    at = f"{where}: tensor '{show(name)}'"
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         raise LstmctlError(f"{where}: header entry '{show(name)}' is not {{dtype, shape, data_offsets}}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str):
+        raise LstmctlError(f"{at}: dtype is a JSON {type(dtype).__name__}, expected a string ({', '.join(DTYPES)})")
     if dtype not in DTYPES:
-        raise LstmctlError(f"{where}: tensor '{show(name)}' has dtype {show(dtype)[:20]}, which lstmctl does not read ({', '.join(DTYPES)})")
-    if not isinstance(shape, list) or len(shape) > MAX_DIMS or not all(type(d) is int and d >= 0 for d in shape):
-        raise LstmctlError(f"{where}: tensor '{show(name)}' has a shape that is not a list of at most {MAX_DIMS} non-negative integers")
+        raise LstmctlError(f"{at} has dtype {show(dtype[:20])}, which lstmctl does not read ({', '.join(DTYPES)})")
+    if not isinstance(shape, list) or not all(type(d) is int for d in shape):
+        raise LstmctlError(f"{at}: shape is not a list of integers")
+    shape = budget.check_shape(shape, f"{at}: shape")
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1]:
-        raise LstmctlError(f"{where}: tensor '{show(name)}' has data_offsets that are not [begin, end] with 0 <= begin <= end")
-    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(DTYPES[dtype]).itemsize
+        raise LstmctlError(f"{at} has data_offsets that are not [begin, end] with 0 <= begin <= end")
+    nbytes = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
     if offsets[1] - offsets[0] != nbytes:
-        raise LstmctlError(f"{where}: tensor '{show(name)}' {dtype}{tuple(shape)} needs {nbytes} bytes; its data_offsets span {offsets[1] - offsets[0]}")
-    if nbytes > MAX_TENSOR_BYTES:
-        raise LstmctlError(f"{where}: tensor '{show(name)}' {tuple(shape)} is over the {MAX_TENSOR_BYTES}-byte cap")
+        raise LstmctlError(f"{at} {dtype}{shape} needs {nbytes} bytes; its data_offsets span {budget.number(offsets[1] - offsets[0])}")
     return dtype, shape, offsets
 
 
@@ -66,6 +69,7 @@ def read(path: str) -> tuple:
                 raise LstmctlError(f"{path}: safetensors __metadata__ is not an object of strings")
             if metadata:
                 notes.append("safetensors metadata: " + ", ".join(f"{show(k)}={show(v)[:40]}" for k, v in list(metadata.items())[:6]))
+        budget.check("tensors", len(header), path)
         entries = {name: _entry(name, entry, path) for name, entry in header.items()}
         if not entries:
             raise LstmctlError(f"{path}: safetensors file holds no tensors")
@@ -76,12 +80,16 @@ def read(path: str) -> tuple:
             end = stop
         if end != size - 8 - n:
             raise LstmctlError(f"{path}: the tensors' byte ranges end at {end}, but the file holds {size - 8 - n} bytes of data")
+        budget.check("bytes", end, path)
+        fh.seek(8 + n)
+        data = bytearray(end)  # the tensors' bytes, read once; each array is a view of them
+        fh.readinto(data)
         arrays, dtypes = {}, {}
         for name, (dtype, shape, (begin, stop)) in entries.items():
-            fh.seek(8 + n + begin)
-            a = np.frombuffer(fh.read(stop - begin), DTYPES[dtype]).reshape(shape)
+            kind = np.dtype(DTYPES[dtype])
+            a = np.frombuffer(data, kind, (stop - begin) // kind.itemsize, begin).reshape(shape)
             if dtype == "BF16":  # bfloat16 is float32's upper half: widening it is exact
                 a = (a.astype(np.uint32) << 16).view(np.float32)
-            arrays[name] = a.astype(a.dtype.newbyteorder("="))
+            arrays[name] = a.astype(a.dtype.newbyteorder("="), copy=False)
             dtypes[name] = TORCH_NAMES[dtype]
     return arrays, dtypes, notes

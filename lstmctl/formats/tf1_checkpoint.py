@@ -21,7 +21,7 @@ from ..errors import LstmctlError, show
 from ..layers import REGISTRY
 from ..layers.recurrent import stack_layer
 from ..model import Call, InputSpec, Layer, Ref
-from .npz_weights import ImportedModel, Keys, bidirectional_wrapper, spec_layer, tf1_cell
+from .weights_builder import ImportedModel, Keys, bidirectional_wrapper, spec_layer, tf1_cell
 from .tf2_checkpoint import skip_reason, skipped_notes
 
 CELL_SCOPE = re.compile(r"(basic_lstm_cell|lstm_cell|gru_cell|basic_rnn_cell)(_\d+)?")

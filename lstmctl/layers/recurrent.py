@@ -112,12 +112,14 @@ def _state_shape(layer, cell, x, mask) -> tuple:
 
 
 def _given_states(layer, cell, states, shape, dtype):
+    # a projected LSTM's h is narrower than its c
+    shapes = [(*shape[:-1], w) for w in cell.state_widths()] if getattr(cell, "projection", None) is not None else [shape] * len(cell.state_names)
     if not states:
-        return tuple(np.zeros(shape, dtype) for _ in cell.state_names)
+        return tuple(np.zeros(s, dtype) for s in shapes)
     if len(states) != len(cell.state_names):
         raise LstmctlError(f"layer '{layer.name}': initial_state needs {len(cell.state_names)} arrays ({', '.join(cell.state_names)}), got {len(states)}")
     out = []
-    for name, s in zip(cell.state_names, states):
+    for name, s, shape in zip(cell.state_names, states, shapes):
         s = np.asarray(s)
         if s.shape != shape:
             raise LstmctlError(f"layer '{layer.name}': initial state {name} must have shape {shape}, got {s.shape}")
@@ -229,6 +231,10 @@ def equations(cell) -> dict:
             "c_t = f_t ⊙ c_{t−1} + i_t ⊙ c̃_t", f"h_t = o_t ⊙ {act}(c_t)",
         ]  # fmt: skip
         states = {"h": u, "c": u}
+        if getattr(cell, "projection", None) is not None:  # torch's proj_size
+            p = cell.projection.shape[1]
+            steps[-1] = f"h_t = (o_t ⊙ {act}(c_t)) · P"
+            states = {"h": p, "c": u}
     elif cell.kind == "gru":
         recurrent = "r_t ⊙ (h_{t−1} · U_h + rb_h)" if cell.reset_after else "(r_t ⊙ h_{t−1}) · U_h"
         candidate = f"x_t · W_h + {recurrent}" + (" + b_h" if cell.bias is not None else "")
@@ -239,7 +245,7 @@ def equations(cell) -> dict:
         states = {"h": u}
     facts = {
         "step": steps,
-        "sizes": f"x_t ({n},), h_t ({u},)" + (f", c_t ({u},)" if "c" in states else "") + f"; W_<g> ({n}, {u}), U_<g> ({u}, {u}), b_<g> ({u},)",
+        "sizes": f"x_t ({n},), h_t ({states['h']},)" + (f", c_t ({u},)" if "c" in states else "") + f"; W_<g> ({n}, {u}), U_<g> ({states['h']}, {u}), b_<g> ({u},)" + (f", P ({u}, {states['h']})" if states["h"] != u else ""),
         "state_sizes": states,
     }
     if not conv and cell.kind == "lstm":
@@ -256,6 +262,7 @@ def cell_facts(layer: Layer, major: int) -> dict:
     cell = layer.cell
     facts = {
         "units": cell.units,
+        **({"proj_size": cell.projection.shape[1], "projection_shape": list(cell.projection.shape)} if getattr(cell, "projection", None) is not None else {}),
         "input_dim": cell.input_dim,
         "activation": cell.activation_name,
         "recurrent_activation": cell.recurrent_activation_name,

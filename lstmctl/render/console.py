@@ -8,10 +8,12 @@ import numpy as np
 from rich.console import Console, Group
 from rich.markup import escape as esc
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
 from ..arrays.writers import stdout_text
+from ..errors import show_lines
 
 
 def console_width(stream=None) -> int | None:
@@ -29,6 +31,16 @@ def console_width(stream=None) -> int | None:
 
 
 class _Console(Console):
+    def render(self, renderable, options=None):
+        """Every segment rich draws, its control characters escaped (errors.show_lines): a name
+        from a file (a module, an ONNX node, op or domain) in a table cell or a panel title cannot
+        clear the screen (ESC[2J) or retitle the terminal (an OSC sequence). Rich's own styling is
+        applied after this, from the segments' styles, and its control segments are kept."""
+        for segment in super().render(renderable, options):
+            if segment.control is None and not segment.text.isprintable() and segment.text != "\n":
+                segment = Segment(show_lines(segment.text), segment.style)
+            yield segment
+
     def on_broken_pipe(self):
         """The reader closed the pipe: rich would exit 1 (lstmctl's "a check failed") itself; the
         CLI ends the run quietly, as for every other output."""
@@ -39,6 +51,19 @@ class _Console(Console):
 def console(stderr=False) -> Console:
     # Rich drops colour codes by itself when the stream is not a terminal.
     return _Console(file=None if stderr else stdout_text(), stderr=stderr, highlight=False, soft_wrap=False, width=console_width(sys.stderr if stderr else sys.stdout))
+
+
+def shown(value):
+    """Facts for a table: every string in them through errors.show_lines, before rich measures
+    and lays it out (a name from a file then keeps its width and is never cut short; the
+    console's own escaping, _Console.render, is the net under every other string)."""
+    if isinstance(value, str):
+        return show_lines(value)
+    if isinstance(value, dict):
+        return {k: shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shown(v) for v in value]
+    return value
 
 
 def colour_off(out: Console) -> bool:
@@ -241,12 +266,31 @@ def _recurrent_panel(layer, out: Console, digits=4) -> Panel:
 INSPECT_SUMMARY_THRESHOLD = 1000  # --gate matrices with more elements are summarised unless --full
 
 
+def _module_tree(rows) -> Table:
+    """A whole pickled torch module: each module's name (indented by depth), class path and settings."""
+    table = Table(title="Module tree (pickled classes, read as data)", title_justify="left", box=None, pad_edge=False)
+    for column in ("module", "class", "settings"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(Text("  " * row["depth"] + row["name"]), Text(row["class"]), Text(row["settings"]))
+    return table
+
+
 def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=False, precision=None):
     """precision: significant digits of the gate statistics (default 4) and decimals of the
     --gate matrices (default 6)."""
     digits = 4 if precision is None else precision
+    facts = shown(facts)
     out.print(_header(facts))
+    if facts.get("module_tree"):
+        out.print(_module_tree(facts["module_tree"]))
     out.print(_graph(facts))
+    unlisted = facts.get("unlisted") or {}
+    if unlisted.get("layers"):
+        classes = sorted(unlisted["classes"].items(), key=lambda kv: -kv[1])
+        counts = ", ".join(f"{n:,} {esc(cls)}" for cls, n in classes[:5]) + (f", {len(classes) - 5} more classes" if len(classes) > 5 else "")
+        recurrent = f", {unlisted['recurrent']:,} of them recurrent" if unlisted["recurrent"] else ""
+        out.print(Text.from_markup(f"[yellow]the first {len(facts['layers']):,} of {len(facts['layers']) + unlisted['layers']:,} layers are listed; {unlisted['layers']:,} more ({counts}){recurrent}: --all lists every one, --layer NAME shows one[/]"))
     for layer in facts["layers"]:
         if "recurrent" in layer:
             out.print(_recurrent_panel(layer, out, digits))
@@ -255,7 +299,7 @@ def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=Fa
     if gate_arrays:
         for key, value in gate_arrays.items():
             text = array_text(value, full=full, precision=precision, width=_panel_width(out), threshold=INSPECT_SUMMARY_THRESHOLD, edgeitems=3)
-            out.print(Panel(text, title=Text(f"{key} {shape_text(value.shape)}"), title_align="left", expand=False))
+            out.print(Panel(text, title=Text(show_lines(f"{key} {shape_text(value.shape)}")), title_align="left", expand=False))
             if not full and np.size(value) > INSPECT_SUMMARY_THRESHOLD:
                 out.print(Text(f"{key}: {np.size(value):,} values, summarised (--full prints every one)", style="yellow"))
 
@@ -266,9 +310,9 @@ def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=Fa
 def render_arrays(items, out: Console, full=False, notes=(), precision=None):
     """items: (key, label, array) triples. precision: decimals shown (default 6)."""
     for note in notes:
-        out.print(Text(note, style="yellow"))
+        out.print(Text(show_lines(note), style="yellow"))
     for key, label, array in items:
-        title = f"{key}  {shape_text(array.shape)} {array.dtype}" + (f"  — {label}" if label else "")
+        title = show_lines(f"{key}  {shape_text(array.shape)} {array.dtype}" + (f"  — {label}" if label else ""))
         out.print(Panel(array_text(array, full=full, precision=precision, width=_panel_width(out)), title=Text(title), title_align="left", expand=False))
 
 
@@ -316,7 +360,7 @@ def heatmap(values: np.ndarray, units, time_index, title: str, diverging: bool, 
     lo, hi = (-1.0, 1.0) if diverging else (0.0, 1.0)
     grid, u_edges, notes, width = _heat_grid(values)
     cell = "█" * width
-    text = Text(f"{title}  (colour scale {lo:g} … {hi:g}; rows: units, columns: steps t={time_index[0]}…{time_index[-1]})\n", style="bold")
+    text = Text(show_lines(f"{title}  (colour scale {lo:g} … {hi:g}; rows: units, columns: steps t={time_index[0]}…{time_index[-1]})\n"), style="bold")
     for r in range(grid.shape[1]):
         a, b = u_edges[r], u_edges[r + 1]
         label = f"u{units[a]}" if b - a == 1 else f"u{units[a]}-{units[b - 1]}"
@@ -346,7 +390,7 @@ def _shade_heatmap(values: np.ndarray, units, time_index, title: str, diverging:
     """heatmap() without colour: RAMP characters, low to high, and a legend line naming the ends."""
     lo, hi = (-1.0, 1.0) if diverging else (0.0, 1.0)
     grid, u_edges, notes, width = _heat_grid(values)
-    text = Text(f"{title}  (shade scale {lo:g} … {hi:g}; rows: units, columns: steps t={time_index[0]}…{time_index[-1]})\n", style="bold")
+    text = Text(show_lines(f"{title}  (shade scale {lo:g} … {hi:g}; rows: units, columns: steps t={time_index[0]}…{time_index[-1]})\n"), style="bold")
     for r in range(grid.shape[1]):
         a, b = u_edges[r], u_edges[r + 1]
         label = f"u{units[a]}" if b - a == 1 else f"u{units[a]}-{units[b - 1]}"
@@ -359,7 +403,7 @@ def svg_of(draw, title: str) -> bytes:
     """What `draw(console)` prints, as an SVG image (rich's recording console, true colour)."""
     import io
 
-    recorder = Console(record=True, width=140, file=io.StringIO(), force_terminal=True, color_system="truecolor", no_color=False)
+    recorder = _Console(record=True, width=140, file=io.StringIO(), force_terminal=True, color_system="truecolor", no_color=False)
     draw(recorder)
     return recorder.export_svg(title=title).encode()
 
@@ -396,7 +440,7 @@ def render_trace(tr, out: Console, table=True, heat=True, full=False, summary=Tr
     step_digits, summary_digits = (4, 3) if precision is None else (precision, precision)
     ramp = colour_off(out)
 
-    out.print(Text(f"trace of layer '{tr.layer}' ({tr.kind}), sample {tr.sample}" + (f"; {'; '.join(tr.notes)}" if tr.notes else ""), style="bold"))
+    out.print(Text(show_lines(f"trace of layer '{tr.layer}' ({tr.kind}), sample {tr.sample}" + (f"; {'; '.join(tr.notes)}" if tr.notes else "")), style="bold"))
     for key, value in tr.initial.items():  # where the recurrence starts when the layer is given its states
         out.print(Text(f"initial state {key}: " + " ".join(f"{v:+.{step_digits}f}" for v in value[:MAX_TABLE_UNITS]) + (" …" if len(value) > MAX_TABLE_UNITS else "")))
     for direction in tr.directions:
@@ -415,7 +459,7 @@ def render_trace(tr, out: Console, table=True, heat=True, full=False, summary=Tr
             row_of = {r: i for i, r in enumerate(kept)}
 
             def step_table(chosen, part="", probe=False):
-                t = Table(title=Text(f"{tr.layer}{label}: every gate at every step{part}"), title_justify="left")
+                t = Table(title=Text(show_lines(f"{tr.layer}{label}: every gate at every step{part}")), title_justify="left")
                 for col in ("step", "t", "unit"):
                     t.add_column(col, justify="right", no_wrap=True)
                 for name in chosen:
@@ -453,7 +497,7 @@ def render_trace(tr, out: Console, table=True, heat=True, full=False, summary=Tr
         if rows and len(rows[0]) > 1:
 
             def summary_table(keys, part="", rows=rows):
-                s = Table(title=Text(f"{tr.layer}{label}: per-unit summary over {len(times)} steps{part} (saturated: below 0.1 or above 0.9; half-life: ln 0.5 / ln mean)"), title_justify="left")
+                s = Table(title=Text(show_lines(f"{tr.layer}{label}: per-unit summary over {len(times)} steps{part} (saturated: below 0.1 or above 0.9; half-life: ln 0.5 / ln mean)")), title_justify="left")
                 for key in ("unit", *keys):
                     s.add_column(key.replace("_", " "), justify="right", overflow="fold", no_wrap=key == "unit")
                 for row in rows:
@@ -482,18 +526,18 @@ def render_comparison(reports, out: Console):
         table.add_column(col, justify="left" if col in ("key", "result") else "right")
     for r in reports:
         result = "[green]pass[/]" if r.ok else "[red]FAIL[/]" + (f" ({esc(r.problem)})" if r.problem else "")
-        table.add_row(Text(r.key), shape_text(r.shape), _err(r.max_abs), _err(r.mean_abs), _err(r.max_rel), _err(r.mean_rel), f"{r.atol:g} / {r.rtol:g}", result,
+        table.add_row(Text(show_lines(r.key)), shape_text(r.shape), _err(r.max_abs), _err(r.mean_abs), _err(r.max_rel), _err(r.mean_rel), f"{r.atol:g} / {r.rtol:g}", result,
                       "-" if r.first_divergent_step is None else str(r.first_divergent_step))  # fmt: skip
     out.print(table)
     for r in reports:
         if r.growth:
-            out.print(Text(f"{r.key}: max |error| per step from step {r.first_divergent_step} on: {_growth(r.growth)}"))
+            out.print(Text(show_lines(f"{r.key}: max |error| per step from step {r.first_divergent_step} on: {_growth(r.growth)}")))
     failed = sum(not r.ok for r in reports)
     out.print(Text(f"{len(reports) - failed} of {len(reports)} keys within tolerance", style="bold green" if not failed else "bold red"))
 
 
 def render_diagnosis(d, out: Console):
-    table = Table(title=Text(f"diagnosis of layer '{d.layer}' (comparing your {d.compared} with each convention)"), title_justify="left")
+    table = Table(title=Text(show_lines(f"diagnosis of layer '{d.layer}' (comparing your {d.compared} with each convention)")), title_justify="left")
     for col in ("hypothesis", "max |err|", "matches", "what it means"):
         table.add_column(col, justify="right" if col == "max |err|" else "left", overflow="fold")
     for r in d.results:
@@ -514,7 +558,7 @@ def render_port_comparison(c, out: Console):
     """`compare MODEL PORT`: per mapped layer, each gate's weights (the worst of W, U, b) and the
     layer's sequence and states, then the traps found and a verdict."""
     for layer in c.layers:
-        table = Table(title=Text(f"{layer.reference} ↔ {layer.port}: {layer.what}"), title_justify="left")
+        table = Table(title=Text(show_lines(f"reference {layer.reference} ↔ port {layer.port}: {layer.what}")), title_justify="left")
         for col in ("compared", "max |diff|", "result", "first differs at step"):
             table.add_column(col, justify="right" if col in ("max |diff|", "first differs at step") else "left")
         gates = {}
@@ -525,16 +569,16 @@ def render_port_comparison(c, out: Console):
         for (half, gate), parts in gates.items():
             worst = max((r.max_abs or 0.0) for _, r in parts)
             bad = [p for p, r in parts if not r.ok]
-            table.add_row(Text(f"{half + ' ' if half else ''}gate {gate}: {', '.join(p for p, _ in parts)}"), _err(worst), "[green]same[/]" if not bad else f"[red]differs[/] ({esc(', '.join(bad))})", "")
+            table.add_row(Text(show_lines(f"{half + ' ' if half else ''}gate {gate}: {', '.join(p for p, _ in parts)}")), _err(worst), "[green]same[/]" if not bad else f"[red]differs[/] ({esc(', '.join(bad))})", "")
         for r in layer.outputs:
-            table.add_row(Text(r.key), _err(r.max_abs), "[green]pass[/]" if r.ok else "[red]FAIL[/]", "-" if r.first_divergent_step is None else str(r.first_divergent_step))
+            table.add_row(Text(show_lines(r.key)), _err(r.max_abs), "[green]pass[/]" if r.ok else "[red]FAIL[/]", "-" if r.first_divergent_step is None else str(r.first_divergent_step))
         out.print(table)
         for finding in layer.findings:
-            out.print(Text(f"trap: {finding}", style="yellow"))
+            out.print(Text(show_lines(f"trap: {finding}"), style="yellow"))
     if c.outputs:
         render_comparison(c.outputs, out)
     for note in c.notes:
-        out.print(Text(f"note: {note}"))
+        out.print(Text(show_lines(f"note: {note}")))
     bad = [lay for lay in c.layers if not lay.ok]
-    verdict = f"{len(c.layers) - len(bad)} of {len(c.layers)} recurrent layers agree" + ("" if not c.outputs else f", {sum(r.ok for r in c.outputs)} of {len(c.outputs)} model outputs")
+    verdict = f"{len(c.layers) - len(bad)} of {len(c.layers)} recurrent layers of the port agree with the reference" + ("" if not c.outputs else f", {sum(r.ok for r in c.outputs)} of {len(c.outputs)} model outputs")
     out.print(Text(verdict, style="bold green" if c.ok else "bold red"))

@@ -8,6 +8,8 @@ model's outputs marked. Names from the file are quoted, never interpreted.
 import json
 import re
 
+from ..errors import show_lines
+
 
 def _shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
@@ -44,8 +46,8 @@ def _state_names(facts) -> dict:
 
 
 def dot(facts) -> str:
-    def q(text: str) -> str:  # a DOT string: JSON's escapes (\" \\ \n), other characters as they are
-        return json.dumps(text, ensure_ascii=False)
+    def q(text: str) -> str:  # a DOT string: JSON's escapes (\" \\ \n) of the text as errors.show_lines shows it
+        return json.dumps(show_lines(text), ensure_ascii=False)
 
     lines = [f"digraph {q(facts['model']['name'])} {{", "  rankdir=TB;", '  node [shape=box, fontname="monospace"];']
     outputs = {_ref(o)[0] for o in facts["model"]["outputs"]}

@@ -107,9 +107,15 @@ def lstm2_bidir():
 
 
 def lstm_proj():
-    """proj_size: lstmctl refuses it (the test checks the refusal names the tensor)."""
-    r = rng("lstm_proj.pt")
-    torch.save({"rnn." + k: v for k, v in trained(torch.nn.LSTM(3, 5, proj_size=2), r).state_dict().items()}, HERE / "lstm_proj.pt")
+    """proj_size: two bidirectional levels whose h is projected from 5 to 2 features (weight_hr_l<k>)."""
+    name = "lstm_proj.pt"
+    r = rng(name)
+    lstm = trained(torch.nn.LSTM(3, 5, num_layers=2, proj_size=2, bidirectional=True, batch_first=True), r)
+    x = r.normal(size=(2, 6, 3)).astype(np.float32)
+    with torch.no_grad():
+        out = lstm(torch.from_numpy(x))
+    torch.save({"rnn." + k: v for k, v in lstm.state_dict().items()}, HERE / name)
+    save_expected(name, {"x": x}, torch_outputs("rnn", out))
 
 
 def gru_legacy():
@@ -295,15 +301,116 @@ def keras_round_trip():
         save_expected("k3_lstm_dense.bias_twice.pt", {"x": x}, torch_outputs("lstm", lstm.eval()(torch.from_numpy(x))))
 
 
-def main():
+class Tutorial(torch.nn.Module):
+    """The many-to-one classifier of every LSTM tutorial: the last step's h through a Linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(4, 5, batch_first=True)
+        self.fc = torch.nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+def tutorial_safetensors():
+    """k3_lstm_dense.keras ported as a tutorial writes it (nn.LSTM + nn.Linear, no softmax: the
+    loss holds it) and saved with safetensors, which sorts the keys: fc.* before lstm.*."""
+    from safetensors.torch import save_file as save_torch
+
+    import lstmctl
+
+    name = "k3_lstm_dense.tutorial.safetensors"
+    keras = lstmctl.load(str(ROOT / "sample_models/k3_lstm_dense.keras"))
+    model = Tutorial().eval()
+    lstm = torch.load(HERE / "k3_lstm_dense.lstm.pt", weights_only=True)
+    kernel, bias = keras.layer("dense").weights
+    model.lstm.load_state_dict(lstm)
+    model.fc.load_state_dict({"weight": torch.from_numpy(kernel.T.copy()), "bias": torch.from_numpy(bias)})
+    save_torch(model.state_dict(), str(HERE / name))
+    assert next(iter(safetensors_keys(HERE / name))).startswith("fc.")
+    x = np.load(ROOT / "sample_models/k3_lstm_dense.input.npy")
+    with torch.no_grad():
+        out = model.lstm(torch.from_numpy(x))
+        save_expected(name, {"x": x}, {"output": model.fc(out[0]), "last": model(torch.from_numpy(x)), **torch_outputs("lstm", out)})
+
+
+def safetensors_keys(path):
+    import json
+
+    with open(path, "rb") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        return [k for k in json.loads(fh.read(n)) if k != "__metadata__"]
+
+
+class Head(torch.nn.Module):
+    """A user class inside a user class: torch.save(model) pickles both by their class path."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.Tanh(), torch.nn.Dropout(0.2), torch.nn.Linear(6, 2), torch.nn.Sigmoid())
+
+
+class Nested(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.head = Head()
+
+    def forward(self, x):
+        return self.head.net(self.encoder.lstm(x)[0])
+
+
+def whole_modules():
+    """torch.save(model), what tutorials write: a user class holding torch.nn modules, pickled
+    whole. tagger_whole.pt (zip): Tagger; nested_whole_legacy.pt (legacy pickle): user classes
+    nested, an nn.Sequential head with Tanh, Dropout and Sigmoid; rnn_relu_whole.pt: a bare nn.RNN
+    whose nonlinearity='relu' and batch_first=False the pickle records."""
+    name = "tagger_whole.pt"
+    r = rng(name)
+    model = trained(Tagger(), r)
+    tokens = r.integers(0, 12, size=(2, 7)).astype(np.int64)
+    with torch.no_grad():
+        out = model.lstm(model.embedding(torch.from_numpy(tokens)))
+        save_expected(name, {"tokens": tokens}, {"output": model(torch.from_numpy(tokens)), **torch_outputs("lstm", out)})
+    torch.save(model, HERE / name)
+
+    name = "nested_whole_legacy.pt"
+    r = rng(name)
+    model = trained(Nested(), r)
+    x = r.normal(size=(2, 5, 3)).astype(np.float32)
+    with torch.no_grad():
+        save_expected(name, {"x": x}, {"output": model(torch.from_numpy(x)), **torch_outputs("encoder.lstm", model.encoder.lstm(torch.from_numpy(x)))})
+    torch.save(model, HERE / name, _use_new_zipfile_serialization=False)
+
+    name = "rnn_relu_whole.pt"
+    r = rng(name)
+    rnn = trained(torch.nn.RNN(3, 4, num_layers=2, nonlinearity="relu"), r, scale=0.4)
+    x = r.normal(size=(5, 2, 3)).astype(np.float32)  # (time, batch, features): batch_first=False
+    with torch.no_grad():
+        y, h = rnn(torch.from_numpy(x))
+    save_expected(name, {"x": x}, {"output": y, "h_n": h})
+    torch.save(rnn, HERE / name)
+
+
+MAKERS = (lstm2_bidir, lstm_proj, gru_legacy, rnn_relu, lstm_cell, tagger, dtypes, views, onnx_dynamo, onnx_torchscript, onnx_by_hand, keras_round_trip, tutorial_safetensors, whole_modules)
+
+
+def main(names=()):
+    """Every fixture, the folder emptied first; or only the makers named (`generate_torch.py whole_modules`)."""
+    if names:
+        for make in MAKERS:
+            if make.__name__ in names:
+                make()
+        return
     for old in HERE.iterdir():
         if old.name != Path(__file__).name:
             old.unlink() if old.is_file() else shutil.rmtree(old)
-    for make in (lstm2_bidir, lstm_proj, gru_legacy, rnn_relu, lstm_cell, tagger, dtypes, views, onnx_dynamo, onnx_torchscript, onnx_by_hand, keras_round_trip):
+    for make in MAKERS:
         make()
     total = sum(p.stat().st_size for p in HERE.iterdir() if p.name != Path(__file__).name)
     print(f"wrote {len(list(HERE.iterdir())) - 1} files, {total} bytes")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
