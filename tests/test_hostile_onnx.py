@@ -239,10 +239,11 @@ def test_graph_names_that_are_no_text_do_not_become_keys(tmp_path):
 
 
 def test_op_and_domain_strings_reach_the_terminal_escaped(tmp_path):
-    """An unnamed node of op type ESC[2J in domain ESC]0;x BEL: its layer name is node_1, its class escaped."""
+    """An unnamed node of op type ESC[2J in domain ESC]0;x BEL: its layer name is node_1 (not made of
+    the op type), its class the file's text, which inspect prints escaped."""
     odd = field(1, "Y_h") + field(2, "Z") + field(4, "\x1b[2J") + field(7, "\x1b]0;x\x07")
     path = write(tmp_path, [LSTM, odd])
     layer = lstmctl.load(path).layers[-1]
-    assert (layer.name, layer.class_name) == ("node_1", "\\x1b]0;x\\x07.\\x1b[2J")
+    assert (layer.name, layer.class_name) == ("node_1", "\x1b]0;x\x07.\x1b[2J")
     out = cli("inspect", path)
     assert out.exit_code == 0 and "\x1b" not in out.output

@@ -562,7 +562,7 @@ def model(path: str) -> PortModel:
         elif n.standard and n.op in OPS:
             layer = Layer(n.name, n.op, {"name": n.name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f"], spec=OP_SPEC, params={"inputs": slots, "attrs": n.attrs, "opset": opset, "n_outputs": len(n.outputs)})
         else:
-            op = show(n.op) if n.standard else f"{show(n.domain)}.{show(n.op)}"  # a class name inspect prints
+            op = n.op if n.standard else f"{n.domain}.{n.op}"
             layer = Layer(n.name, op, {"name": n.name}, notes=[f"ONNX operator {show(n.op)}{'' if n.standard else ' of domain ' + show(n.domain)} is not one lstmctl computes; run stops at it"])
         layer.calls = [Call(refs, [])]
         layers.append(layer)
