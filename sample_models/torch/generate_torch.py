@@ -403,13 +403,16 @@ def main(names=()):
             if make.__name__ in names:
                 make()
         return
+    from generate_onnx_graphs import FILES as ONNX_GRAPHS  # that script's files stay: it needs TensorFlow and tf2onnx to remake them
+
+    kept = [Path(name).stem for name in ONNX_GRAPHS]
     for old in HERE.iterdir():
-        if old.name != Path(__file__).name:
+        if old.suffix != ".py" and not old.name.startswith(tuple(kept)):
             old.unlink() if old.is_file() else shutil.rmtree(old)
     for make in MAKERS:
         make()
-    total = sum(p.stat().st_size for p in HERE.iterdir() if p.name != Path(__file__).name)
-    print(f"wrote {len(list(HERE.iterdir())) - 1} files, {total} bytes")
+    written = [p for p in HERE.iterdir() if p.suffix != ".py" and not p.name.startswith(tuple(kept))]
+    print(f"wrote {len(written)} files, {sum(p.stat().st_size for p in written)} bytes")
 
 
 if __name__ == "__main__":
