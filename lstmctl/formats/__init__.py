@@ -155,10 +155,12 @@ def read_port(path: str, kind: str, activation: str | None = None):
 
 @contextlib.contextmanager
 def collector_paused():
-    """Python's cycle collector off for a while. A file of 10^5 tensors or nodes becomes some 10^6
-    small objects (a header's dicts and lists, arrays, layers, their facts), all kept: the collector
-    would walk them again and again as they are made, half of the time taken. None of them is
-    garbage in a cycle; the few cycles made meanwhile wait for it."""
+    """Python's cycle collector off for a while (reading, probing, running a graph, inspecting). A
+    file of 10^5 tensors or nodes becomes some 10^6 small objects (a header's dicts and lists,
+    arrays, layers, their facts), all kept, and the collector would walk them again and again as
+    they are made: paused, a safetensors file of 10^5 tensors is read in half the time, an ONNX
+    graph of 150k nodes in a third, and probed in a fifth. None of those objects is garbage in a
+    cycle; the few cycles made meanwhile wait for it."""
     collecting = gc.isenabled()
     gc.disable()
     try:

@@ -24,8 +24,6 @@ raw_data 9, double_data 10, data_location 14; ValueInfoProto name 1, type 2 → 
 elem_type 1, shape 2 → dim 1 → dim_value 1, dim_param 2.
 """
 
-import contextlib
-import gc
 import os
 import re
 import struct
@@ -42,6 +40,7 @@ from ..layers.onnx import ELEM_TYPES, ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS, c
 from ..layers.onnx import ONNX_OP as OP_SPEC
 from ..model import Call, InputSpec, Layer, Ref
 from ..runner import probe
+from . import collector_paused
 from .weights_builder import Keys, onnx_levels, spec_layer
 from .ports import PortModel, row_ranges
 from .protowire import Message, read_varint
@@ -383,20 +382,6 @@ class _Node:
     where: str
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cyclic collector paused while a graph's many small objects are made and walked
-    (reading, running, probing): none forms a cycle, and each collection would walk the whole
-    graph again (a graph of 150k nodes is read in a third of the time, probed in a fifth)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @dataclass(repr=False)
 class OnnxModel(PortModel):
     """A Model of an ONNX graph: `run` also returns each graph output under its own name;
@@ -405,7 +390,7 @@ class OnnxModel(PortModel):
     output_names: list = field(default_factory=list)
     dims: dict = field(default_factory=dict)
 
-    @_collector_paused()
+    @collector_paused()
     def probe_shapes(self, until: set | None = None) -> dict:
         """Shapes as ONNX shape inference gives them: the sizes the file fixes, and each named
         dimension (dim_param) by its name wherever it reaches; found by running the graph at two
@@ -443,7 +428,7 @@ class OnnxModel(PortModel):
             out[(spec.name, 0)] = ([], [tuple(names[i] if size is None and i < len(names) else size for i, size in enumerate([spec.batch, *spec.shape]))], False)
         return out
 
-    @_collector_paused()
+    @collector_paused()
     def run(self, *args, **kwargs):
         result = super().run(*args, **kwargs)
         keys = ["output"] if len(self.outputs) == 1 else [f"output_{i}" for i in range(len(self.outputs))]
@@ -467,7 +452,7 @@ def _nodes(path: str, graph: Message, names: _Names) -> list:
     return out
 
 
-@_collector_paused()
+@collector_paused()
 def model(path: str) -> PortModel:
     """The Model of an ONNX file."""
     proto = _read(path)
