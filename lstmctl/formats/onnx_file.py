@@ -229,6 +229,9 @@ def _value_info(msg: Message, where: str) -> tuple:
     return name, tensor_type.uint(1), dims, names
 
 
+_SEPARATORS = re.compile(r"[/@]+")  # compiled once: a graph may name 10^5 nodes
+
+
 class _Names:
     """Layer names as lstmctl's go ('/' and '@' become '.': they separate parts of result keys),
     each unique (a taken name gets _1, _2, …), the first comers keeping their own: the graph's
@@ -238,7 +241,7 @@ class _Names:
         self.used, self.suffix = set(), {}
 
     def __call__(self, raw: str, fallback: str) -> str:
-        name = re.sub(r"[/@]+", ".", raw).strip(".") or fallback
+        name = _SEPARATORS.sub(".", raw).strip(".") or fallback
         name = name if name.isprintable() and len(name) <= 200 else fallback
         base, k = name, self.suffix.get(name, 1)
         while name in self.used:

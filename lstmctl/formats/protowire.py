@@ -13,6 +13,8 @@ VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 
 
 def _varint(buf: bytes, pos: int, where: str) -> tuple[int, int]:
+    if pos < len(buf) and buf[pos] < 0x80:  # one byte, as most keys and lengths are (a graph may hold 10^5 nodes)
+        return buf[pos], pos + 1
     value = shift = 0
     while True:
         if pos >= len(buf):
