@@ -97,6 +97,7 @@ CASES = {
     "safetensors-100k": ("safetensors, 100k tensors", safetensors, 100_000, "m.safetensors"),
     "safetensors-150k": ("safetensors, 150k tensors", safetensors, 150_000, "m.safetensors"),
     "safetensors-linear-100k": ("safetensors, 50k nn.Linear (100k tensors)", lambda path, n: safetensors(path, n, _linears), 100_000, "m.safetensors"),
+    "torch-50k": ("torch.save zip, 50k tensors of one storage", torch_shared, 50_000, "m.pt"),
     "torch-100k": ("torch.save zip, 100k tensors of one storage", torch_shared, 100_000, "m.pt"),
     "torch-storages-100k": ("torch.save zip, 100k tensors, one storage each", torch_storages, 100_000, "m.pt"),
     "onnx-100k": ("ONNX, LSTM + 100k Identity nodes", onnx_identities, 100_000, "m.onnx"),
@@ -110,14 +111,14 @@ def inspect(root, path):
     done = subprocess.run([sys.executable, "-m", "lstmctl", "inspect", path], env=env, cwd=root, capture_output=True, text=True)  # -m puts cwd first
     wall = time.perf_counter() - t0
     last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
-    return wall, done.returncode, last[0][:100] if last else ""
+    return wall, done.returncode, last[0] if last else ""
 
 
 def cell(runs) -> str:
     """'1.23' (median seconds), with the exit code and what it said when it was not 0."""
     wall = statistics.median(r[0] for r in runs)
     _, code, last = runs[-1]
-    return f"{wall:.2f}" if code == 0 else f"{wall:.2f} (exit {code}: {last})"
+    return f"{wall:.2f}" if code == 0 else f"{wall:.2f} (exit {code}: {last.split(': ', 3)[-1][:60]}…)"
 
 
 def main(argv=None):
