@@ -73,7 +73,7 @@ def main(argv=None):
         err = float(np.abs(nb() - want).max())
         if err > 1e-5:
             raise SystemExit(f"the numba prototype disagrees with lstmctl: {err:.3g}")
-        t = {name: bf.median_ms(fn, args.reps) for name, fn in (("lstmctl", ours), ("numba", nb), ("ort", ort))}
+        t = {name: bf.p50_p95(ms)[0] for name, ms in bf.measure({"lstmctl": ours, "numba": nb, "ort": ort}, args.reps).items()}
         print(f"{kind} B{B} T{T} D{D} H{H}".ljust(28) + f" {t['lstmctl']:9.3f} {t['numba']:9.3f} {t['ort']:12.3f}   {t['lstmctl'] / t['ort']:10.2f}x {t['numba'] / t['ort']:9.2f}x")
 
 

@@ -23,15 +23,18 @@ def supported(cell) -> bool:
 
 
 def _lstm_prepared(cell):
-    """W, U, b with columns [i, f, o | c] and the sigmoid columns halved; cached on the cell."""
+    """W, U, b with gate rows [g | f, i, o] (c̃ first) and the sigmoid gates halved, and U
+    transposed for the gate-major loop; cached on the cell."""
     cached = getattr(cell, "_fast", None)
     if cached is None:
         u = cell.units
-        order = np.r_[0:u, u : 2 * u, 3 * u : 4 * u, 2 * u : 3 * u]
-        scale = np.ones(4 * u, cell.W.dtype)
-        scale[: 3 * u] = 0.5
+        order = np.r_[2 * u : 3 * u, u : 2 * u, 0:u, 3 * u : 4 * u]
+        scale = np.full(4 * u, 0.5, cell.W.dtype)
+        scale[:u] = 1.0
+        U = np.ascontiguousarray(cell.U[:, order] * scale)
         b = cell.bias[order] * scale if cell.bias is not None else None
-        cached = cell._fast = (cell.W[:, order] * scale, np.ascontiguousarray(cell.U[:, order] * scale), b)
+        W = np.ascontiguousarray((cell.W[:, order] * scale).T).T  # W.T contiguous: the gate-major projection's operand
+        cached = cell._fast = (W, U, np.ascontiguousarray(U.T), b)
     return cached
 
 
@@ -47,39 +50,59 @@ def _gru_prepared(cell):
     return cached
 
 
-def _project(x, W, b, start, stop, backwards):
-    """(time, batch, k·units) input projections of processing steps start..stop."""
+def _project(x, W, b, start, stop, backwards, columns=False):
+    """Input projections of processing steps start..stop: (time, batch, k·units), or with
+    `columns` gate-major (time, k·units, batch), (time, k·units) at batch 1."""
     steps = x.shape[1]
     block = x[:, steps - stop : steps - start][:, ::-1] if backwards else x[:, start:stop]
+    if columns and x.shape[0] > 1:
+        xt = np.ascontiguousarray(block.transpose(1, 2, 0))  # (time, features, batch)
+        xw = np.matmul(W.T, xt)
+        if b is not None:
+            xw += b[:, None]
+        return xw
     xt = np.ascontiguousarray(block.transpose(1, 0, 2))
     xw = xt.reshape(-1, xt.shape[2]) @ W
     if b is not None:
         xw += b
-    return xw.reshape(xt.shape[0], xt.shape[1], -1)
+    return xw.reshape(xt.shape[0], -1) if columns else xw.reshape(xt.shape[0], xt.shape[1], -1)
 
 
-def _lstm(cell, xw, out, states):
-    """Steps over projected inputs xw (time, batch, 4u), writing h_t into out[t]; returns states."""
-    _, U, _ = _lstm_prepared(cell)
+def _lstm(cell, xw, out, states, cell_clip=None):
+    """Steps over gate-major projected inputs xw (time, 4u, batch), or (time, 4u) at batch 1,
+    writing h_t into out[t] (u, batch) or (u,); states (h, c) in the same layout; returns them.
+
+    One buffer z holds c above the gates, rows [c | g | f, i, o]: each gate is a contiguous
+    block, and [c, g] against [f, i] is one product, so c_t = f·c + i·g is two calls. The
+    sigmoid gates are 0.5 + 0.5·tanh of their halved pre-activations (see _lstm_prepared)."""
+    _, U, Ut, _ = _lstm_prepared(cell)
     u = cell.units
-    batch = xw.shape[1]
-    h, c = states
-    z = np.empty((batch, 4 * u), xw.dtype)
-    tmp = np.empty((batch, u), xw.dtype)
-    i, f, o, c_tilde, sig = z[:, :u], z[:, u : 2 * u], z[:, 2 * u : 3 * u], z[:, 3 * u :], z[:, : 3 * u]
-    for k in range(xw.shape[0]):
-        np.matmul(h, U, out=z)
-        z += xw[k]
-        np.tanh(z, out=z)
-        sig *= 0.5
-        sig += 0.5
-        c *= f
-        np.multiply(i, c_tilde, out=tmp)
-        c += tmp
-        h = out[k]
-        np.tanh(c, out=h)
-        h *= o
-    return h, c
+    h, c0 = states
+    z = np.empty((5 * u, *xw.shape[2:]), xw.dtype)
+    c, gates, cg, fi, sig, o = z[:u], z[u:], z[: 2 * u], z[2 * u : 4 * u], z[2 * u :], z[4 * u :]
+    c[...] = c0
+    fc_ig = np.empty_like(cg)
+    half = np.array(0.5, xw.dtype)
+    dot, add, multiply, tanh = np.dot, np.add, np.multiply, np.tanh
+    if z.ndim == 1:  # batch 1: h·U as a vector-matrix product
+        recurrent = lambda h: dot(h, U, gates)  # noqa: E731
+    else:
+        recurrent = lambda h: dot(Ut, h, gates)  # noqa: E731
+    for xw_t, h_t in zip(xw, out):
+        recurrent(h)
+        add(gates, xw_t, gates)
+        tanh(gates, gates)
+        multiply(sig, half, sig)
+        add(sig, half, sig)
+        multiply(cg, fi, fc_ig)
+        add(fc_ig[:u], fc_ig[u:], c)
+        if cell_clip is not None:  # the clipped cell state feeds h_t and the next step
+            np.minimum(c, cell_clip, out=c)
+            np.maximum(c, -cell_clip, out=c)
+        tanh(c, h_t)
+        multiply(h_t, o, h_t)
+        h = h_t
+    return h, c.copy()
 
 
 def _gru(cell, xw, out, states):
@@ -144,34 +167,52 @@ def _simple_rnn(cell, xw, out, states):
 
 KERNELS = {"lstm": _lstm, "gru": _gru, "simple_rnn": _simple_rnn}
 PREPARED = {  # (W, input bias) as the kernel wants them, computed once per cell
-    "lstm": lambda cell: _lstm_prepared(cell)[0::2],
+    "lstm": lambda cell: _lstm_prepared(cell)[0::3],
     "gru": lambda cell: _gru_prepared(cell)[0::2],
     "simple_rnn": lambda cell: (cell.W, cell.input_bias),
 }
+COLUMNS = {"lstm"}  # kernels that work gate-major: a step's states are (units, batch), or (units,) at batch 1
 BLOCK_BYTES = 32 << 20  # input projections computed this many bytes of steps at a time
 
 
-def _run(cell, x, states, backwards, keep_sequence, progress):
-    """One batch slice: time blocks of projected inputs, the recurrence through them."""
+def _to_columns(a):
+    return a[0].copy() if a.shape[0] == 1 else np.ascontiguousarray(a.T)
+
+
+def _from_columns(a, batch):
+    return a[None].copy() if batch == 1 else np.ascontiguousarray(a.T)
+
+
+def _run(cell, x, states, backwards, keep_sequence, progress, **options):
+    """Time blocks of projected inputs, the recurrence through them. Returns the sequence as the
+    kernel wrote it (time first) and the final states (batch, units)."""
     W, b = PREPARED[cell.kind](cell)
     (batch, steps), u = x.shape[:2], cell.units
+    columns = cell.kind in COLUMNS
     width = W.shape[1]
     block = max(1, min(steps, BLOCK_BYTES // max(1, batch * width * x.dtype.itemsize)))
-    out = np.empty((steps if keep_sequence else min(block, steps) or 1, batch, u), x.dtype)
-    states = tuple(s.copy() for s in states)  # the kernels update c in place
+    each = ((u,) if batch == 1 else (u, batch)) if columns else (batch, u)
+    out = np.empty((steps if keep_sequence else min(block, steps) or 1, *each), x.dtype)
+    states = tuple(_to_columns(s) if columns else s.copy() for s in states)  # the kernels update c in place
     for start in range(0, steps, block):
         stop = min(steps, start + block)
-        xw = _project(x, W, b, start, stop, backwards)
+        xw = _project(x, W, b, start, stop, backwards, columns)
         target = out[start:stop] if keep_sequence else out[: stop - start]
-        states = KERNELS[cell.kind](cell, xw, target, states)
+        states = KERNELS[cell.kind](cell, xw, target, states, **options)
         states = tuple(s.copy() if s.base is out else s for s in states)  # h must outlive `out` reuse
         if progress is not None:
             progress(stop - start)
+    if columns:
+        states = tuple(_from_columns(s, batch) for s in states)
+        if keep_sequence:  # (time, units, batch) seen as (batch, time, units)
+            out = out[:, None] if batch == 1 else out.transpose(0, 2, 1)
     return (out if keep_sequence else None), states
 
 
-def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None):
+def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None, cell_clip=None):
     """The same result as kernels.reference_scan without mask or trace: (batch, time, units)
-    outputs in the order produced (None when keep_sequence is False), and the final states."""
-    out, final = _run(cell, x, states, go_backwards, keep_sequence, progress)
+    outputs in the order produced (None when keep_sequence is False), and the final states.
+    `cell_clip` (LSTM only): c is clipped to ±cell_clip after each step."""
+    options = {} if cell_clip is None else {"cell_clip": np.array(cell_clip, x.dtype)}
+    out, final = _run(cell, x, states, go_backwards, keep_sequence, progress, **options)
     return (out.transpose(1, 0, 2) if out is not None else None), final

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lstmctl import fastpath, kernels
+from lstmctl.errors import LstmctlError
 from lstmctl.gates import make_cell
 
 
@@ -62,3 +63,42 @@ def test_zero_steps():
     seq, final = fastpath.scan(cell, x, states)
     assert seq.shape == (2, 0, 5)
     np.testing.assert_array_equal(final[0], states[0])
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_cell_clip_equals_the_clipped_reference(batch, go_backwards):
+    cell, x, states = cell_and_input("lstm", batch, 12, seed=3)
+    x = x * 4  # drives c past the clip
+    clip = 0.8
+    want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=go_backwards, cell_clip=clip)
+    seq, final = fastpath.scan(cell, x, states, go_backwards=go_backwards, cell_clip=clip)
+    np.testing.assert_allclose(seq, want_seq, atol=2e-6)
+    for a, b in zip(final, want_states):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    assert np.abs(final[1]).max() == pytest.approx(clip)  # the clip was reached
+    unclipped = kernels.reference_scan(cell, x, states, go_backwards=go_backwards)
+    assert np.abs(unclipped[1][1]).max() > clip + 0.1
+
+
+def test_cell_clip_reference_clips_each_step():
+    """The reference's clip against the update written out by hand: c_t = clip(f·c + i·g)."""
+    cell, x, states = cell_and_input("lstm", 2, 6, seed=4)
+    x = x * 4
+    clip = 0.5
+    h, c = states
+    sig = kernels.sigmoid
+    for t in range(x.shape[1]):
+        z = x[:, t] @ cell.W + cell.bias + h @ cell.U
+        i, f, g, o = np.split(z, 4, axis=-1)
+        c = np.clip(sig(f) * c + sig(i) * np.tanh(g), -clip, clip)
+        h = sig(o) * np.tanh(c)
+    _, (h_ref, c_ref) = kernels.reference_scan(cell, x, states, cell_clip=clip)
+    np.testing.assert_allclose(h_ref, h, atol=1e-6)
+    np.testing.assert_allclose(c_ref, c, atol=1e-6)
+
+
+def test_cell_clip_is_for_lstm_only():
+    cell, x, states = cell_and_input("gru", 2, 3)
+    with pytest.raises(LstmctlError, match="cell_clip"):
+        kernels.scan(cell, x, states, cell_clip=1.0)

@@ -4,7 +4,7 @@ a model and its port (PyTorch, safetensors, ONNX or another Keras file) layer by
 
 import click
 
-from .options import TIME_MAJOR, report_comparison, time_major_input
+from .options import THREADS, TIME_MAJOR, report_comparison, time_major_input
 
 
 @click.command()
@@ -16,6 +16,7 @@ from .options import TIME_MAJOR, report_comparison, time_major_input
 @click.option("--rtol", multiple=True, help="Relative tolerance (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--map", "mapping", multiple=True, metavar="REF_KEY=KEY", help="Compare REFERENCE's REF_KEY with RESULT's KEY (e.g. seq=lstm/sequence). Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@THREADS
 def compare(result, reference, inputs, time_major, atol, rtol, mapping, fmt):
     """Compare two result files (.npz as `run --format npz` writes, or .npy): every array of
     REFERENCE against RESULT's, as `run --expect` does. With --input, RESULT and REFERENCE are a
