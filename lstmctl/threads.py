@@ -20,9 +20,10 @@ import threading
 from .errors import UsageError
 
 ENV = "LSTMCTL_THREADS"
-# Multiply-adds in one recurrent product below which one thread is faster even on an idle
-# machine: 2 threads lost up to 256×1024 at batch 8, won from batch 32 (bench_forward --threads-sweep).
-MIN_MACS_PER_THREAD = 1 << 21
+# Multiply-adds of one recurrent product per thread worth starting: up to 0.5M (H64 B32, H128 B8,
+# H256 B1) OpenBLAS ran one thread anyway; from 1M (H256 B4 to B32, H512) two threads took
+# 0.55x the time of one where a second core was free (2 cores, 2026-12-07).
+MIN_MACS_PER_THREAD = 1 << 19
 
 MAX_THREADS = 1024
 _fixed = None  # set by the CLI's --threads
