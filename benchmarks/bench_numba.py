@@ -1,11 +1,13 @@
-"""What a compiled kernel would gain at batch 1, where NumPy's per-call cost dominates (issue 20).
+"""What a compiled kernel would gain, where NumPy's per-call cost dominates (issues 20 and 29).
 
-    pip install numba scipy onnxruntime onnx && python benchmarks/bench_numba.py [--reps 51]
+    pip install numba onnxruntime onnx && python benchmarks/bench_numba.py [--reps 51]
 
-A prototype, not part of lstmctl: the LSTM step loop of lstmctl/fastpath.py written for numba
-(one compiled loop over the steps: the recurrent product through BLAS, the gates compiled), checked
-against lstmctl's output, timed beside lstmctl and onnxruntime in one run on the benchmark cases.
-Measured 2026-12-04 (docs/speed.md): B1 0.45 ms against lstmctl's 0.49, so not shipped.
+Prototypes, not part of lstmctl: the LSTM step loop written for numba, (1) with the recurrent
+product through BLAS and the gates compiled, (2) with the whole step compiled; checked against
+lstmctl's output, timed interleaved with lstmctl and onnxruntime in one run.
+Measured 2026-12-07 (numba 0.68.1, docs/speed.md): B1 0.51 and 0.52 ms against lstmctl's 0.475 and
+onnxruntime's 0.157 (a compiled loop evaluates exp and tanh one value at a time; NumPy's tanh is
+vectorised), B32 10x and 5x slower than lstmctl. So not shipped, not proposed.
 """
 
 import argparse

@@ -188,13 +188,12 @@ def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_f
     `cell_clip` (LSTM): c clipped to ±cell_clip at each step.
     """
     if cell_clip is not None and (cell.kind != "lstm" or hasattr(cell, "step")):
-        raise LstmctlError(f"cell_clip applies to LSTM cells, not {cell.kind}")
+        raise LstmctlError(f"cell_clip applies to an LSTM cell, not to a {type(cell).__name__} of kind {cell.kind}")
     if hasattr(cell, "step"):  # a cell with its own products (ConvLSTM convolves) brings its own math
         step, xw = cell.step, cell.project(x)
     else:
-        step, xw = partial(STEPS[cell.kind], cell), project_inputs(cell, x)
-        if cell_clip is not None:
-            step = partial(lstm_step, cell, cell_clip=cell_clip)
+        clip = {} if cell_clip is None else {"cell_clip": cell_clip}
+        step, xw = partial(STEPS[cell.kind], cell, **clip), project_inputs(cell, x)
     steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
     outputs = []
     previous = None

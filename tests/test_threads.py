@@ -63,6 +63,8 @@ def test_choose(monkeypatch):
     assert threads.choose(32 * 256 * 1024) == 1  # every CPU taken by another process
     monkeypatch.setattr(threads, "others_running", lambda: 2)
     assert threads.choose(32 * 256 * 1024) == 3
+    assert threads.choose(threads.MIN_MACS_ONCE, each_step=False) == 4  # a product made once: one wait, not one a step
+    assert threads.choose(threads.MIN_MACS_ONCE - 1, each_step=False) == 1
     monkeypatch.setenv(threads.ENV, "2")
     assert threads.choose(64) == 2  # the user's number, whatever the size
     with threads.use(1):
@@ -107,6 +109,27 @@ def test_scan_sets_blas_threads_and_restores_them(monkeypatch):
         assert threads.blas_threads() == 1
 
 
+def test_the_projection_gets_the_usable_cpus_inside_a_one_thread_scan(monkeypatch):
+    from lstmctl import fastpath
+
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "others_running", lambda: 5)  # busy: the steps get one thread
+    monkeypatch.setattr(threads, "MIN_MACS_ONCE", 1)
+    monkeypatch.setattr(threads, "MIN_MACS_PER_THREAD", 1)
+    seen = []
+    real = fastpath._project
+    monkeypatch.setattr(fastpath, "_project", lambda *a: (seen.append(threads.blas_threads()), real(*a))[1])
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads_during_scan(monkeypatch, *lstm(4)) == 1
+        assert seen == [2]
+        assert threads.blas_threads() == 2
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        seen.clear()
+        blas_threads_during_scan(monkeypatch, *lstm(4))
+        assert seen == [1]  # still never above the number outside the scan
+
+
 def test_results_do_not_depend_on_the_threads():
     cell, x, states = lstm(64, units=32)
     with threads.use(1):
@@ -130,3 +153,12 @@ def test_cli_threads_option_and_environment(monkeypatch):
         assert len(lines) == 1 and "whole number of threads" in lines[0], lines
     again = runner.invoke(main, ["run", model, "--input", x, "--format", "json"])
     assert again.exit_code == 0 and threads._fixed is None  # --threads holds for its own command only
+
+
+def test_without_threadpoolctl_blas_keeps_its_own_number(monkeypatch):
+    monkeypatch.setattr(threads, "_controller", False)  # as when threadpoolctl cannot be imported
+    assert threads.blas_threads() is None
+    cell, x, states = lstm(3)
+    with threads.use(1):
+        seq, _ = kernels.scan(cell, x, states)
+    np.testing.assert_allclose(seq, kernels.reference_scan(cell, x, states)[0], atol=2e-6)
