@@ -15,8 +15,6 @@ How many threads BLAS uses is lstmctl/threads.py's choice, made around each scan
 
 import numpy as np
 
-from . import threads
-
 
 def supported(cell) -> bool:
     if hasattr(cell, "step"):  # a cell with its own math (ConvLSTM)
@@ -198,8 +196,7 @@ def _run(cell, x, states, backwards, keep_sequence, progress, **options):
     states = tuple(_to_columns(s) if columns else s.copy() for s in states)  # the kernels update c in place
     for start in range(0, steps, block):
         stop = min(steps, start + block)
-        with threads.limited((stop - start) * batch * x.shape[2] * width, each_step=False):
-            xw = _project(x, W, b, start, stop, backwards, columns)
+        xw = _project(x, W, b, start, stop, backwards, columns)
         target = out[start:stop] if keep_sequence else out[: stop - start]
         states = KERNELS[cell.kind](cell, xw, target, states, **options)
         states = tuple(s.copy() if s.base is out else s for s in states)  # h must outlive `out` reuse

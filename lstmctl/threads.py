@@ -24,9 +24,6 @@ ENV = "LSTMCTL_THREADS"
 # H256 B1) OpenBLAS ran one thread anyway; from 1M (H256 B4 to B32, H512) two threads took
 # 0.55x the time of one where a second core was free (2 cores, 2026-12-07).
 MIN_MACS_PER_THREAD = 1 << 19
-# A product made once (the input projection of a time block) is threaded from 2^26 multiply-adds,
-# about 1.5 ms on one core: longer than a scheduling delay on a busy machine.
-MIN_MACS_ONCE = 1 << 26
 
 MAX_THREADS = 1024
 _fixed = None  # set by the CLI's --threads
@@ -156,20 +153,15 @@ def _own_running():
     return max(1, count)
 
 
-def choose(macs: int, each_step=True) -> int:
-    """Threads for a product of `macs` multiply-adds: the fixed number if one is set; else one
-    below MIN_MACS_PER_THREAD per thread, else as many as usable CPUs. A product made at each
-    step (`each_step`) also gets no more than the CPUs other processes leave, plus one: on 2 CPUs
-    with B32 H256 steps, two threads beat one beside one other busy process (44 against 66 ms) and
-    lost beside two (146 against 82 ms; benchmarks/bench_forward.py's busy column is the latter).
-    A product made once (the input projection) waits for an unscheduled thread once, not at
-    every step, so from MIN_MACS_ONCE it takes the usable CPUs whatever the load: beside two
-    busy processes its two threads get half the machine where one thread gets a third."""
+def choose(macs: int) -> int:
+    """Threads for a scan whose per-step product has `macs` multiply-adds: the fixed number if
+    one is set; else one below MIN_MACS_PER_THREAD per thread, else as many as usable CPUs but
+    no more than the CPUs other processes leave, plus one. On 2 CPUs with B32 H256 steps, two
+    threads beat one beside one other busy process (44 against 66 ms) and lost beside two
+    (146 against 82 ms; benchmarks/bench_forward.py's busy column is the latter)."""
     n = fixed()
     if n is not None:
         return n
-    if not each_step:
-        return usable_cpus() if macs >= MIN_MACS_ONCE else 1
     want = min(usable_cpus(), max(1, macs // MIN_MACS_PER_THREAD))
     if want > 1:  # the CPUs no other thread is running on, and the one this thread runs on
         want = max(1, min(want, usable_cpus() + 1 - others_running()))
@@ -193,38 +185,29 @@ def _blas():
     return _controller or None
 
 
-_outside = None  # BLAS's numbers outside any scan, while one runs (main thread only)
-
-
 @contextlib.contextmanager
-def limited(macs: int, each_step=True):
-    """BLAS runs on choose(macs, each_step) threads inside the block (no more than it had outside
-    any scan, unless the user fixed the number), and on its number before after it. Only in the
-    main thread: once that thread has set a number, OpenBLAS (0.3.31) ignores one set from another
-    thread, so the scans of a thread pool run on the number the main thread set around the pool
-    (see examples/dask_shards.py)."""
-    global _outside
+def limited(macs: int):
+    """BLAS runs on choose(macs) threads inside the block (no more than it had before, unless
+    the user fixed the number), and on its number before after it. Only in the main thread: once
+    that thread has set a number, OpenBLAS (0.3.31) ignores one set from another thread, so the
+    scans of a thread pool run on the number the main thread set around the pool (see
+    examples/dask_shards.py)."""
     libs = _blas()
     if not libs or threading.current_thread() is not threading.main_thread():
         yield
         return
-    n, user = choose(macs, each_step), fixed() is not None
+    n, user = choose(macs), fixed() is not None
     before = [lib.get_num_threads() for lib in libs]
-    outermost = _outside is None
-    if outermost:
-        _outside = before
-    for lib, now, cap in zip(libs, before, _outside):
-        want = n if user else min(n, cap or 1)
-        if now != want:
+    for lib, outer in zip(libs, before):
+        want = n if user else min(n, outer or 1)
+        if outer != want:
             lib.set_num_threads(want)
     try:
         yield
     finally:
-        if outermost:
-            _outside = None
-        for lib, now in zip(libs, before):
-            if lib.get_num_threads() != now:
-                lib.set_num_threads(now)
+        for lib, outer in zip(libs, before):
+            if lib.get_num_threads() != outer:
+                lib.set_num_threads(outer)
 
 
 def blas_threads():

@@ -63,8 +63,6 @@ def test_choose(monkeypatch):
     assert threads.choose(32 * 256 * 1024) == 1  # every CPU taken by another process
     monkeypatch.setattr(threads, "others_running", lambda: 2)
     assert threads.choose(32 * 256 * 1024) == 3
-    assert threads.choose(threads.MIN_MACS_ONCE, each_step=False) == 4  # a product made once: one wait, not one a step
-    assert threads.choose(threads.MIN_MACS_ONCE - 1, each_step=False) == 1
     monkeypatch.setenv(threads.ENV, "2")
     assert threads.choose(64) == 2  # the user's number, whatever the size
     with threads.use(1):
@@ -107,27 +105,6 @@ def test_scan_sets_blas_threads_and_restores_them(monkeypatch):
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         assert blas_threads_during_scan(monkeypatch, *lstm(4)) == 1  # an outer limit holds
         assert threads.blas_threads() == 1
-
-
-def test_the_projection_gets_the_usable_cpus_inside_a_one_thread_scan(monkeypatch):
-    from lstmctl import fastpath
-
-    monkeypatch.delenv(threads.ENV, raising=False)
-    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
-    monkeypatch.setattr(threads, "others_running", lambda: 5)  # busy: the steps get one thread
-    monkeypatch.setattr(threads, "MIN_MACS_ONCE", 1)
-    monkeypatch.setattr(threads, "MIN_MACS_PER_THREAD", 1)
-    seen = []
-    real = fastpath._project
-    monkeypatch.setattr(fastpath, "_project", lambda *a: (seen.append(threads.blas_threads()), real(*a))[1])
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        assert blas_threads_during_scan(monkeypatch, *lstm(4)) == 1
-        assert seen == [2]
-        assert threads.blas_threads() == 2
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        seen.clear()
-        blas_threads_during_scan(monkeypatch, *lstm(4))
-        assert seen == [1]  # still never above the number outside the scan
 
 
 def test_results_do_not_depend_on_the_threads():
