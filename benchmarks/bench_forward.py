@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -55,19 +56,28 @@ def lstmctl_forward(cell, x):
 
 
 def gemm_bound(cell, x):
-    """The products alone, on the threads lstmctl's policy gives the scan: the input projection
-    of all steps, then per step the recurrent product in the faster of the two layouts
-    (gate-major, U^T·h^T, as lstmctl's LSTM loop computes it)."""
+    """The products alone, on the threads lstmctl's policy plans for the scan (BLAS threads, or
+    batch slices on threads of their own): the input projection of all steps, then per step the
+    recurrent product in the faster of the two layouts (gate-major, U^T·h^T, as lstmctl's LSTM
+    loop computes it)."""
     B, T, D = x.shape
     W, Ut = cell.W, np.ascontiguousarray(cell.U.T)
-    h = np.zeros((cell.units, B), np.float32)
-    z = np.empty((Ut.shape[0], B), np.float32)
+
+    def products(rows):
+        b = rows.stop - rows.start
+        h = np.zeros((cell.units, b), np.float32)
+        z = np.empty((Ut.shape[0], b), np.float32)
+        np.ascontiguousarray(x[rows].transpose(1, 0, 2)).reshape(T * b, D) @ W
+        for _ in range(T):
+            np.dot(Ut, h, out=z)
 
     def run():
-        with threads.limited(B * cell.U.size):
-            np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * B, D) @ W
-            for _ in range(T):
-                np.dot(Ut, h, out=z)
+        with threads.limited(B * cell.U.size, B) as parts:
+            if parts == 1:
+                return products(slice(0, B))
+            cuts = np.linspace(0, B, parts + 1).astype(int)
+            with ThreadPoolExecutor(parts) as pool:
+                list(pool.map(products, [slice(cuts[k], cuts[k + 1]) for k in range(parts)]))
 
     return run
 

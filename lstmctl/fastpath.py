@@ -13,6 +13,8 @@ Measured by benchmarks/bench_forward.py and tested against kernels.reference_sca
 How many threads BLAS uses is lstmctl/threads.py's choice, made around each scan (kernels.scan).
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 
@@ -209,10 +211,28 @@ def _run(cell, x, states, backwards, keep_sequence, progress, **options):
     return (out if keep_sequence else None), states
 
 
-def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None, cell_clip=None):
+def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None, cell_clip=None, parts=1):
     """The same result as kernels.reference_scan without mask or trace: (batch, time, units)
     outputs in the order produced (None when keep_sequence is False), and the final states.
-    `cell_clip` (LSTM only): c is clipped to ±cell_clip after each step."""
+    `cell_clip` (LSTM only): c is clipped to ±cell_clip after each step.
+    `parts` > 1: the batch is cut into that many slices, each run on a thread of its own (BLAS
+    should then run one thread each): no thread waits for another at each step, which is what
+    makes BLAS's own threads slow on a busy machine (lstmctl/threads.py chooses)."""
     options = {} if cell_clip is None else {"cell_clip": np.array(cell_clip, x.dtype)}
-    out, final = _run(cell, x, states, go_backwards, keep_sequence, progress, **options)
-    return (out.transpose(1, 0, 2) if out is not None else None), final
+    parts = max(1, min(parts, x.shape[0]))
+    if parts == 1:
+        out, final = _run(cell, x, states, go_backwards, keep_sequence, progress, **options)
+        return (out.transpose(1, 0, 2) if out is not None else None), final
+    cuts = np.linspace(0, x.shape[0], parts + 1).astype(int)
+
+    def part(k, progress=None):
+        rows = slice(cuts[k], cuts[k + 1])
+        return _run(cell, x[rows], tuple(s[rows] for s in states), go_backwards, keep_sequence, progress, **options)
+
+    with ThreadPoolExecutor(parts - 1) as pool:
+        others = [pool.submit(part, k) for k in range(1, parts)]
+        results = [part(0, progress), *(f.result() for f in others)]  # part 0 reports the steps
+    final = tuple(np.concatenate(s) for s in zip(*(r[1] for r in results)))
+    if not keep_sequence:
+        return None, final
+    return np.concatenate([r[0] for r in results], axis=1).transpose(1, 0, 2), final

@@ -173,10 +173,10 @@ def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=Fa
     """Run `cell` over x (batch, time, features) from `states`: the fast path (fastpath.py) when
     nothing per-step is asked for and the activations are the standard ones, else the reference.
     With keep_sequence False the fast path keeps no per-step outputs (returns None for them).
-    BLAS gets the threads lstmctl/threads.py chooses for the per-step product's size."""
-    with threads.limited(x.shape[0] * math.prod(x.shape[2:-1]) * cell.U.size):
+    BLAS threads, or batch slices on threads of their own, as lstmctl/threads.py plans them."""
+    with threads.limited(x.shape[0] * math.prod(x.shape[2:-1]) * cell.U.size, x.shape[0]) as parts:
         if mask is None and trace is None and fastpath.supported(cell) and (cell_clip is None or cell.kind == "lstm"):
-            return fastpath.scan(cell, x, states, go_backwards, keep_sequence, cell_clip=cell_clip)
+            return fastpath.scan(cell, x, states, go_backwards, keep_sequence, cell_clip=cell_clip, parts=parts)
         return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace, cell_clip)
 
 

@@ -153,19 +153,25 @@ def _own_running():
     return max(1, count)
 
 
-def choose(macs: int) -> int:
-    """Threads for a scan whose per-step product has `macs` multiply-adds: the fixed number if
-    one is set; else one below MIN_MACS_PER_THREAD per thread, else as many as usable CPUs but
-    no more than the CPUs other processes leave, plus one. On 2 CPUs with B32 H256 steps, two
-    threads beat one beside one other busy process (44 against 66 ms) and lost beside two
-    (146 against 82 ms; benchmarks/bench_forward.py's busy column is the latter)."""
+def plan(macs: int, batch: int) -> tuple:
+    """(BLAS threads, batch slices) for a scan whose per-step product has `macs` multiply-adds:
+    - the number the user fixed, as BLAS threads;
+    - one thread below MIN_MACS_PER_THREAD per thread;
+    - else as many as usable CPUs: as BLAS's own threads when other processes leave that many
+      CPUs, plus one (they split each product finer; two of them beat one beside one busy process,
+      44 against 66 ms at B32 H256 on 2 CPUs); else as slices of the batch, each on a thread of its
+      own with one BLAS thread (fastpath.scan's `parts`), since BLAS's threads meet at every step
+      and wait there for whichever is not scheduled: beside two spinning processes, B32 H256 took
+      3936 ms on two BLAS threads, 334 on one, 266 in two slices (load 9, 2026-12-07)."""
     n = fixed()
     if n is not None:
-        return n
+        return n, 1
     want = min(usable_cpus(), max(1, macs // MIN_MACS_PER_THREAD))
-    if want > 1:  # the CPUs no other thread is running on, and the one this thread runs on
-        want = max(1, min(want, usable_cpus() + 1 - others_running()))
-    return want
+    if want == 1:
+        return 1, 1
+    if usable_cpus() + 1 - others_running() >= want:  # the CPUs no other thread is running on, and this one's
+        return want, 1
+    return 1, min(want, batch)
 
 
 _controller = None
@@ -186,28 +192,30 @@ def _blas():
 
 
 @contextlib.contextmanager
-def limited(macs: int):
-    """BLAS runs on choose(macs) threads inside the block (no more than it had before, unless
-    the user fixed the number), and on its number before after it. Only in the main thread: once
-    that thread has set a number, OpenBLAS (0.3.31) ignores one set from another thread, so the
-    scans of a thread pool run on the number the main thread set around the pool (see
+def limited(macs: int, batch: int = 1):
+    """Inside the block BLAS runs on plan()'s number of threads (no more than it had before,
+    unless the user fixed the number), and on its number before after it; the block gets the
+    number of batch slices to run on threads of their own. Only in the main thread: once that
+    thread has set a number, OpenBLAS (0.3.31) ignores one set from another thread, so the scans
+    of a thread pool run on the number the main thread set around the pool, in one slice (see
     examples/dask_shards.py)."""
     libs = _blas()
     if not libs or threading.current_thread() is not threading.main_thread():
-        yield
+        yield 1
         return
-    n, user = choose(macs), fixed() is not None
+    (n, parts), user = plan(macs, batch), fixed() is not None
     before = [lib.get_num_threads() for lib in libs]
-    for lib, outer in zip(libs, before):
-        want = n if user else min(n, outer or 1)
-        if outer != want:
-            lib.set_num_threads(want)
+    if not user:
+        n, parts = min(n, *before), min(parts, *before)  # an outer limit (OPENBLAS_NUM_THREADS, threadpool_limits) holds
+    for lib, now in zip(libs, before):
+        if now != n:
+            lib.set_num_threads(n)
     try:
-        yield
+        yield max(1, parts)
     finally:
-        for lib, outer in zip(libs, before):
-            if lib.get_num_threads() != outer:
-                lib.set_num_threads(outer)
+        for lib, now in zip(libs, before):
+            if lib.get_num_threads() != now:
+                lib.set_num_threads(now)
 
 
 def blas_threads():

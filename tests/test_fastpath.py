@@ -44,6 +44,23 @@ def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_bac
         np.testing.assert_array_equal(s, s0)  # the caller's initial states are left alone
 
 
+@pytest.mark.parametrize("kind, reset_after, activation", CASES)
+@pytest.mark.parametrize("parts", [2, 3, 8])
+def test_batch_slices_on_threads_equal_reference(kind, reset_after, activation, parts, monkeypatch):
+    monkeypatch.setattr(fastpath, "BLOCK_BYTES", 256)
+    cell, x, states = cell_and_input(kind, 7, 9, reset_after, activation)
+    want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=True)
+    seq, final = fastpath.scan(cell, x, states, go_backwards=True, parts=parts)
+    np.testing.assert_allclose(seq, want_seq, atol=2e-6)
+    for a, b in zip(final, want_states):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    steps = []
+    none, final2 = fastpath.scan(cell, x, states, go_backwards=True, keep_sequence=False, progress=steps.append, parts=parts)
+    assert none is None and sum(steps) == 9  # the steps reported once, not once a slice
+    for a, b in zip(final2, want_states):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+
+
 def test_float64_stays_float64():
     cell, x, states = cell_and_input("lstm", 2, 4, dtype=np.float64)
     seq, _ = fastpath.scan(cell, x, states)

@@ -52,21 +52,22 @@ def test_others_running_from_loadavg():
     assert threads.others_running("nonsense", own=1) == 0
 
 
-def test_choose(monkeypatch):
+def test_plan(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
     monkeypatch.setattr(threads, "usable_cpus", lambda: 4)
     monkeypatch.setattr(threads, "others_running", lambda: 0)
-    assert threads.choose(64 * 256) == 1  # a batch-1 step: one thread
-    assert threads.choose(32 * 256 * 1024) == 4  # as many as usable
-    assert threads.choose(2 * threads.MIN_MACS_PER_THREAD) == 2  # each thread gets enough work
+    assert threads.plan(64 * 256, 1) == (1, 1)  # a batch-1 step: one thread
+    assert threads.plan(32 * 256 * 1024, 32) == (4, 1)  # idle: BLAS's threads, as many as usable
+    assert threads.plan(2 * threads.MIN_MACS_PER_THREAD, 32) == (2, 1)  # each thread gets enough work
+    monkeypatch.setattr(threads, "others_running", lambda: 1)
+    assert threads.plan(32 * 256 * 1024, 32) == (4, 1)  # one CPU taken: still BLAS's threads
     monkeypatch.setattr(threads, "others_running", lambda: 4)
-    assert threads.choose(32 * 256 * 1024) == 1  # every CPU taken by another process
-    monkeypatch.setattr(threads, "others_running", lambda: 2)
-    assert threads.choose(32 * 256 * 1024) == 3
+    assert threads.plan(32 * 256 * 1024, 32) == (1, 4)  # busy: batch slices, one BLAS thread each
+    assert threads.plan(32 * 256 * 1024, 3) == (1, 3)  # no more slices than samples
     monkeypatch.setenv(threads.ENV, "2")
-    assert threads.choose(64) == 2  # the user's number, whatever the size
+    assert threads.plan(64, 1) == (2, 1)  # the user's number, whatever the size or the load
     with threads.use(1):
-        assert threads.choose(1 << 30) == 1  # use() before the environment
+        assert threads.plan(1 << 30, 64) == (1, 1)  # use() before the environment
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5", "", "99999", "\u0662"])
@@ -105,6 +106,29 @@ def test_scan_sets_blas_threads_and_restores_them(monkeypatch):
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         assert blas_threads_during_scan(monkeypatch, *lstm(4)) == 1  # an outer limit holds
         assert threads.blas_threads() == 1
+
+
+def test_busy_scan_runs_batch_slices_on_one_blas_thread_each(monkeypatch):
+    from lstmctl import fastpath
+
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "others_running", lambda: 3)
+    monkeypatch.setattr(threads, "MIN_MACS_PER_THREAD", 1)
+    seen = []
+    real = fastpath.scan
+    monkeypatch.setattr(fastpath, "scan", lambda *a, **k: (seen.append((threads.blas_threads(), k["parts"])), real(*a, **k))[1])
+    cell, x, states = lstm(5)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        seq, final = kernels.scan(cell, x, states)
+        assert seen == [(1, 2)]
+        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+            kernels.scan(cell, x, states)
+            assert seen[-1] == (1, 1)  # an outer limit of one thread: one slice too
+    want_seq, want_final = kernels.reference_scan(cell, x, states)
+    np.testing.assert_allclose(seq, want_seq, atol=2e-6)
+    for a, b in zip(final, want_final):
+        np.testing.assert_allclose(a, b, atol=2e-6)
 
 
 def test_results_do_not_depend_on_the_threads():
