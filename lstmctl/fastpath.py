@@ -13,6 +13,7 @@ Measured by benchmarks/bench_forward.py and tested against kernels.reference_sca
 How many threads BLAS uses is lstmctl/threads.py's choice, made around each scan (kernels.scan).
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -185,9 +186,10 @@ def _from_columns(a, batch):
     return a[None].copy() if batch == 1 else np.ascontiguousarray(a.T)
 
 
-def _run(cell, x, states, backwards, keep_sequence, progress, **options):
+def _run(cell, x, states, backwards, keep_sequence, progress, stop=None, **options):
     """Time blocks of projected inputs, the recurrence through them. Returns the sequence as the
-    kernel wrote it (time first) and the final states (batch, units)."""
+    kernel wrote it (time first) and the final states (batch, units). A set `stop` event ends
+    it at the next block (the other slices of an interrupted scan)."""
     W, b = PREPARED[cell.kind](cell)
     (batch, steps), u = x.shape[:2], cell.units
     columns = cell.kind in COLUMNS
@@ -197,13 +199,15 @@ def _run(cell, x, states, backwards, keep_sequence, progress, **options):
     out = np.empty((steps if keep_sequence else min(block, steps) or 1, *each), x.dtype)
     states = tuple(_to_columns(s) if columns else s.copy() for s in states)  # the kernels update c in place
     for start in range(0, steps, block):
-        stop = min(steps, start + block)
-        xw = _project(x, W, b, start, stop, backwards, columns)
-        target = out[start:stop] if keep_sequence else out[: stop - start]
+        if stop is not None and stop.is_set():
+            break
+        end = min(steps, start + block)
+        xw = _project(x, W, b, start, end, backwards, columns)
+        target = out[start:end] if keep_sequence else out[: end - start]
         states = KERNELS[cell.kind](cell, xw, target, states, **options)
         states = tuple(s.copy() if s.base is out else s for s in states)  # h must outlive `out` reuse
         if progress is not None:
-            progress(stop - start)
+            progress(end - start)
     if columns:
         states = tuple(_from_columns(s, batch) for s in states)
         if keep_sequence:  # (time, units, batch) seen as (batch, time, units)
@@ -224,14 +228,19 @@ def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None,
         out, final = _run(cell, x, states, go_backwards, keep_sequence, progress, **options)
         return (out.transpose(1, 0, 2) if out is not None else None), final
     cuts = np.linspace(0, x.shape[0], parts + 1).astype(int)
+    stop = threading.Event()
 
     def part(k, progress=None):
         rows = slice(cuts[k], cuts[k + 1])
-        return _run(cell, x[rows], tuple(s[rows] for s in states), go_backwards, keep_sequence, progress, **options)
+        return _run(cell, x[rows], tuple(s[rows] for s in states), go_backwards, keep_sequence, progress, stop, **options)
 
     with ThreadPoolExecutor(parts - 1) as pool:
         others = [pool.submit(part, k) for k in range(1, parts)]
-        results = [part(0, progress), *(f.result() for f in others)]  # part 0 reports the steps
+        try:
+            results = [part(0, progress), *(f.result() for f in others)]  # part 0 reports the steps
+        except BaseException:  # Ctrl-C, SIGTERM, out of memory: the other slices stop at their next time block
+            stop.set()
+            raise
     final = tuple(np.concatenate(s) for s in zip(*(r[1] for r in results)))
     if not keep_sequence:
         return None, final

@@ -119,3 +119,34 @@ def test_cell_clip_is_for_lstm_only():
     cell, x, states = cell_and_input("gru", 2, 3)
     with pytest.raises(LstmctlError, match="cell_clip"):
         kernels.scan(cell, x, states, cell_clip=1.0)
+
+
+def test_an_interrupted_scan_stops_its_other_slices(monkeypatch):
+    """Ctrl-C reaches the main thread's slice: the other slices stop at their next time block
+    instead of running to the end of the input."""
+    import threading
+
+    monkeypatch.setattr(fastpath, "BLOCK_BYTES", 64)  # one step a block
+    cell, x, states = cell_and_input("lstm", 2, 2000)
+    interrupted, running = threading.Event(), threading.Event()
+    worker_blocks = []
+
+    def progress(n):  # the main thread's slice, after its first block, once the other one runs
+        assert running.wait(10)
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    real = fastpath._project
+
+    def project(*a):
+        if threading.current_thread() is not threading.main_thread():
+            worker_blocks.append(a[3])
+            if len(worker_blocks) == 3:  # hold the other slice until the main one is interrupted
+                running.set()
+                assert interrupted.wait(10)
+        return real(*a)
+
+    monkeypatch.setattr(fastpath, "_project", project)
+    with pytest.raises(KeyboardInterrupt):
+        fastpath.scan(cell, x, states, progress=progress, parts=2)
+    assert 3 <= len(worker_blocks) < 50  # of 2000 had it run to the end
