@@ -1,13 +1,17 @@
-"""Forward-pass speed: lstmctl against onnxruntime, PyTorch and Keras, same weights, one process.
+"""Forward-pass speed: lstmctl against onnxruntime (and PyTorch, Keras), same weights, one process.
 
-    python benchmarks/bench_forward.py [--reps 15] [--only lstm|gru|simple_rnn]
+    python benchmarks/bench_forward.py [--quick] [--reps 30] [--only lstm|gru|simple_rnn] [--no-busy] [--no-processes]
 
-Peers are optional (pip install -e '.[bench]' plus tensorflow-cpu for Keras): each one missing is
-reported and skipped. Every peer's output is checked against lstmctl's before it is timed.
-Prints the median milliseconds per forward pass and the ratio to onnxruntime, and "GEMM bound":
-the matrix products any implementation of the layer computes, timed alone with NumPy's BLAS in the
-same run (the input projection of all steps at once, then one recurrent product per step), which
-is as fast as lstmctl's NumPy forward pass could be.
+Every figure is a ratio against peers timed in the same run, interleaved call by call (a change in
+the machine's load reaches all of them alike), as p50 and p95 of one forward pass. "GEMM bound" is
+the matrix products any implementation of the layer computes (the input projection of all steps,
+then one recurrent product per step), timed alone with NumPy's BLAS on the threads lstmctl's policy
+plans: as fast as lstmctl's NumPy forward pass could be. Each case runs on the machine as found and
+busy (as many spinning processes as CPUs beside it), with the 1-minute load average before and
+after; then 4 `lstmctl run` processes side by side against the same 4 one after another. The
+tables print as markdown, ready for docs/speed.md. `--quick` (under 2 minutes): the two LSTM cases
+against onnxruntime only. Peers that are missing are reported and skipped; each peer's output is
+checked against lstmctl's before it is timed.
 """
 
 import argparse
@@ -242,8 +246,7 @@ def forward_rows(args, busy):
                 raise SystemExit(f"{name} disagrees with lstmctl on {kind} B{B}: max |diff| {err:.3g}")
             fns[name] = fn
         before = os.getloadavg()[0]
-        reps = args.reps if B * H < 4096 else max(5, args.reps // 3)
-        times = measure(fns, reps * (10 if B * H < 4096 else 1))
+        times = measure(fns, args.reps * (10 if B * H < 4096 else 1))
         rows.append({"case": f"{CASES_NAME[kind]} B{B} T{T} D{D} H{H}", "busy": busy, "load": (before, os.getloadavg()[0]), "times": times})
         print(f"  {rows[-1]['case']} {'busy' if busy else 'as is'}: " + ", ".join(f"{n} {p50_p95(t)[0]:.2f}" for n, t in times.items()), file=sys.stderr)
     return rows
@@ -304,14 +307,14 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=30, help="timed rounds per case (×10 at batch 1)")
+    ap.add_argument("--reps", type=int, default=30, help="timed rounds per case (×10 for small cases; at most 20 with --quick)")
     ap.add_argument("--only", choices=sorted(K))
     ap.add_argument("--quick", action="store_true", help="the two LSTM cases against onnxruntime only, fewer rounds (under 2 minutes)")
     ap.add_argument("--no-busy", action="store_true", help="skip the busy column")
     ap.add_argument("--no-processes", action="store_true", help="skip the 4 concurrent `lstmctl run` processes")
     args = ap.parse_args(argv)
     if args.quick:
-        args.reps = min(args.reps, 15)
+        args.reps = min(args.reps, 20)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, {cpus} CPUs, numpy {np.__version__}, Python {platform.python_version()}, lstmctl threads: {os.environ.get('LSTMCTL_THREADS', 'policy')}")
     rows = forward_rows(args, busy=False)
