@@ -14,7 +14,6 @@ How many threads BLAS uses is lstmctl/threads.py's choice, made around each scan
 """
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -227,6 +226,8 @@ def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None,
     if parts == 1:
         out, final = _run(cell, x, states, go_backwards, keep_sequence, progress, **options)
         return (out.transpose(1, 0, 2) if out is not None else None), final
+    from concurrent.futures import ThreadPoolExecutor  # here: 4 ms of start-up that small runs do not need
+
     cuts = np.linspace(0, x.shape[0], parts + 1).astype(int)
     stop = threading.Event()
 

@@ -46,7 +46,7 @@ def test_small_run_imports_only_what_it_uses():
         "lstmctl.formats.torch_file", "lstmctl.formats.safetensors_file", "lstmctl.formats.onnx_file", "lstmctl.formats.ports", "lstmctl.layers.onnx",
     }  # fmt: skip
     assert not unused & modules, sorted(unused & modules)
-    assert "hashlib" not in modules  # the state's fingerprint (OpenSSL) only when a state is carried
+    assert not {"hashlib", "concurrent.futures"} & modules  # a state's fingerprint (OpenSSL), batch slices on threads: not here
     assert {"lstmctl.formats.keras_zip", "lstmctl.runner", "lstmctl.render.console"} <= modules  # the path it did take
     assert {"lstmctl.threads", "threadpoolctl"} <= modules  # the thread policy: BLAS gets one thread for this small model
 
