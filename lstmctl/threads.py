@@ -1,19 +1,19 @@
-"""How many threads BLAS may use for a recurrent layer's products (issue 29).
+"""How many threads a recurrent layer's scan may use, and how (issue 29).
 
-A threaded product waits, every step, for its last thread to be scheduled: on a machine whose
-cores are taken (other processes, a Dask pool, `xargs -P`), that wait is most of the time
-(benchmarks/bench_forward.py, docs/speed.md). So a scan asks for threads only when its per-step
-product is big enough to gain from them, and only over the CPUs this process may use (its CPU
-affinity, its cgroup's CPU quota) that no other process is running on right now; one thread
-otherwise. `--threads N` (the CLI), `LSTMCTL_THREADS` or `use(N)` fix the number instead.
+BLAS's threads meet at every product, so each step waits for the last of them to be scheduled:
+on a machine whose cores are taken (other processes, a Dask pool, `xargs -P`), that wait is most
+of the time (benchmarks/bench_forward.py, docs/speed.md). So a scan asks for threads only when its
+per-step product is big enough to gain from them, and only as many as the CPUs this process may
+use (its CPU affinity, its cgroup's CPU quota); as BLAS's own threads when other processes leave
+those CPUs free, else as slices of the batch on threads of their own that never wait for each
+other (see plan). `--threads N` (the CLI), `LSTMCTL_THREADS` or `use(N)` fix the number instead.
 
-The number is set around each scan with threadpoolctl (what scikit-learn uses; pure Python), and
-never above what BLAS had when the scan began, so an outer `threadpool_limits` or
-`OPENBLAS_NUM_THREADS` still holds.
+BLAS's number of threads is set around each scan with threadpoolctl (what scikit-learn uses;
+pure Python), and never above what BLAS had when the scan began, so an outer `threadpool_limits`
+or `OPENBLAS_NUM_THREADS` still holds.
 """
 
 import contextlib
-import math
 import os
 import threading
 
