@@ -25,6 +25,10 @@ ENV = "LSTMCTL_THREADS"
 # 0.55x the time of one where a second core was free (2 cores, 2026-12-07).
 MIN_MACS_PER_THREAD = 1 << 19
 
+# Below this many multiply-adds no BLAS threads a product (OpenBLAS: under 9216 for a
+# matrix-vector product, 262144 for a matrix product): the scan leaves BLAS alone, and a small
+# model's run does not even load threadpoolctl (30 ms of CPU with the libraries it inspects).
+UNTHREADED_MACS = 1 << 12
 MAX_THREADS = 1024
 _fixed = None  # set by the CLI's --threads
 _local = threading.local()  # use()'s number, per thread
@@ -166,7 +170,9 @@ def plan(macs: int, batch: int) -> tuple:
     n = fixed()
     if n is not None:
         return n, 1
-    want = min(usable_cpus(), max(1, macs // MIN_MACS_PER_THREAD))
+    if macs < 2 * MIN_MACS_PER_THREAD:
+        return 1, 1
+    want = min(usable_cpus(), macs // MIN_MACS_PER_THREAD)
     if want == 1:
         return 1, 1
     if usable_cpus() + 1 - others_running() >= want:  # the CPUs no other thread is running on, and this one's
@@ -199,11 +205,12 @@ def limited(macs: int, batch: int = 1):
     thread has set a number, OpenBLAS (0.3.31) ignores one set from another thread, so the scans
     of a thread pool run on the number the main thread set around the pool, in one slice (see
     examples/dask_shards.py)."""
-    libs = _blas()
+    user = fixed() is not None
+    libs = _blas() if user or macs >= UNTHREADED_MACS else None
     if not libs or threading.current_thread() is not threading.main_thread():
         yield 1
         return
-    (n, parts), user = plan(macs, batch), fixed() is not None
+    n, parts = plan(macs, batch)
     before = [lib.get_num_threads() for lib in libs]
     if not user:
         n, parts = min(n, *before), min(parts, *before)  # an outer limit (OPENBLAS_NUM_THREADS, threadpool_limits) holds

@@ -76,7 +76,7 @@ def test_bad_numbers_are_usage_errors(bad):
         threads.parse(bad, "--threads")
 
 
-def lstm(batch, units=8):
+def lstm(batch, units=24):
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal(s).astype(np.float32) for s in ((3, 4 * units), (units, 4 * units), (4 * units,))]
     cell = make_cell("lstm", units, weights, where="t", activation="tanh", recurrent_activation="sigmoid", use_bias=True, reset_after=False, keras_major=3)
@@ -92,12 +92,20 @@ def blas_threads_during_scan(monkeypatch, cell, x, states):
     return seen[0]
 
 
+def test_tiny_products_leave_blas_alone(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads_during_scan(monkeypatch, *lstm(1, units=4)) == 2  # 64 multiply-adds a step: no BLAS threads them
+        with threads.use(1):
+            assert blas_threads_during_scan(monkeypatch, *lstm(1, units=4)) == 1  # unless the user says
+
+
 def test_scan_sets_blas_threads_and_restores_them(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
     monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
     monkeypatch.setattr(threads, "others_running", lambda: 0)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        assert blas_threads_during_scan(monkeypatch, *lstm(1)) == 1  # small: one thread
+        assert blas_threads_during_scan(monkeypatch, *lstm(1, units=64)) == 1  # B1 H64, which OpenBLAS would thread: one thread
         assert threads.blas_threads() == 2  # restored
         monkeypatch.setattr(threads, "MIN_MACS_PER_THREAD", 1)  # every product counts as large
         assert blas_threads_during_scan(monkeypatch, *lstm(4)) == 2
