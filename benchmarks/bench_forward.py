@@ -278,6 +278,8 @@ def concurrent_runs(n, reps, tmp):
     np.savez(model, kernel=cell.W, recurrent_kernel=cell.U, bias=cell.bias)
     np.save(x, np.random.default_rng(1).standard_normal((128, 100, 128)).astype(np.float32))
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # with the bytecode cache, as an installed lstmctl runs
+    subprocess.run([sys.executable, "-m", "lstmctl", "--help"], env=env, capture_output=True)  # writes it
     cmd = [sys.executable, "-m", "lstmctl", "run", model, "--convention", "keras", "--input", x, "--quiet", "--key", "output", "-o", os.path.join(tmp, "{}.npy")]
 
     def start(i):
