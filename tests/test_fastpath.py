@@ -89,10 +89,11 @@ def test_cell_clip_equals_the_clipped_reference(batch, go_backwards):
     x = x * 4  # drives c past the clip
     clip = 0.8
     want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=go_backwards, cell_clip=clip)
-    seq, final = fastpath.scan(cell, x, states, go_backwards=go_backwards, cell_clip=clip)
-    np.testing.assert_allclose(seq, want_seq, atol=2e-6)
-    for a, b in zip(final, want_states):
-        np.testing.assert_allclose(a, b, atol=2e-6)
+    for parts in (1, 2):  # one thread, or batch slices on threads of their own
+        seq, final = fastpath.scan(cell, x, states, go_backwards=go_backwards, cell_clip=clip, parts=parts)
+        np.testing.assert_allclose(seq, want_seq, atol=2e-6)
+        for a, b in zip(final, want_states):
+            np.testing.assert_allclose(a, b, atol=2e-6)
     assert np.abs(final[1]).max() == pytest.approx(clip)  # the clip was reached
     unclipped = kernels.reference_scan(cell, x, states, go_backwards=go_backwards)
     assert np.abs(unclipped[1][1]).max() > clip + 0.1
