@@ -243,7 +243,7 @@ def test_onnx_external_data_stays_in_the_models_folder(tmp_path):
     [
         (lstm_graph()[:-7], "ONNX ModelProto: protobuf field 7 declares"),
         (onnx_model([node("LSTM", ["X", "W", "R"], ["Y"], name="lstm")], [value_info("X", [3, 1, 2])], [value_info("Y", [])],
-                    [field(1, 1 << 40) + field(1, 1 << 20) + field(2, 1) + field(8, "W"), onnx_tensor("R", np.ones((1, 4, 1), np.float32))]), "tensor 'W' (1099511627776, 1048576) is over the 1073741824-byte cap"),
+                    [field(1, 1 << 40) + field(1, 1 << 20) + field(2, 1) + field(8, "W"), onnx_tensor("R", np.ones((1, 4, 1), np.float32))]), "tensor 'W': 2**40 elements along one dimension is over lstmctl's budget of 2**31"),
         (onnx_model([node("LSTM", ["X", "W", "R"], ["Y"], name="lstm")], [value_info("X", [3, 1, 2])], [value_info("Y", [])],
                     [field(1, 1) + field(1, 4) + field(1, 2) + field(2, 1) + field(8, "W") + field(9, bytes(7)), onnx_tensor("R", np.ones((1, 4, 1), np.float32))]), "tensor 'W' (1, 4, 2) needs 32 bytes of raw_data, holds 7"),
         (onnx_model([node("Relu", ["Z"], ["Y"], name="relu")], [value_info("X", [3, 1, 2])], [value_info("Y", [])]), "node 'relu' (Relu): reads tensor 'Z', which no node before it produces"),
@@ -265,21 +265,21 @@ def test_onnx_expand_to_a_huge_shape_is_capped(tmp_path):
     nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3), node("Expand", ["Y_h", "shape"], ["Z"], name="expand")]
     path = _onnx(tmp_path, onnx_model(nodes, [value_info("X", ["t", "b", 2])], [value_info("Z", [])], inits))
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 2), np.float32))
-    fails("run", path, "--input", tmp_path / "x.npy", contains=["node 'expand' (Expand) cannot be computed", "over lstmctl's cap"])
+    fails("run", path, "--input", tmp_path / "x.npy", contains=["node 'expand' (Expand): 3298534883328 elements one operator computes is over lstmctl's budget of 2**26"])
 
 
 def test_onnx_unknown_op_is_opaque_and_run_stops_there(tmp_path):
     r = np.random.default_rng(0)
     inits = [onnx_tensor("W", r.normal(size=(1, 12, 2)).astype(np.float32)), onnx_tensor("R", r.normal(size=(1, 12, 3)).astype(np.float32))]
-    nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3), node("Softmax", ["Y_h"], ["Z"], name="softmax")]
+    nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3), node("Hardmax", ["Y_h"], ["Z"], name="hardmax")]
     path = _onnx(tmp_path, onnx_model(nodes, [value_info("X", ["t", "b", 2])], [value_info("Z", [])], inits))
     from test_hostile import cli
 
     result = cli("inspect", path, "--format", "json")
     assert result.exit_code == 0
-    assert [f["kind"] for f in json.loads(result.stdout)["layers"]] == ["layer", "layer", "recurrent", "opaque"]  # X, its time-major Transpose, the node, Softmax
+    assert [f["kind"] for f in json.loads(result.stdout)["layers"]] == ["layer", "layer", "recurrent", "opaque"]  # X, its time-major Transpose, the node, Hardmax
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 2), np.float32))
-    fails("run", path, "--input", tmp_path / "x.npy", contains=["layer 'softmax' (Softmax) is not supported by run"])
+    fails("run", path, "--input", tmp_path / "x.npy", contains=["layer 'hardmax' (Hardmax) is not supported by run"])
 
 
 def test_fixture_files_are_not_truncation_tolerant(tmp_path):

@@ -23,25 +23,37 @@ import os
 import re
 import struct
 from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import budget
 from ..conventions import ONNX_ACTIVATIONS
 from ..errors import LstmctlError, show
 from ..layers import REGISTRY
-from ..layers.onnx import ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS
+from ..layers.onnx import ELEM_TYPES, ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS, compute
 from ..layers.onnx import ONNX_OP as OP_SPEC
 from ..model import Call, InputSpec, Layer, Ref
 from .npz_weights import Keys, _from_onnx, spec_layer
 from .ports import PortModel, row_ranges
 from .protowire import Message, read_varint
 
-MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message
-MAX_TENSOR_BYTES = 1 << 30
-MAX_NODES = 1 << 16
-MAX_DIMS = 32
-# TensorProto.DataType -> (NumPy dtype, typed field holding the values when raw_data is absent)
-DTYPES = {1: ("<f4", 4), 2: ("u1", 5), 3: ("i1", 5), 4: ("<u2", 5), 5: ("<i2", 5), 6: ("<i4", 5), 7: ("<i8", 7), 9: ("?", 5), 10: ("<f2", 5), 11: ("<f8", 10), 12: ("<u4", 11), 13: ("<u8", 11)}
+MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message (the other limits are lstmctl.budget's)
+# TensorProto.DataType -> typed field holding the values when raw_data is absent
+VALUE_FIELDS = {1: 4, 2: 5, 3: 5, 4: 5, 5: 5, 6: 5, 7: 7, 9: 5, 10: 5, 11: 10, 12: 11, 13: 11}
+# AttributeProto.type -> what an error calls it
+ATTRIBUTE_KINDS = {1: "a float", 2: "an int", 3: "a string", 4: "a tensor", 5: "a graph", 6: "floats", 7: "ints", 8: "strings", 11: "a sparse tensor", 13: "type protos"}
+# the attributes lstmctl interprets, by name -> the kind each must be (the same for every op that has it)
+EXPECTED = {
+    **dict.fromkeys(("alpha", "beta", "clip", "min", "max", "value_float"), 1),
+    **dict.fromkeys(("axis", "hidden_size", "layout", "input_forget", "linear_before_reset", "allowzero", "transA", "transB", "to", "start", "end", "keepdims",
+                     "noop_with_empty_axes", "select_last_index", "value_int"), 2),  # fmt: skip
+    "direction": 3,
+    "value": 4,
+    **dict.fromkeys(("activation_alpha", "activation_beta", "value_floats"), 6),
+    **dict.fromkeys(("perm", "axes", "starts", "ends", "split", "value_ints"), 7),
+    "activations": 8,
+}
 RECURRENT_OPS = {"LSTM": "lstm", "GRU": "gru", "RNN": "simple_rnn"}
 # ONNX activation -> Keras name, for what the Keras cells can compute (HardSigmoid by its alpha)
 KERAS_ACTIVATION = {v: k for k, v in ONNX_ACTIVATIONS.items() if v not in ("HardSigmoid", "Affine", "Elu")}
@@ -59,6 +71,8 @@ def _packed(msg: Message, number: int, fmt: str | None, where: str) -> list:
     out = []
     for value in msg.fields.get(number, []):
         if not isinstance(value, bytes):  # one unpacked value: a varint, or a fixed-width value's bits
+            if fmt is not None and value >= 1 << (8 * struct.calcsize(fmt)):
+                raise LstmctlError(f"{where}: field {number} holds a varint where {struct.calcsize(fmt)}-byte values belong")
             out.append(value if fmt is None else struct.unpack(f"<{fmt}", value.to_bytes(struct.calcsize(fmt), "little"))[0])
         elif fmt is None:
             pos = 0
@@ -105,16 +119,12 @@ def tensor(msg: Message, where: str, base: str | None = None) -> tuple:
     model's folder, where external data may be (None: refused)."""
     name = msg.text(8)
     at = f"{where}: tensor '{show(name)}'"
-    dims = _signed(_packed(msg, 1, None, at))
-    if len(dims) > MAX_DIMS or any(d < 0 for d in dims):
-        raise LstmctlError(f"{at} has dims {dims[:8]}, not at most {MAX_DIMS} non-negative sizes")
+    dims = budget.check_shape(_signed(_packed(msg, 1, None, at)), at)
     kind = msg.uint(2)
-    if kind not in DTYPES:
+    if kind not in ELEM_TYPES:
         raise LstmctlError(f"{at} has data type {kind}, which lstmctl does not read (float, double, float16, integers, bool)")
-    dtype, field = np.dtype(DTYPES[kind][0]), DTYPES[kind][1]
+    dtype, field = np.dtype(ELEM_TYPES[kind]), VALUE_FIELDS[kind]
     count = int(np.prod(dims, dtype=object))
-    if count * dtype.itemsize > MAX_TENSOR_BYTES:
-        raise LstmctlError(f"{at} {tuple(dims)} is over the {MAX_TENSOR_BYTES}-byte cap")
     if msg.uint(14) == 1 or msg.has(9):
         raw = _external(msg, base, count * dtype.itemsize, at) if msg.uint(14) == 1 else msg.raw(9)
         if len(raw) != count * dtype.itemsize:
@@ -127,56 +137,107 @@ def tensor(msg: Message, where: str, base: str | None = None) -> tuple:
             values = _signed(values) if field == 7 else [v - (1 << 32) if v >= 1 << 31 and kind in (3, 5, 6) else v for v in values]
         if len(values) != count:
             raise LstmctlError(f"{at} {tuple(dims)} holds {len(values)} values, not {count}")
-        if kind == 10:  # float16 values travel as their bit patterns in int32_data
-            array = np.array(values, np.uint16).view(np.float16)
-        else:
-            array = np.array(values, dtype)
+        bits = np.dtype(np.uint16) if kind == 10 else dtype  # float16 values travel as their bit patterns in int32_data
+        if bits.kind in "iub" and values:
+            low, high = (0, 1) if bits.kind == "b" else (np.iinfo(bits).min, np.iinfo(bits).max)
+            bad = next((v for v in values if not low <= v <= high), None)
+            if bad is not None:
+                raise LstmctlError(f"{at}: value {bad} is out of range for {'float16 bits' if kind == 10 else dtype.name} ({low}..{high})")
+        array = np.array(values, bits).view(np.float16) if kind == 10 else np.array(values, dtype)
     return name, array.reshape(dims).astype(dtype.newbyteorder("="))
 
 
+def _strings(msg: Message, number: int, where: str, what: str) -> list:
+    """A repeated string field (node inputs, outputs, STRINGS attributes), each checked to be UTF-8 bytes."""
+    out = []
+    for value in msg.fields.get(number, []):
+        if not isinstance(value, bytes):
+            raise LstmctlError(f"{where}: {what} is a number on the wire, expected a string")
+        try:
+            out.append(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise LstmctlError(f"{where}: {what} is not UTF-8 text") from None
+    return out
+
+
+def _attribute_kind(a: Message) -> int:
+    """AttributeProto.type, or for files that predate it (IR < 2) the one value field present."""
+    kind = a.uint(20)
+    if kind == 0:
+        present = [k for k, number in ((1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9)) if a.has(number)]
+        kind = present[0] if len(present) == 1 else 0
+    return kind
+
+
 def _attributes(node: Message, where: str) -> dict:
+    """name -> value of a node's attributes, each of the kind lstmctl expects for its name
+    (EXPECTED) or refused naming the node and the attribute."""
     out = {}
     for a in node.repeated(5, where):
         name = a.text(1)
-        kind = a.uint(20)
+        at = f"{where}: attribute '{show(name)}'"
+        kind = _attribute_kind(a)
+        want = EXPECTED.get(name)
+        if want is not None and kind != want:
+            raise LstmctlError(f"{at} is {ATTRIBUTE_KINDS.get(kind, f'of type {kind}')}, expected {ATTRIBUTE_KINDS[want].split(' ', 1)[-1]}")
         if kind == 1:
-            out[name] = struct.unpack("<f", a.uint(2).to_bytes(4, "little"))[0]
+            bits = a.uint(2)
+            if bits >= 1 << 32:
+                raise LstmctlError(f"{at}: a float field holds a varint")
+            out[name] = struct.unpack("<f", bits.to_bytes(4, "little"))[0]
         elif kind == 2:
             out[name] = a.signed(3)
         elif kind == 3:
-            out[name] = a.raw(4).decode("utf-8", "replace")
+            out[name] = _strings(a, 4, at, "its value")[-1] if a.has(4) else ""
         elif kind == 4:
-            out[name] = tensor(a.msg(5), where)[1]
+            out[name] = tensor(a.msg(5), at)[1]
         elif kind == 6:
-            out[name] = list(_packed(a, 7, "f", where))
+            out[name] = list(_packed(a, 7, "f", at))
         elif kind == 7:
-            out[name] = _signed(_packed(a, 8, None, where))
+            out[name] = _signed(_packed(a, 8, None, at))
         elif kind == 8:
-            out[name] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in a.fields.get(9, [])]
+            out[name] = _strings(a, 9, at, "a value")
         else:
             out[name] = f"<attribute type {kind}>"  # graphs and the like: shown, never interpreted
     return out
 
 
 def _value_info(msg: Message, where: str) -> tuple:
-    """(name, element type, dims with None where symbolic) of a ValueInfoProto."""
+    """(name, element type, dims with None where symbolic, each dimension's name or None) of a ValueInfoProto."""
     name = msg.text(1)
+    at = f"{where}: '{show(name)}'"
     tensor_type = msg.msg(2).msg(1)
-    dims = []
-    for d in tensor_type.msg(2).repeated(1, where):
+    entries = tensor_type.msg(2).repeated(1, at)
+    budget.check("dims", len(entries), at)
+    dims, names = [], []
+    for d in entries:
         dims.append(d.signed(1) if d.has(1) else None)
-    return name, tensor_type.uint(1), dims
+        names.append(d.text(2) or None if d.has(2) else None)
+    for d in dims:
+        if d is not None and d < 0:
+            raise LstmctlError(f"{at} has dimension {d}; a size is not negative")
+        if d is not None:
+            budget.check("dimension", d, at)
+    return name, tensor_type.uint(1), dims, names
 
 
-def _layer_name(raw: str, fallback: str, used: set) -> str:
-    """A node's or input's name as lstmctl layer names go: '/' becomes '.', unique, never 'input'."""
-    name = re.sub(r"[/@]+", ".", raw).strip(".") or fallback
-    name = name if name.isprintable() and len(name) <= 200 else fallback
-    base, k = name, 1
-    while name in used or name == "input":
-        name, k = f"{base}_{k}", k + 1
-    used.add(name)
-    return name
+class _Names:
+    """Layer names as lstmctl's go ('/' and '@' become '.': they separate parts of result keys),
+    each unique (a taken name gets _1, _2, …), the first comers keeping their own: the graph's
+    inputs. Linear in the number of names, however many repeat."""
+
+    def __init__(self):
+        self.used, self.suffix = set(), {}
+
+    def __call__(self, raw: str, fallback: str) -> str:
+        name = re.sub(r"[/@]+", ".", raw).strip(".") or fallback
+        name = name if name.isprintable() and len(name) <= 200 else fallback
+        base, k = name, self.suffix.get(name, 1)
+        while name in self.used:
+            name, k = f"{base}_{k}", k + 1
+        self.suffix[base] = k
+        self.used.add(name)
+        return name
 
 
 def _read(path: str) -> Message:
@@ -226,6 +287,10 @@ def _activations(attrs, kind, dirs, where) -> tuple:
 
 def _recurrent_layer(node_name, op, attrs, slots, where) -> Layer:
     kind = RECURRENT_OPS[op]
+    if not slots or slots[0] is None:
+        raise LstmctlError(f"{where}: input X is missing")
+    if isinstance(slots[0], np.ndarray):
+        raise LstmctlError(f"{where}: input X is a constant of the graph; lstmctl runs a recurrent node on what the graph's inputs feed it")
     if len(slots) > 7 and slots[7] is not None:
         raise LstmctlError(f"{where}: input P holds LSTM peephole weights, which Keras's LSTM does not have; refused")
     if "clip" in attrs:
@@ -282,8 +347,71 @@ def _recurrent_layer(node_name, op, attrs, slots, where) -> Layer:
         layer.notes.append(f"ONNX W [{dirs}, {u}, {n}], R [{dirs}, {u}, {u}]: transposed into W and U; b shown = Wb + Rb")
     for slot, what in ((5, "initial_h"), (6, "initial_c"), (4, "sequence_lens")):
         if len(slots) > slot and isinstance(slots[slot], np.ndarray):
+            if slot != 4:
+                check_state(slots[slot], what, dirs, u, layout, None, where)
             layer.notes.append(f"{what} is a constant of the graph, shape {tuple(slots[slot].shape)}")
     return layer
+
+
+def check_state(value, what: str, dirs: int, units: int, layout: int, batch: int | None, where: str) -> None:
+    """initial_h / initial_c: [directions, batch, hidden] (layout 0) or [batch, directions, hidden]."""
+    shape = np.shape(value)
+    want = (dirs, batch, units) if layout == 0 else (batch, dirs, units)
+    if len(shape) != 3 or any(w is not None and w != d for w, d in zip(want, shape)):
+        raise LstmctlError(f"{where}: {what} has shape {shape}, expected {'[directions, batch, hidden]' if layout == 0 else '[batch, directions, hidden]'} = {tuple('batch' if w is None else w for w in want)}")
+
+
+def _constant(attrs: dict, where: str) -> np.ndarray:
+    """The tensor a Constant node holds: `value`, or a scalar or list in value_float(s) / value_int(s)."""
+    found = [(k, attrs[k]) for k in ("value", "value_float", "value_floats", "value_int", "value_ints") if k in attrs]
+    if len(found) != 1:
+        raise LstmctlError(f"{where}: holds {'no tensor' if not found else 'several values'} (one of value, value_float(s), value_int(s) is needed)")
+    key, value = found[0]
+    return value if key == "value" else np.array(value, np.float32 if "float" in key else np.int64)
+
+
+@dataclass
+class _Node:
+    name: str
+    op: str
+    standard: bool  # of the default domain
+    domain: str
+    inputs: list
+    outputs: list
+    attrs: dict
+    where: str
+
+
+@dataclass(repr=False)
+class OnnxModel(PortModel):
+    """A Model of an ONNX graph: `run` also returns each graph output under its own name;
+    `dims` keeps each graph input's dimension names (dim_param) for inspect's shapes."""
+
+    output_names: list = field(default_factory=list)
+    dims: dict = field(default_factory=dict)
+
+    def run(self, *args, **kwargs):
+        result = super().run(*args, **kwargs)
+        keys = ["output"] if len(self.outputs) == 1 else [f"output_{i}" for i in range(len(self.outputs))]
+        for name, key in zip(self.output_names, keys):
+            if key in result:
+                result.setdefault(name, result[key])
+        return result
+
+
+def _nodes(path: str, graph: Message, names: _Names) -> list:
+    """The graph's nodes with their fields read and checked, named as layers."""
+    nodes = graph.repeated(1, f"{path}: graph")
+    budget.check("nodes", len(nodes), path)
+    out = []
+    for k, node in enumerate(nodes):
+        at = f"{path}: node {k}"
+        op, domain = node.text(4), node.text(7)
+        name = names(node.text(3), f"{op or 'node'}_{k}")
+        at = f"{path}: node '{show(name)}' ({show(op)})"
+        inputs, outputs = _strings(node, 1, at, "an input name"), _strings(node, 2, at, "an output name")
+        out.append(_Node(name, op, domain in ("", "ai.onnx"), domain, inputs, outputs, _attributes(node, at), at))
+    return out
 
 
 def model(path: str) -> PortModel:
@@ -291,63 +419,77 @@ def model(path: str) -> PortModel:
     proto = _read(path)
     where = path
     opsets = {m.text(1): m.signed(2) for m in proto.repeated(8, where)}
+    opset = opsets.get("", opsets.get("ai.onnx", 1))  # no opset_import: the first
     if not proto.has(7):
         raise LstmctlError(f"{path}: ONNX ModelProto without a graph")
     graph = proto.msg(7, f"{path}: graph")
-    nodes = graph.repeated(1, f"{path}: graph")
-    if len(nodes) > MAX_NODES:
-        raise LstmctlError(f"{path}: graph of {len(nodes)} nodes is over the {MAX_NODES}-node cap")
+    initializers = graph.repeated(5, where)
+    budget.check("tensors", len(initializers), path)
     base = os.path.dirname(os.path.abspath(path))
-    constants = dict(tensor(t, f"{path}: initializer", base) for t in graph.repeated(5, where))
-    used = set()
-    producers = {}  # tensor name -> Ref
-    layers, inputs, notes = [], [], []
-    graph_inputs = [_value_info(v, where) for v in graph.repeated(11, where)]
-    parsed = []
-    for k, node in enumerate(nodes):
-        op = node.text(4)
-        domain = node.text(7)
-        attrs = _attributes(node, f"{path}: node {k}")
-        if op == "Constant" and domain in ("", "ai.onnx") and "value" in attrs and node.fields.get(2):
-            constants[node.fields[2][0].decode("utf-8", "replace")] = attrs["value"]
-            continue
-        parsed.append((k, node, op, domain, attrs))
+    stored = dict(tensor(t, f"{path}: initializer", base) for t in initializers)
+    constants = dict(stored)  # tensor name -> its value, where it is known without an input
+    names = _Names()
+    graph_inputs = [_value_info(v, f"{path}: graph input") for v in graph.repeated(11, where)]
+    feeds = [(name, elem, dims, dim_names, names(name, f"input_{k}")) for k, (name, elem, dims, dim_names) in enumerate(graph_inputs) if name not in constants]  # IR < 4 listed initializers as inputs too
+    nodes = _nodes(path, graph, names)
+    graph_outputs = [_value_info(v, f"{path}: graph output") for v in graph.repeated(12, where)]
+    kept = {name for name, *_ in graph_outputs}
+    uses = Counter(i for n in nodes for i in n.inputs)
+
+    # Constants first: Constant nodes, and nodes that compute from constants alone (torch <= 1.3
+    # slices, concatenates and unsqueezes W, R and B out of stored tensors) are computed once, here.
+    fold = budget.Tally(path)
+    folded, runtime = Counter(), []
+    for n in nodes:
+        if n.standard and n.op == "Constant":
+            if len(n.outputs) != 1:
+                raise LstmctlError(f"{n.where}: has {len(n.outputs)} outputs, a Constant has one")
+            constants[n.outputs[0]] = stored[n.outputs[0]] = _constant(n.attrs, n.where)
+        elif n.standard and n.op in OPS and all(i == "" or i in constants for i in n.inputs):
+            values = compute(n.op, [constants[i] if i else None for i in n.inputs], n.attrs, opset, len(n.outputs), n.where, fold)
+            for o, v in zip(n.outputs, values):
+                if o:
+                    constants[o] = v
+            folded[n.op] += 1
+            for i in n.inputs:
+                uses[i] -= 1
+                if i and not uses[i] and i not in stored and i not in kept:
+                    del constants[i]  # an intermediate only other folded nodes read
+        else:
+            runtime.append(n)
+
     consumers = {}
-    for _, node, op, _, attrs in parsed:
-        for slot, name in enumerate(node.fields.get(1, [])):
-            consumers.setdefault(name.decode("utf-8", "replace"), []).append((op, slot, attrs.get("layout", 0)))
-    for name, elem, dims in graph_inputs:
-        if name in constants:
-            continue  # an initializer listed as an input (IR < 4 did this): a constant
+    for n in runtime:
+        for slot, name in enumerate(n.inputs):
+            consumers.setdefault(name, []).append((n.op, slot, n.attrs.get("layout", 0)))
+    layers, inputs, notes, dims_by_input = [], [], [], {}
+    producers = {}  # tensor name -> Ref
+    for name, elem, dims, dim_names, lname in feeds:
+        at = f"{path}: graph input '{show(name)}'"
         if not dims:
-            raise LstmctlError(f"{path}: graph input '{show(name)}' is a scalar or has no shape; lstmctl feeds arrays with a batch axis")
-        dtype = DTYPES.get(elem, (None,))[0]
-        if dtype is None:
-            raise LstmctlError(f"{path}: graph input '{show(name)}' has data type {elem}, which lstmctl does not feed")
-        dtype = np.dtype(dtype).name
-        lname = _layer_name(name, f"input_{len(inputs)}", used)
-        uses = consumers.get(name, [])
-        time_major = len(dims) == 3 and uses and all(op in RECURRENT_OPS and slot == 0 and layout == 0 for op, slot, layout in uses)
+            raise LstmctlError(f"{at} is a scalar or has no shape; lstmctl feeds arrays with a batch axis")
+        if elem not in ELEM_TYPES:
+            raise LstmctlError(f"{at} has data type {elem}, which lstmctl does not feed")
+        dtype = np.dtype(ELEM_TYPES[elem]).name
+        uses_of = consumers.get(name, [])
+        time_major = len(dims) == 3 and uses_of and all(op in RECURRENT_OPS and slot == 0 and layout == 0 for op, slot, layout in uses_of)
         if time_major:
-            dims = [dims[1], dims[0], dims[2]]
+            dims, dim_names = [dims[1], dims[0], dims[2]], [dim_names[1], dim_names[0], dim_names[2]]
+        dims_by_input[lname] = dim_names
         layers.append(Layer(lname, "InputLayer", {"batch_shape": dims, "dtype": dtype}, spec=REGISTRY["InputLayer"]))
         inputs.append(InputSpec(lname, tuple(dims[1:]), dtype, batch=dims[0]))
         producers[name] = Ref(lname, 0, 0)
         if time_major:
-            tname = _layer_name(f"{lname}.time_major", "time_major", used)
-            layers.append(Layer(tname, "Transpose", {"name": tname}, spec=OP_SPEC, calls=[Call([Ref(lname, 0, 0)], [])], params={"inputs": [0], "attrs": {"perm": [1, 0, 2]}},
+            tname = names(f"{lname}.time_major", "time_major")
+            layers.append(Layer(tname, "Transpose", {"name": tname}, spec=OP_SPEC, calls=[Call([Ref(lname, 0, 0)], [])], params={"inputs": [0], "attrs": {"perm": [1, 0, 2]}, "opset": opset, "n_outputs": 1},
                                 notes=[f"graph input '{show(name)}' is time-major [time, batch, features] (ONNX layout 0): lstmctl takes (batch, time, features) and transposes it"]))  # fmt: skip
             producers[name] = Ref(tname, 0, 0)
     if not inputs:
         raise LstmctlError(f"{path}: the graph has no inputs to feed")
     kinds = set()
-    for k, node, op, domain, attrs in parsed:
-        outs = [o.decode("utf-8", "replace") for o in node.fields.get(2, [])]
-        name = _layer_name(node.text(3), f"{op or 'node'}_{k}", used)
-        at = f"{path}: node '{show(name)}' ({show(op)})"
+    for n in runtime:
         refs, slots = [], []
-        for raw in node.fields.get(1, []):
-            tensor_name = raw.decode("utf-8", "replace")
+        for tensor_name in n.inputs:
             if not tensor_name:
                 slots.append(None)
             elif tensor_name in constants:
@@ -356,32 +498,36 @@ def model(path: str) -> PortModel:
                 slots.append(len(refs))
                 refs.append(producers[tensor_name])
             else:
-                raise LstmctlError(f"{at}: reads tensor '{show(tensor_name)}', which no node before it produces")
-        standard = domain in ("", "ai.onnx")
-        if standard and op in RECURRENT_OPS:
-            layer = _recurrent_layer(name, op, attrs, slots, at)
-            kinds.add(RECURRENT_OPS[op])
-        elif standard and op in OPS:
-            layer = Layer(name, op, {"name": name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f"], spec=OP_SPEC, params={"inputs": slots, "attrs": attrs})
+                raise LstmctlError(f"{n.where}: reads tensor '{show(tensor_name)}', which no node before it produces")
+        if n.standard and n.op in RECURRENT_OPS:
+            layer = _recurrent_layer(n.name, n.op, n.attrs, slots, n.where)
+            computed = [key for slot, key in ((1, "W"), (2, "R"), (3, "B")) if slot < len(n.inputs) and n.inputs[slot] in constants and n.inputs[slot] not in stored]
+            if computed:
+                layer.notes.append(f"{', '.join(computed)} computed by the graph from stored tensors (folded when read)")
+            kinds.add(RECURRENT_OPS[n.op])
+        elif n.standard and n.op in OPS:
+            layer = Layer(n.name, n.op, {"name": n.name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f"], spec=OP_SPEC, params={"inputs": slots, "attrs": n.attrs, "opset": opset, "n_outputs": len(n.outputs)})
         else:
-            layer = Layer(name, op if standard else f"{domain}.{op}", {"name": name}, notes=[f"ONNX operator {show(op)}{'' if standard else ' of domain ' + show(domain)} is not one lstmctl computes; run stops at it"])
+            op = n.op if n.standard else f"{n.domain}.{n.op}"
+            layer = Layer(n.name, op, {"name": n.name}, notes=[f"ONNX operator {show(n.op)}{'' if n.standard else ' of domain ' + show(n.domain)} is not one lstmctl computes; run stops at it"])
         layer.calls = [Call(refs, [])]
         layers.append(layer)
-        for i, out in enumerate(outs):
+        for i, out in enumerate(n.outputs):
             if out:
-                producers[out] = Ref(name, 0, i)
+                producers[out] = Ref(n.name, 0, i)
     if not kinds:
-        ops = Counter(op for _, _, op, _, _ in parsed).most_common(6)
-        raise LstmctlError(f"{path}: the ONNX graph has no LSTM, GRU or RNN node (its nodes: {', '.join(f'{show(op)} {n}' for op, n in ops) or 'none'}); "
+        ops = Counter(n.op for n in nodes).most_common(6)
+        raise LstmctlError(f"{path}: the ONNX graph has no LSTM, GRU or RNN node (its nodes: {', '.join(f'{show(op)} {k}' for op, k in ops) or 'none'}); "
                            "an exporter that unrolled the recurrence into per-step MatMul nodes leaves no recurrent layer to show (torch.onnx's dynamo exporter does so for nn.RNN: export with dynamo=False)")  # fmt: skip
     outputs = []
-    for name, _, _ in (_value_info(v, where) for v in graph.repeated(12, where)):
+    for name, *_ in graph_outputs:
         if name not in producers:
-            raise LstmctlError(f"{path}: graph output '{show(name)}' is not computed by any node")
+            raise LstmctlError(f"{path}: graph output '{show(name)}' is not computed by any node" + (" (it is a constant of the graph)" if name in constants else ""))
         outputs.append(producers[name])
-    opset = opsets.get("", opsets.get("ai.onnx"))
     notes.append(f"ONNX IR version {proto.uint(1)}, opset {opset}")
-    notes.append("the model's outputs are the graph's outputs, in ONNX's shapes; each recurrent node's L/sequence, L/h, L/c are batch-major as everywhere in lstmctl")
+    if folded:
+        notes.append(f"{sum(folded.values())} nodes ({', '.join(f'{op} {k}' for op, k in folded.most_common())}) compute constants from stored tensors: computed once when read")
+    notes.append("the model's outputs are the graph's outputs, in ONNX's shapes, also under the graph's own names; each recurrent node's L/sequence, L/h, L/c are batch-major as everywhere in lstmctl")
     producer = f"{show(proto.text(2))} {show(proto.text(3))}".strip() or None
-    return PortModel(path, "onnx", None, producer, "Functional", graph.text(2) or "onnx", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
-                     notes=notes, convention="onnx", hard_sigmoid_form=2, tensors=constants)  # fmt: skip
+    return OnnxModel(path, "onnx", None, producer, "Functional", graph.text(2) or "onnx", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
+                     notes=notes, convention="onnx", hard_sigmoid_form=2, tensors=stored, output_names=[name for name, *_ in graph_outputs], dims=dims_by_input)  # fmt: skip

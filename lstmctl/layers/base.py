@@ -107,6 +107,7 @@ class Context:
     layer_outputs: bool = False  # record every layer's outputs as `layer/<name>` (`/<i>` for several)
     carry: dict = field(default_factory=dict)  # recurrent layer key -> the states it starts from (a carried State)
     final_states: dict = field(default_factory=dict)  # recurrent layer key -> its final states, to carry on
+    tally: object = None  # a budget.Tally of the elements graph operators compute in this run (lstmctl.oplib)
     direct: bool = False  # run_layer: the input goes straight to one layer, (batch, time, features) whatever the file's layout
     # The call being made (set by the runner before each layer call):
     states: list = field(default_factory=list)  # initial_state arrays it was given

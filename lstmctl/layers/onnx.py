@@ -1,8 +1,9 @@
 """ONNX nodes in a Model read from an .onnx file (lstmctl.formats.onnx_file): the LSTM / GRU / RNN
 nodes, run by the Keras-layout recurrent layers with ONNX's input and output layouts around them,
-and the few operators torch.onnx.export writes around them (Transpose, Reshape, Concat, MatMul,
-Add, Gemm, Squeeze, Gather, Shape, …), each a line of NumPy. They are not registered under Keras
-class names: the reader attaches them to the layers it makes.
+and the operators exporters write around them (Shape, Cast, Expand, Concat, Gather, Slice, MatMul,
+Gemm, Softmax, …), each mapped onto lstmctl.oplib: `compute` turns a node's attributes and opset
+into oplib's keyword parameters. They are not registered under Keras class names: the reader
+attaches them to the layers it makes, and folds the nodes whose inputs are all constants.
 
 A node's inputs are `layer.params["inputs"]`: per ONNX input slot, an int (the position in the
 call's tensors), an array (an initializer or a Constant node's value) or None (absent).
@@ -10,12 +11,16 @@ call's tensors), an array (an initializer or a Constant node's value) or None (a
 
 import numpy as np
 
-from .. import kernels
+from ..budget import Tally
 from ..errors import LstmctlError
+from ..oplib import elementwise as ew
+from ..oplib import linalg, reduce
+from ..oplib import shape as sh
 from .base import LayerType, Tensor
 from .recurrent import Bidirectional, RecurrentBase
 
-MAX_ELEMENTS = 1 << 26  # what one operator may allocate from sizes the file gives (Expand, ConstantOfShape)
+# TensorProto.DataType -> NumPy dtype (the types lstmctl reads and computes)
+ELEM_TYPES = {1: "<f4", 2: "u1", 3: "i1", 4: "<u2", 5: "<i2", 6: "<i4", 7: "<i8", 9: "?", 10: "<f2", 11: "<f8", 12: "<u4", 13: "<u8"}
 
 
 def node_inputs(layer, args) -> list:
@@ -23,98 +28,149 @@ def node_inputs(layer, args) -> list:
     return [args[s].value if isinstance(s, int) else s for s in layer.params["inputs"]]
 
 
-def _axes(layer, values, at):
-    """Squeeze / Unsqueeze / reduce axes: the input (opset 13+) or the attribute."""
-    if len(values) > at and values[at] is not None:
-        return [int(a) for a in np.asarray(values[at]).ravel()]
-    return list(layer.params["attrs"].get("axes", []))
+def _input_or_attribute(v, at, a, name):
+    """An operand that moved from an attribute to an input in a later opset (axes, split, min…)."""
+    return v[at] if len(v) > at and v[at] is not None else a.get(name)
 
 
-def _elements(layer, shape):
-    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=object)) > MAX_ELEMENTS:
-        raise ValueError(f"shape {tuple(shape)} is negative or over lstmctl's cap of {MAX_ELEMENTS} elements")  # said with the node's name by OnnxOp.call
-    return tuple(shape)
+def _cast(v, a, b):
+    to = a.get("to")
+    if to not in ELEM_TYPES:
+        raise LstmctlError(f"{b['where']}: Cast to data type {to}, which lstmctl does not compute")
+    return ew.cast(v[0], dtype=ELEM_TYPES[to], **b)
 
 
-def _reshape(layer, x, shape):
-    shape = [int(d) for d in np.asarray(shape).ravel()]
-    if not layer.params["attrs"].get("allowzero", 0):
-        shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
-    return x.reshape(shape)
+def _slice(v, a, b, opset):
+    if opset < 10:  # Slice-1: bounds are attributes
+        return sh.slice_(v[0], starts=a.get("starts", []), ends=a.get("ends", []), axes=a.get("axes"), **b)
+    return sh.slice_(v[0], starts=v[1], ends=v[2], axes=_input_or_attribute(v, 3, {}, ""), steps=_input_or_attribute(v, 4, {}, ""), **b)
 
 
-def _unsqueeze(layer, x, axes):
-    rank = x.ndim + len(axes)
-    for a in sorted(a % rank for a in axes):
-        x = np.expand_dims(x, a)
-    return x
+def _split(v, a, b, n_outputs):
+    sizes = _input_or_attribute(v, 1, a, "split")
+    x = np.asarray(v[0])
+    if sizes is None:  # equal parts, one per output (the last smaller when they do not divide)
+        n = x.shape[a.get("axis", 0)] if x.ndim else 0
+        part = -(-n // max(n_outputs, 1))
+        sizes = [min(part, n - k * part) for k in range(n_outputs)]
+    return sh.split(x, sizes=[int(s) for s in np.asarray(sizes).ravel()], axis=a.get("axis", 0), **b)
 
 
-def _slice(layer, values):
-    x, starts, ends = values[:3]
-    axes = values[3] if len(values) > 3 and values[3] is not None else range(len(starts))
-    steps = values[4] if len(values) > 4 and values[4] is not None else [1] * len(starts)
-    index = [slice(None)] * x.ndim
-    for a, s, e, st in zip(axes, starts, ends, steps):
-        n = x.shape[int(a)]
-        index[int(a)] = slice(int(np.clip(s, -n - 1, n)), int(np.clip(e, -n - 1, n)), int(st))
-    return x[tuple(index)]
+def _softmax(fn, v, a, b, opset):
+    if opset >= 13:
+        return fn(v[0], axis=a.get("axis", -1), **b)
+    x = np.asarray(v[0])  # before opset 13: the input is flattened to a matrix at axis, normalised per row
+    return sh.reshape(fn(sh.flatten(x, axis=a.get("axis", 1), **b), axis=1, **b), np.array(x.shape, np.int64), **b)
 
 
-def _gemm(layer, values):
-    a = layer.params["attrs"]
-    A, B = values[0], values[1]
-    A = A.T if a.get("transA", 0) else A
-    B = B.T if a.get("transB", 0) else B
-    y = a.get("alpha", 1.0) * (A @ B)
-    if len(values) > 2 and values[2] is not None:
-        y = y + a.get("beta", 1.0) * values[2]
-    return y.astype(A.dtype, copy=False)
+def _reduction(fn, v, a, b):
+    axes = _input_or_attribute(v, 1, a, "axes")
+    if axes is not None and np.asarray(axes).size == 0:
+        axes = None if not a.get("noop_with_empty_axes", 0) else axes
+        if axes is not None:
+            return ew.identity(v[0], **b)
+    return fn(v[0], axes=axes, keepdims=a.get("keepdims", 1), **b)
 
 
-def _activation(name):
-    fn = kernels.activation(name, 3)
-    return lambda layer, v: fn(v[0])
+def _clip(v, a, b):
+    return ew.clip(v[0], low=_input_or_attribute(v, 1, a, "min"), high=_input_or_attribute(v, 2, a, "max"), **b)
 
 
-# op type -> f(layer, input arrays) -> output array
+def _variadic(fn, v, b):
+    out = v[0]
+    for x in v[1:]:
+        out = fn(out, x, **b)
+    return out
+
+
+# op type -> f(inputs, attributes, budget keywords {where, tally}, opset, number of outputs) -> array(s)
 OPS = {
-    "Identity": lambda layer, v: v[0],
-    "Transpose": lambda layer, v: np.transpose(v[0], layer.params["attrs"].get("perm")),
-    "Reshape": lambda layer, v: _reshape(layer, v[0], v[1]),
-    "Flatten": lambda layer, v: v[0].reshape(int(np.prod(v[0].shape[: layer.params["attrs"].get("axis", 1)])), -1),
-    "Squeeze": lambda layer, v: np.squeeze(v[0], axis=tuple(_axes(layer, v, 1)) or None),
-    "Unsqueeze": lambda layer, v: _unsqueeze(layer, v[0], _axes(layer, v, 1)),
-    "Concat": lambda layer, v: np.concatenate([a for a in v if a is not None], axis=layer.params["attrs"]["axis"]),
-    "MatMul": lambda layer, v: np.matmul(v[0], v[1]),
-    "Gemm": _gemm,
-    "Add": lambda layer, v: v[0] + v[1],
-    "Sub": lambda layer, v: v[0] - v[1],
-    "Mul": lambda layer, v: v[0] * v[1],
-    "Div": lambda layer, v: v[0] / v[1],
-    "Relu": _activation("relu"),
-    "Tanh": _activation("tanh"),
-    "Sigmoid": _activation("sigmoid"),
-    "Shape": lambda layer, v: np.array(v[0].shape, np.int64)[layer.params["attrs"].get("start", 0) : layer.params["attrs"].get("end")],
-    "Gather": lambda layer, v: np.take(v[0], np.asarray(v[1], np.int64), axis=layer.params["attrs"].get("axis", 0)),
-    "Slice": _slice,
-    "Expand": lambda layer, v: np.broadcast_to(v[0], _elements(layer, np.broadcast_shapes(v[0].shape, tuple(int(d) for d in np.asarray(v[1]).ravel())))).copy(),
-    "ConstantOfShape": lambda layer, v: np.full(_elements(layer, [int(d) for d in np.asarray(v[0]).ravel()]), layer.params["attrs"].get("value", np.zeros(1, np.float32)).ravel()[0]),
+    "Identity": lambda v, a, b, o, n: ew.identity(v[0], **b),
+    "Dropout": lambda v, a, b, o, n: [ew.identity(v[0], **b), np.ones(np.shape(v[0]), bool)][:n],  # inference: the input itself
+    "Add": lambda v, a, b, o, n: ew.add(v[0], v[1], **b),
+    "Sub": lambda v, a, b, o, n: ew.sub(v[0], v[1], **b),
+    "Mul": lambda v, a, b, o, n: ew.mul(v[0], v[1], **b),
+    "Div": lambda v, a, b, o, n: ew.div(v[0], v[1], **b),
+    "Pow": lambda v, a, b, o, n: ew.power(v[0], v[1], **b),
+    "Max": lambda v, a, b, o, n: _variadic(ew.maximum, v, b),
+    "Min": lambda v, a, b, o, n: _variadic(ew.minimum, v, b),
+    "Sum": lambda v, a, b, o, n: _variadic(ew.add, v, b),
+    "Equal": lambda v, a, b, o, n: ew.equal(v[0], v[1], **b),
+    "Less": lambda v, a, b, o, n: ew.less(v[0], v[1], **b),
+    "Greater": lambda v, a, b, o, n: ew.greater(v[0], v[1], **b),
+    "Not": lambda v, a, b, o, n: ew.logical_not(v[0], **b),
+    "Where": lambda v, a, b, o, n: ew.select(v[0], v[1], v[2], **b),
+    "Neg": lambda v, a, b, o, n: ew.neg(v[0], **b),
+    "Abs": lambda v, a, b, o, n: ew.absolute(v[0], **b),
+    "Exp": lambda v, a, b, o, n: ew.exp(v[0], **b),
+    "Log": lambda v, a, b, o, n: ew.log(v[0], **b),
+    "Sqrt": lambda v, a, b, o, n: ew.sqrt(v[0], **b),
+    "Reciprocal": lambda v, a, b, o, n: ew.reciprocal(v[0], **b),
+    "Relu": lambda v, a, b, o, n: ew.relu(v[0], **b),
+    "Sigmoid": lambda v, a, b, o, n: ew.sigmoid(v[0], **b),
+    "Tanh": lambda v, a, b, o, n: ew.tanh(v[0], **b),
+    "Softplus": lambda v, a, b, o, n: ew.softplus(v[0], **b),
+    "Softsign": lambda v, a, b, o, n: ew.softsign(v[0], **b),
+    "LeakyRelu": lambda v, a, b, o, n: ew.leaky_relu(v[0], alpha=a.get("alpha", 0.01), **b),
+    "Elu": lambda v, a, b, o, n: ew.elu(v[0], alpha=a.get("alpha", 1.0), **b),
+    "HardSigmoid": lambda v, a, b, o, n: ew.hard_sigmoid(v[0], alpha=a.get("alpha", 0.2), beta=a.get("beta", 0.5), **b),
+    "Clip": lambda v, a, b, o, n: _clip(v, a, b),
+    "Cast": lambda v, a, b, o, n: _cast(v, a, b),
+    "Reshape": lambda v, a, b, o, n: sh.reshape(v[0], v[1], allowzero=a.get("allowzero", 0), **b),
+    "Flatten": lambda v, a, b, o, n: sh.flatten(v[0], axis=a.get("axis", 1), **b),
+    "Transpose": lambda v, a, b, o, n: sh.transpose(v[0], perm=a.get("perm"), **b),
+    "Squeeze": lambda v, a, b, o, n: sh.squeeze(v[0], axes=_input_or_attribute(v, 1, a, "axes"), **b),
+    "Unsqueeze": lambda v, a, b, o, n: sh.unsqueeze(v[0], axes=_input_or_attribute(v, 1, a, "axes"), **b),
+    "Concat": lambda v, a, b, o, n: sh.concat([x for x in v if x is not None], axis=a.get("axis", 0), **b),
+    "Split": lambda v, a, b, o, n: _split(v, a, b, n),
+    "Slice": lambda v, a, b, o, n: _slice(v, a, b, o),
+    "Gather": lambda v, a, b, o, n: sh.gather(v[0], v[1], axis=a.get("axis", 0), **b),
+    "Expand": lambda v, a, b, o, n: sh.expand(v[0], v[1], **b),
+    "Tile": lambda v, a, b, o, n: sh.tile(v[0], v[1], **b),
+    "Shape": lambda v, a, b, o, n: sh.shape(v[0], start=a.get("start", 0), end=a.get("end"), **b),
+    "ConstantOfShape": lambda v, a, b, o, n: sh.constant_of_shape(v[0], value=a.get("value"), **b),
+    "Range": lambda v, a, b, o, n: sh.range_(v[0], v[1], v[2], **b),
+    "MatMul": lambda v, a, b, o, n: linalg.matmul(v[0], v[1], **b),
+    "Gemm": lambda v, a, b, o, n: linalg.gemm(v[0], v[1], v[2] if len(v) > 2 else None, alpha=a.get("alpha", 1.0), beta=a.get("beta", 1.0), trans_a=a.get("transA", 0), trans_b=a.get("transB", 0), **b),
+    "ReduceSum": lambda v, a, b, o, n: _reduction(reduce.reduce_sum, v, a, b),
+    "ReduceMean": lambda v, a, b, o, n: _reduction(reduce.reduce_mean, v, a, b),
+    "ReduceMax": lambda v, a, b, o, n: _reduction(reduce.reduce_max, v, a, b),
+    "ReduceMin": lambda v, a, b, o, n: _reduction(reduce.reduce_min, v, a, b),
+    "ReduceProd": lambda v, a, b, o, n: _reduction(reduce.reduce_prod, v, a, b),
+    "Softmax": lambda v, a, b, o, n: _softmax(reduce.softmax, v, a, b, o),
+    "LogSoftmax": lambda v, a, b, o, n: _softmax(reduce.log_softmax, v, a, b, o),
+    "ArgMax": lambda v, a, b, o, n: reduce.argmax(v[0], axis=a.get("axis", 0), keepdims=a.get("keepdims", 1), last=a.get("select_last_index", 0), **b),
+    "ArgMin": lambda v, a, b, o, n: reduce.argmin(v[0], axis=a.get("axis", 0), keepdims=a.get("keepdims", 1), last=a.get("select_last_index", 0), **b),
 }
+# how many leading inputs each op needs present (1 for the others; the rest are optional)
+REQUIRED = {"Where": 3, "Range": 3, "Slice": 3, **{op: 2 for op in ("Gemm", "MatMul", "Reshape", "Expand", "Tile", "Gather", "Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "Greater")}}
+
+
+def compute(op: str, values: list, attrs: dict, opset: int, n_outputs: int, where: str, tally: Tally | None) -> list:
+    """The node's outputs: op `op` of `values` (arrays, None where absent), as ONNX opset `opset`
+    defines it. Inputs that do not fit the op are refused with one line naming `where`."""
+    need = 1 if op == "Slice" and opset < 10 else REQUIRED.get(op, 1)
+    if len(values) < need or any(v is None for v in values[:need]):
+        raise LstmctlError(f"{where}: needs {need} inputs, has {sum(v is not None for v in values[:need])}")
+    try:
+        with np.errstate(all="ignore"):  # IEEE results (inf, NaN) as onnxruntime gives them
+            out = OPS[op](values, attrs, {"where": where, "tally": tally}, opset, n_outputs)
+    except (LstmctlError, MemoryError):
+        raise
+    except Exception as exc:  # an attribute value the op cannot take (a string as an axis, …)
+        raise LstmctlError(f"{where}: cannot be computed on inputs {[None if v is None else np.shape(v) for v in values]}: {type(exc).__name__}: {exc}") from None
+    return [np.asarray(o) for o in (out if isinstance(out, list) else [out])]
 
 
 class OnnxOp(LayerType):
     """An ONNX operator lstmctl computes (one of OPS)."""
 
     def call(self, layer, args, ctx):
-        values = node_inputs(layer, args)
-        try:
-            out = OPS[layer.class_name](layer, values)
-        except LstmctlError:
-            raise
-        except Exception as exc:  # shapes the graph gives that do not fit the operator
-            raise LstmctlError(f"{ctx.path}: node '{layer.name}' ({layer.class_name}) cannot be computed on inputs {[None if a is None else a.shape for a in values]}: {exc}") from None
-        return [Tensor(np.asarray(out))]
+        if ctx.tally is None:
+            ctx.tally = Tally(ctx.path)
+        p = layer.params
+        outs = compute(layer.class_name, node_inputs(layer, args), p["attrs"], p["opset"], p["n_outputs"], f"{ctx.path}: node '{layer.name}' ({layer.class_name})", ctx.tally)
+        return [Tensor(o) for o in outs]
 
     def facts(self, layer, major):
         out = {k: (v.tolist() if isinstance(v, np.ndarray) and v.size <= 8 else v) for k, v in layer.params["attrs"].items() if not isinstance(v, np.ndarray) or v.size <= 8}
