@@ -67,6 +67,7 @@ def _lstm(cell, xw, out, states):
     z = np.empty((batch, 4 * u), xw.dtype)
     tmp = np.empty((batch, u), xw.dtype)
     i, f, o, c_tilde, sig = z[:, :u], z[:, u : 2 * u], z[:, 2 * u : 3 * u], z[:, 3 * u :], z[:, : 3 * u]
+    clip = cell.cell_clip
     for k in range(xw.shape[0]):
         np.matmul(h, U, out=z)
         z += xw[k]
@@ -76,6 +77,8 @@ def _lstm(cell, xw, out, states):
         c *= f
         np.multiply(i, c_tilde, out=tmp)
         c += tmp
+        if clip:
+            np.clip(c, -clip, clip, out=c)
         h = out[k]
         np.tanh(c, out=h)
         h *= o

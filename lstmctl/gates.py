@@ -41,6 +41,7 @@ class Cell:
     recurrent_activation_name: str | None
     keras_major: int
     reset_after: bool = False
+    cell_clip: float = 0.0  # TFLite's LSTM clips c_t to [-cell_clip, cell_clip] (0: no clip; Keras has none)
 
     def __post_init__(self):
         self.activation = kernels.activation(self.activation_name, self.keras_major)

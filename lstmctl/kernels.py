@@ -120,6 +120,8 @@ def lstm_update(cell, z, c):
     c_tilde = cell.activation(z_c)
     o = cell.recurrent_activation(z_o)
     c_new = f * c + i * c_tilde
+    if cell.cell_clip:
+        c_new = np.clip(c_new, -cell.cell_clip, cell.cell_clip)
     h_new = o * cell.activation(c_new)
     return h_new, (h_new, c_new), {"i": (z_i, i), "f": (z_f, f), "c": (z_c, c_tilde), "o": (z_o, o)}
 

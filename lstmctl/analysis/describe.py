@@ -23,6 +23,7 @@ FORMATS = {
     "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6) of a state_dict, read without torch",
     "safetensors": "safetensors file of a state_dict (JSON header + raw tensors)",
     "onnx": "ONNX model (ModelProto): its LSTM / GRU / RNN nodes and the ops around them",
+    "tflite": "TensorFlow Lite FlatBuffer (TFL3): its LSTM ops and WHILE loops matched to Keras layers, and the ops around them",
 }
 
 

@@ -12,7 +12,10 @@ built after clear_session() with a fixed seed. Weights are drawn from a normal d
 biases, weights that look trained). Each `.expected.npz` holds:
 - `input/<tensor name>`: the stored input, under the .tflite's input tensor name;
 - `<tensor name>`: LiteRT's value of each output tensor of the .tflite, by its name;
-- `keras/output_<i>`: what the Keras model returned for the same input (its outputs in order).
+- `keras/output_<i>`: what the Keras model returned for the same input (its outputs in order);
+- `builtin/<tensor name>` (quantized files only): LiteRT's outputs computed by its builtin kernels
+  without the XNNPACK delegate the interpreter applies by default; XNNPACK quantizes the inputs of
+  dynamic-range products in its own way, up to about 1e-4 away from the builtin kernels.
 Quantized files (`*_quant`) were converted with Optimize.DEFAULT (dynamic-range: int8 weights for
 tensors of at least 1024 values, inputs quantized on the fly by LiteRT).
 """
@@ -37,7 +40,7 @@ logging.getLogger("absl").setLevel(logging.ERROR)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
-from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 K3, K2 = keras, tf_keras
@@ -69,9 +72,11 @@ def convert(model, quantize=False, select_tf_ops=False):
     return converter.convert()
 
 
-def litert(content, inputs):
-    """LiteRT's outputs, keyed by output tensor name, for inputs given in input-detail order."""
-    interpreter = Interpreter(model_content=content)
+def litert(content, inputs, builtin=False):
+    """LiteRT's outputs, keyed by output tensor name, for inputs given in input-detail order; with
+    `builtin`, LiteRT's own kernels without the XNNPACK delegate it applies by default."""
+    kind = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if builtin else OpResolverType.AUTO
+    interpreter = Interpreter(model_content=content, experimental_op_resolver_type=kind)
     interpreter.allocate_tensors()
     details = interpreter.get_input_details()
     for d, x in zip(details, inputs):
@@ -94,6 +99,8 @@ def write(name, model, inputs, quantize=False, description="", keras_file=True):
     keras_outs = keras_outs if isinstance(keras_outs, (list, tuple)) else [keras_outs]
     arrays = {f"input/{k}": v for k, v in named.items()}
     arrays.update(outs)
+    if quantize:  # XNNPACK computes dynamic-range products its own way (up to ~1e-4 apart): keep both
+        arrays.update({f"builtin/{k}": v for k, v in litert(content, inputs, builtin=True)[1].items()})
     arrays.update({f"keras/output_{i}": np.asarray(o) for i, o in enumerate(keras_outs)})
     np.savez(HERE / f"{name}.tflite.expected.npz", **arrays)
     if keras_file:
