@@ -21,7 +21,7 @@ The in-suite run is short and deterministic (derandomized). Deeper runs:
     LSTMCTL_FUZZ_EXAMPLES=2500 LSTMCTL_FUZZ_SEED=1 LSTMCTL_FUZZ_COLLECT=1 \\
         .venv/bin/python -m pytest -q tests/test_fuzz.py
 
-LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 18 targets);
+LSTMCTL_FUZZ_EXAMPLES is the number of examples per target (there are 19 targets);
 LSTMCTL_FUZZ_SEED switches to random generation from that seed; LSTMCTL_FUZZ_COLLECT=1 records
 every escape (to fuzz-escapes.jsonl, and the file to fuzz-escapes/, in the current directory)
 instead of stopping at the first; the summary line at the end gives cases tried, loaded and
@@ -823,6 +823,25 @@ def test_fuzz_torch_pickle(name, data):
             z.writestr(key, value)
     blob = out.getvalue()
     exercise_model("torch-pickle", _write(".pt", blob), blob)
+
+
+TFLITE = SAMPLES / "tflite"
+TFLITE_FILES = ["k3_lstm.tflite", "k2_lstm.tflite", "k3_gru_quant.tflite", "k3_bidir.tflite", "k2_lstm_quant.tflite"]
+
+
+@fuzz_settings
+@given(st.sampled_from(TFLITE_FILES), st.data())
+def test_fuzz_tflite_bytes(name, data):
+    """Raw bytes of a .tflite file: FlatBuffer offsets, vector counts, tensor and subgraph indices,
+    shapes, options and weights mutated (a WHILE's matched body checked again, or run op by op)."""
+    blob = data.draw(mutate_bytes((TFLITE / name).read_bytes()))
+    exercise_model("tflite-bytes", _write(".tflite", blob), blob)
+
+
+def test_fuzz_tflite_target_reaches_the_reader():
+    for name in TFLITE_FILES:
+        exercise_model("sanity-tflite", TFLITE / name)
+    assert LOADED["sanity-tflite"] == len(TFLITE_FILES) and ESCAPES["sanity-tflite"] == 0
 
 
 def test_fuzz_port_targets_reach_the_readers():

@@ -300,7 +300,8 @@ def check_calls(tfile: TflFile) -> None:
         state[s] = 1
         for t in sorted(calls.get(s, ())):
             if state.get(t) == 1:
-                chain = " → ".join(str(i) for i in (*path, s, t))
+                walk = (*path, s)
+                chain = " → ".join(str(i) for i in (*walk[walk.index(t) :], t))
                 raise LstmctlError(f"{tfile.path}: subgraphs call each other in a cycle ({chain}); a WHILE there would never end")
             if t not in state:
                 visit(t, (*path, s))
