@@ -274,9 +274,19 @@ class LoopRecurrent(RecurrentBase):
 
     @staticmethod
     def _steps(rt, op, loop, values, at) -> int:
-        """How many times the cond lets the body run: evaluated on the counters alone."""
+        """How many times the cond lets the body run, evaluated on the counters alone: once on every
+        candidate count at the same time (the cond's LESS / LOGICAL_AND broadcast), else step by step."""
         cond = op.options["cond_subgraph_index"]
         limit = min(budget.limit("loop_steps"), values[loop.x_arg].shape[0] + 1)
+        ahead = np.arange(limit + 1)
+        try:
+            flags = np.asarray(run_subgraph(rt, cond, [v + ahead.astype(v.dtype) if role == "count" else v for v, role in zip(values, loop.roles)], depth=2)[0])
+        except LstmctlError:
+            flags = None
+        if flags is not None and flags.shape == ahead.shape and flags.dtype == bool:
+            stops = np.flatnonzero(~flags)
+            if stops.size:
+                return int(stops[0])
         state = list(values)
         for step in range(limit + 1):
             flag = np.asarray(run_subgraph(rt, cond, state, depth=2)[0])
