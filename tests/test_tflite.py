@@ -212,3 +212,50 @@ def test_integer_model_refused():
     layer.params["integer"] = True
     with pytest.raises(LstmctlError, match="full-integer quantized model"):
         model.run()
+
+
+# --- compare model.keras model.tflite --------------------------------------------------------------
+
+
+def _compare(tmp_path, name, x=None):
+    path, exp, inputs = fixture(name)
+    xpath = tmp_path / "x.npy"
+    np.save(xpath, next(iter(inputs.values())) if x is None else x)
+    return CliRunner().invoke(main, ["compare", str(TFL / f"{name}.keras"), path, "--input", str(xpath)])
+
+
+def test_compare_names_an_active_cell_clip(tmp_path):
+    res = _compare(tmp_path, "k2_lstm_cellclip")
+    assert res.exit_code == 1
+    last = res.output.strip().splitlines()[-1]
+    assert "cell_clip=10 is active" in last and "passes 10 at 11 step(s) 10–20 in unit(s) 0–2" in last
+    assert "sequence from step 20" in last
+
+
+def test_compare_quantized_weights_in_scale_steps(tmp_path):
+    from lstmctl.analysis.compare_tflite import compare_with_tflite
+
+    path, _, inputs = fixture("k3_gru_quant")
+    c = compare_with_tflite(lstmctl.load(str(TFL / "k3_gru_quant.keras")), lstmctl.load(path), next(iter(inputs.values())))
+    (layer,) = c.layers
+    (finding,) = layer.findings
+    assert "W_z, W_r, W_h are int8" in finding and "rounding only" in finding
+    worst = float(finding.split("up to ")[1].split(" of a")[0])
+    assert 0.4 < worst <= 0.5
+    assert not layer.ok  # the int8 weights do differ from Keras's
+    res = _compare(tmp_path, "k2_lstm_quant")
+    assert res.exit_code == 1 and "quantization: W_i, W_f, W_c, W_o, U_i, U_f, U_c, U_o are int8" in res.output.replace("\n", " ")
+    assert "cell_clip=10 (written by the converter) is inactive" in res.output.replace("\n", " ")
+
+
+def test_compare_agrees_on_a_float_conversion(tmp_path):
+    res = _compare(tmp_path, "k3_lstm")
+    assert res.exit_code == 0, res.output
+    assert "1 of 1 recurrent layers agree, 1 of 1 model outputs" in res.output
+    assert "the batch is fixed at conversion" in res.output.replace("\n", " ")
+
+
+def test_compare_refuses_another_batch(tmp_path):
+    res = _compare(tmp_path, "k3_lstm", x=np.zeros((3, 7, 4), np.float32))
+    assert res.exit_code == 3
+    assert "a batch fixed at conversion: input 'serving_default_keras_tensor:0' takes batch 2, the input holds 3" in res.output

@@ -372,13 +372,14 @@ def model(path: str):
             name = _layer_name(f"lstm_{len(kinds)}", "lstm", used)
             x = main.tensors[op.inputs[0]]
             params.update(time_major=op.options.get("time_major", False), integer=x.type in INTEGER_TYPES)
+            params["scales"] = getattr(cell, "scales", None)
             layer = Layer(name, "LSTM", _config(name, cell), spec=SEQUENCE_LSTM, cell=cell, params=params, notes=notes)
             layer.weights = [cell.W, cell.U, cell.bias]
             kinds.append("lstm")
         elif loop is not None:
             body = tfile.subgraphs[op.options["body_subgraph_index"]]
             name = _layer_name(_loop_name(body.name, loop.cell.kind), f"while_{op.index}", used)
-            layer = Layer(name, CLASS[loop.cell.kind], _config(name, loop.cell), spec=LOOP_RECURRENT, cell=loop.cell, params={**params, "loop": loop}, notes=list(loop.notes))
+            layer = Layer(name, CLASS[loop.cell.kind], _config(name, loop.cell), spec=LOOP_RECURRENT, cell=loop.cell, params={**params, "loop": loop, "scales": loop.scales}, notes=list(loop.notes))
             layer.weights = [w for w in (loop.cell.W, loop.cell.U, loop.cell.bias) if w is not None]
             kinds.append(loop.cell.kind)
         else:

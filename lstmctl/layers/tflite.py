@@ -422,6 +422,7 @@ def usl_cell(graph, op, at):
     if clip:
         notes.append(f"cell_clip={clip:g}: LiteRT clips c_t to [-{clip:g}, {clip:g}] after each step, which Keras's LSTM does not")
     if hybrid:
+        cell.scales = {"W": cell.W_scale, "U": cell.U_scale}
         kind = "asymmetric" if op.options.get("asymmetric_quantize_inputs") else "symmetric"
         notes.append(f"dynamic-range quantized: W and U are int8 with one scale per gate (shown dequantized); each step quantizes x_t and h_t per batch row ({kind}), as LiteRT does")
     return cell, notes

@@ -46,6 +46,7 @@ class Loop:
     c_arg: int | None
     quantized: bool
     notes: list = field(default_factory=list)
+    scales: dict | None = None  # int8 weights: {"W": scale per kernel column, "U": …} (Keras layout)
 
 
 def _producers(graph) -> dict:
@@ -202,8 +203,19 @@ def match(rt, main, op) -> Loop | None:
             continue
         if not _cond_reads_only(cond, roles):
             return None
-        return Loop(cell, roles, x_arg, t_arg, h_arg, c_arg, quantized, _notes(rt, body, cell, fc_x, fc_h, fc_r, consts, quantized))
+        scales = None
+        if quantized:
+            scales = {"W": _column_scales(body.tensors[fc_x.inputs[1]]), "U": np.concatenate([_column_scales(body.tensors[f.inputs[1]]) for f in (fc_h, fc_r) if f is not None])}
+        return Loop(cell, roles, x_arg, t_arg, h_arg, c_arg, quantized, _notes(rt, body, cell, fc_x, fc_h, fc_r, consts, quantized), scales)
     return None
+
+
+def _column_scales(t) -> np.ndarray:
+    """The quantization step of each row of FULLY_CONNECTED weights [out, in] (each column of the
+    Keras kernel it is the transpose of); 0 where the weights are float."""
+    if not t.quantized:
+        return np.zeros(t.shape[0], np.float32)
+    return np.broadcast_to(t.scale, (t.shape[0],)).astype(np.float32)
 
 
 def _cond_reads_only(cond, roles) -> bool:
