@@ -238,13 +238,13 @@ def integer_refusal(at: str) -> str:
 def run_op(rt, graph, op, values, depth=0) -> list:
     """The operator's output arrays, from its input arrays (None where an optional input is absent)."""
     at = f"{rt.path}: subgraph {graph.index} operator {op.index} ({op.code})"
-    why = refusal(op, at)
-    if why:
-        raise Unsupported(why)
     infos = [None if i < 0 else graph.tensors[i] for i in op.inputs]
     outs = [graph.tensors[i] for i in op.outputs]
     if op.code not in MOVES and any(o.type in INTEGER_TYPES and o.scale is not None for o in outs):
         raise Unsupported(integer_refusal(at))
+    why = refusal(op, at)
+    if why:
+        raise Unsupported(why)
     try:
         if op.code == "WHILE":
             results = run_while(rt, op, values, at, depth + 1)

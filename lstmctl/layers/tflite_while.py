@@ -60,30 +60,45 @@ def _through_reshapes(graph, k, producers):
     return k
 
 
-def _const(graph, k):
-    return None if k < 0 else graph.tensors[k].data
+class _Body:
+    """A WHILE body's tensors, where a loop value that is a constant of the calling graph and that
+    the body passes on unchanged counts as a constant too (older converters pass the weights so)."""
+
+    def __init__(self, body, main, op):
+        self.graph = body
+        self.known = {}
+        for i, (inner, outer) in enumerate(zip(body.inputs, op.inputs)):
+            if main.tensors[outer].data is not None and i < len(body.outputs) and body.outputs[i] == inner:
+                self.known[inner] = main.tensors[outer]
+
+    def tensor(self, k):
+        return self.known.get(k) or self.graph.tensors[k]
+
+    def const(self, k):
+        return None if k < 0 else self.tensor(k).data
 
 
 def _float(t):
     return t.dequantized() if t.quantized else t.data.astype(np.float32)
 
 
-def _candidates(graph, kind, u, fc_x, fc_h, fc_r, consts):
+def _candidates(graph, kind, u, fc_x, fc_h, fc_r, consts):  # graph: a _Body
     """Candidate cells (W, U, bias, activations) from the body's weights; `fc_r` is GRU
     reset_after=False's second recurrent product (r ⊙ h)·U_h."""
-    W = _float(graph.tensors[fc_x.inputs[1]]).T
-    U = _float(graph.tensors[fc_h.inputs[1]]).T
-    b_x = _float(graph.tensors[fc_x.inputs[2]]) if len(fc_x.inputs) > 2 and fc_x.inputs[2] >= 0 else np.zeros(W.shape[1], np.float32)
-    b_h = _float(graph.tensors[fc_h.inputs[2]]) if len(fc_h.inputs) > 2 and fc_h.inputs[2] >= 0 else None
+    W = _float(graph.tensor(fc_x.inputs[1])).T
+    U = _float(graph.tensor(fc_h.inputs[1])).T
+    b_x = _float(graph.tensor(fc_x.inputs[2])) if len(fc_x.inputs) > 2 and fc_x.inputs[2] >= 0 else np.zeros(W.shape[1], np.float32)
+    b_h = _float(graph.tensor(fc_h.inputs[2])) if len(fc_h.inputs) > 2 and fc_h.inputs[2] >= 0 else None
     for extra in consts:
         b_x = b_x + extra
-    present = {ACT_OPS[op.code] for op in graph.ops if op.code in ACT_OPS}
-    present |= {FUSED[op.options.get("fused_activation_function")] for op in graph.ops if op.options.get("fused_activation_function") in FUSED}  # an ADD's fused relu
+    ops = graph.graph.ops
+    present = {ACT_OPS[op.code] for op in ops if op.code in ACT_OPS}
+    present |= {FUSED[op.options.get("fused_activation_function")] for op in ops if op.options.get("fused_activation_function") in FUSED}  # an ADD's fused relu
     acts = [a for a in ("tanh", "relu", "sigmoid") if a in present] + ["linear"]
     out = []
     if kind == "gru":
         if fc_r is not None:
-            U = np.concatenate([U, _float(graph.tensors[fc_r.inputs[1]]).T], axis=1)
+            U = np.concatenate([U, _float(graph.tensor(fc_r.inputs[1])).T], axis=1)
             bias = b_x if b_h is None else b_x + np.concatenate([b_h, np.zeros(u, np.float32)])
             layouts = [(False, bias)]
         else:
@@ -138,6 +153,7 @@ def match(rt, main, op) -> Loop | None:
     recurrent step lstmctl can reproduce."""
     body = rt.file.subgraphs[op.options["body_subgraph_index"]]
     cond = rt.file.subgraphs[op.options["cond_subgraph_index"]]
+    tensors = _Body(body, main, op)
     args = {k: i for i, k in enumerate(body.inputs)}
     producers = _producers(body)
     gathers = [g for g in body.ops if g.code == "GATHER" and g.inputs[0] in args and len(g.inputs) > 1 and g.inputs[1] in args]
@@ -145,9 +161,9 @@ def match(rt, main, op) -> Loop | None:
         return None
     x_arg, t_arg = args[gathers[0].inputs[0]], args[gathers[0].inputs[1]]
     x_t = gathers[0].outputs[0]
-    fcs = [f for f in body.ops if f.code == "FULLY_CONNECTED" and _const(body, f.inputs[1]) is not None]
+    fcs = [f for f in body.ops if f.code == "FULLY_CONNECTED" and tensors.const(f.inputs[1]) is not None]
     fc_x = [f for f in fcs if _through_reshapes(body, f.inputs[0], producers) == x_t]
-    fc_h = [f for f in fcs if _through_reshapes(body, f.inputs[0], producers) in args]
+    fc_h = [f for f in fcs if _through_reshapes(body, f.inputs[0], producers) in args and _through_reshapes(body, f.inputs[0], producers) not in tensors.known]
     if len(fc_x) != 1 or len(fc_h) != 1:
         return None
     fc_x, fc_h = fc_x[0], fc_h[0]
@@ -157,21 +173,27 @@ def match(rt, main, op) -> Loop | None:
     if len(h_shape) != 2 or len(x_shape) != 3:
         return None
     u = h_shape[1]
-    rows = body.tensors[fc_x.inputs[1]].shape[0]
+    rows = tensors.tensor(fc_x.inputs[1]).shape[0]
     kind = KIND_OF.get(rows // u) if u and rows % u == 0 else None
     if kind is None:
         return None
     rest = [f for f in fcs if f is not fc_x and f is not fc_h]
-    fc_r = rest[0] if kind == "gru" and len(rest) == 1 and body.tensors[fc_h.inputs[1]].shape[0] == 2 * u else None
-    consts = [body.tensors[k].data.astype(np.float32).ravel() for o in body.ops if o.code == "ADD" for k in o.inputs
-              if k >= 0 and body.tensors[k].data is not None and body.tensors[k].data.dtype.kind == "f" and body.tensors[k].data.size == rows]  # fmt: skip
-    weights = [body.tensors[f.inputs[1]] for f in (fc_x, fc_h, fc_r) if f is not None]
+    fc_r = rest[0] if kind == "gru" and len(rest) == 1 and tensors.tensor(fc_h.inputs[1]).shape[0] == 2 * u else None
+    consts = [tensors.const(k).astype(np.float32).ravel() for o in body.ops if o.code == "ADD" for k in o.inputs
+              if k >= 0 and tensors.const(k) is not None and tensors.const(k).dtype.kind == "f" and tensors.const(k).size == rows]  # fmt: skip
+    weights = [tensors.tensor(f.inputs[1]) for f in (fc_x, fc_h, fc_r) if f is not None]
     quantized = any(t.quantized for t in weights)
     # the test: random loop values (fixed seed), counters at 1
     rng = np.random.default_rng(0)
-    test = []
-    for k in op.inputs:
+    test, made = [], {}
+    for inner, k in zip(body.inputs, op.inputs):
         t = main.tensors[k]
+        if inner in tensors.known:  # a constant the body only reads (weights passed as loop values)
+            test.append(t.data)
+            continue
+        if k in made:  # one tensor fed to two loop values: the same test value
+            test.append(made[k])
+            continue
         if t.dtype is None:
             return None
         if t.dtype.startswith(("int", "uint")) and not t.shape:
@@ -180,6 +202,7 @@ def match(rt, main, op) -> Loop | None:
             test.append((0.5 * rng.standard_normal(t.shape)).astype(t.dtype))
         else:
             return None
+        made[k] = test[-1]
     t_val = int(test[t_arg])
     try:
         outs = run_subgraph(rt, body.index, test, depth=2)
@@ -192,7 +215,7 @@ def match(rt, main, op) -> Loop | None:
             return None
         c_arg = others[0]
     x_t_val = test[x_arg][t_val]
-    for cell in _candidates(body, kind, u, fc_x, fc_h, fc_r, consts):
+    for cell in _candidates(tensors, kind, u, fc_x, fc_h, fc_r, consts):
         states = (test[h_arg], test[c_arg]) if kind == "lstm" else (test[h_arg],)
         try:
             h_new, new_states, _ = kernels.STEPS[kind](cell, kernels.project_inputs(cell, x_t_val), states)
@@ -205,8 +228,8 @@ def match(rt, main, op) -> Loop | None:
             return None
         scales = None
         if quantized:
-            scales = {"W": _column_scales(body.tensors[fc_x.inputs[1]]), "U": np.concatenate([_column_scales(body.tensors[f.inputs[1]]) for f in (fc_h, fc_r) if f is not None])}
-        return Loop(cell, roles, x_arg, t_arg, h_arg, c_arg, quantized, _notes(rt, body, cell, fc_x, fc_h, fc_r, consts, quantized), scales)
+            scales = {"W": _column_scales(tensors.tensor(fc_x.inputs[1])), "U": np.concatenate([_column_scales(tensors.tensor(f.inputs[1])) for f in (fc_h, fc_r) if f is not None])}
+        return Loop(cell, roles, x_arg, t_arg, h_arg, c_arg, quantized, _notes(tensors, cell, fc_x, fc_h, fc_r, consts, quantized), scales)
     return None
 
 
@@ -224,9 +247,11 @@ def _cond_reads_only(cond, roles) -> bool:
     return all(roles[i] in ("count", "same") for i, k in enumerate(cond.inputs) if k in used)
 
 
-def _notes(rt, body, cell, fc_x, fc_h, fc_r, consts, quantized) -> list:
+def _notes(tensors, cell, fc_x, fc_h, fc_r, consts, quantized) -> list:
+    body = tensors.graph
+
     def name(f):
-        t = body.tensors[f.inputs[1]]
+        t = tensors.tensor(f.inputs[1])
         return f"'{show(t.name)}' {list(t.shape)}" + (" int8" if t.quantized else "")
 
     kind = cell.kind
