@@ -25,7 +25,7 @@ RECURRENT = {
     "k3_simplernn": [("simple_rnn_1", "SimpleRNN"), ("simple_rnn_1_2", "SimpleRNN")], "k3_stack": [("lstm_1", "LSTM"), ("lstm_1_2", "LSTM")],
     "k3_bidir": [("backward_lstm_1", "LSTM"), ("forward_lstm_1", "LSTM")], "k3_embed": [("lstm_1", "LSTM")],
     "k2_lstm": [("lstm_0", "LSTM")], "k2_stack": [("lstm_0", "LSTM"), ("lstm_1", "LSTM")], "k2_bidir": [("lstm_0", "LSTM"), ("lstm_1", "LSTM")],
-    "k2_gru": [("gru", "GRU")], "k2_simplernn": [("simple_rnn", "SimpleRNN")], "k2_lstm_state": [("lstm", "LSTM")],
+    "k2_gru": [("gru", "GRU")], "k2_lstm_gru_shared": [("lstm_0", "LSTM"), ("gru", "GRU")], "k2_simplernn": [("simple_rnn", "SimpleRNN")], "k2_lstm_state": [("lstm", "LSTM")],
     "k2_lstm_cellclip": [("lstm_0", "LSTM")], "k2_lstm_quant": [("lstm_0", "LSTM")], "k3_lstm_quant": [("lstm_1_1", "LSTM")],
     "k3_gru_quant": [("gru_1", "GRU")], "k3_embed_quant": [("lstm_1", "LSTM")],
 }  # fmt: skip
@@ -259,3 +259,19 @@ def test_compare_refuses_another_batch(tmp_path):
     res = _compare(tmp_path, "k3_lstm", x=np.zeros((3, 7, 4), np.float32))
     assert res.exit_code == 3
     assert "a batch fixed at conversion: input 'serving_default_keras_tensor:0' takes batch 2, the input holds 3" in res.output
+
+
+def test_a_state_tensor_shared_between_layers(tmp_path):
+    """The converter gave the USL's h state and the GRU loop's initial h one variable tensor: LiteRT's
+    USL leaves its final h there, the GRU starts from it; lstmctl runs it so and compare names it."""
+    path, exp, inputs = fixture("k2_lstm_gru_shared")
+    model = lstmctl.load(path)
+    assert any(n.startswith("starts from the final h of layer 'lstm_0'") for n in model.layer("gru").notes)
+    result = model.run(inputs)
+    key = model.output_names[0]
+    np.testing.assert_allclose(result[key], exp[key], atol=1e-5)
+    assert np.abs(result[key] - exp["keras/output_0"]).max() > 1e-3  # Keras starts the GRU from zeros
+    res = _compare(tmp_path, "k2_lstm_gru_shared")
+    assert res.exit_code == 1
+    last = res.output.strip().splitlines()[-1]
+    assert "layer gru ↔ gru, sequence from step 0" in last and "starts from the final h of layer 'lstm_0'" in last

@@ -5,7 +5,10 @@ and shape, weights gate by gate, sequences step by step) with the converter's ow
   not. Named with the steps and units where the Keras layer's |c_t| passes the clip on this input;
 - quantization: int8 weights (dynamic-range) differ from Keras's by up to half a quantization step;
   the error given in units of each column's step, and what LiteRT adds at run time;
-- a batch fixed at conversion: an input of another batch is refused, saying so.
+- a batch fixed at conversion: an input of another batch is refused, saying so;
+- a state shared between layers: the converter may give two layers one zero-state variable tensor,
+  which LiteRT's UNIDIRECTIONAL_SEQUENCE_LSTM overwrites with its final state, so the next layer
+  starts from that instead of zeros (the reader's notes say so; compare names it).
 (Gate order is compare_models's own trap check.)"""
 
 import numpy as np
@@ -27,7 +30,7 @@ def compare_with_tflite(reference, port, inputs, atol=(), rtol=()):
     for item, a, b in zip(c.layers, reference.recurrent_layers(), port.recurrent_layers()):
         k_layer, t_layer = (a, b) if tfl is port else (b, a)
         clip, quiet = cell_clip_trap(keras, k_layer, t_layer, inputs)
-        item.findings += clip + quantization_trap(k_layer, t_layer)
+        item.findings += clip + quantization_trap(k_layer, t_layer) + [f"{k_layer.name} ↔ {t_layer.name}: {n}" for n in t_layer.notes if n.startswith("starts from")]
         c.notes += quiet
     fixed = [s for s in tfl.inputs if s.batch is not None]
     if fixed:

@@ -349,7 +349,7 @@ def model(path: str):
         producers[k] = Ref(name, 0, 0)
     if not inputs:
         raise LstmctlError(f"{path}: the main subgraph has no inputs to feed")
-    kinds = []
+    kinds, written = [], {}  # variable tensor -> (layer, state) that last wrote it
     for op in main.ops:
         at = f"{path}: operator {op.index} ({op.code})"
         refs, slots = [], []
@@ -361,14 +361,20 @@ def model(path: str):
                 refs.append(producers[k])
             elif main.tensors[k].data is not None:
                 slots.append(main.tensors[k].data)
-            elif main.tensors[k].is_variable:
-                slots.append(None)  # a state the interpreter starts at zero
+            elif main.tensors[k].is_variable:  # a state the interpreter starts at zero
+                t = main.tensors[k]
+                slots.append(np.zeros(budget.check_shape(t.shape, f"{at}: tensor '{show(t.name)}'"), t.dtype or "float32"))
             else:
                 raise LstmctlError(f"{at}: reads tensor {k} '{show(main.tensors[k].name)}', which no operator before it computes")
         params = {"op": op, "inputs": slots, "graph": main, "file": tfile, "dtype": "float32"}
         loop = match(rt, main, op) if op.code == "WHILE" else None
         if op.code == "UNIDIRECTIONAL_SEQUENCE_LSTM":
             cell, notes = usl_cell(main, op, at)
+            for slot, state in ((18, "h"), (19, "c")):
+                k = op.inputs[slot]
+                if k in written:
+                    notes.append(f"starts from {state} = the final {written[k][1]} of layer '{written[k][0]}': the converter made both use one variable tensor '{show(main.tensors[k].name)}', "
+                                 "which LiteRT's UNIDIRECTIONAL_SEQUENCE_LSTM overwrites with its final state (Keras starts every layer from zeros)")  # fmt: skip
             name = _layer_name(f"lstm_{len(kinds)}", "lstm", used)
             x = main.tensors[op.inputs[0]]
             params.update(time_major=op.options.get("time_major", False), integer=x.type in INTEGER_TYPES)
@@ -378,8 +384,10 @@ def model(path: str):
             kinds.append("lstm")
         elif loop is not None:
             body = tfile.subgraphs[op.options["body_subgraph_index"]]
+            shared = [f"starts from the final {written[k][1]} of layer '{written[k][0]}': the converter made both use one variable tensor '{show(main.tensors[k].name)}', "
+                      "which LiteRT's UNIDIRECTIONAL_SEQUENCE_LSTM overwrites with its final state (Keras starts every layer from zeros)" for k in op.inputs if k in written]  # fmt: skip
             name = _layer_name(_loop_name(body.name, loop.cell.kind), f"while_{op.index}", used)
-            layer = Layer(name, CLASS[loop.cell.kind], _config(name, loop.cell), spec=LOOP_RECURRENT, cell=loop.cell, params={**params, "loop": loop, "scales": loop.scales}, notes=list(loop.notes))
+            layer = Layer(name, CLASS[loop.cell.kind], _config(name, loop.cell), spec=LOOP_RECURRENT, cell=loop.cell, params={**params, "loop": loop, "scales": loop.scales}, notes=list(loop.notes) + shared)
             layer.weights = [w for w in (loop.cell.W, loop.cell.U, loop.cell.bias) if w is not None]
             kinds.append(loop.cell.kind)
         else:
@@ -391,6 +399,10 @@ def model(path: str):
         layers.append(layer)
         for i, k in enumerate(op.outputs):
             producers[k] = Ref(layer.name, 0, i)
+        if op.code == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # LiteRT leaves the final h and c in the state tensors, for whoever reads them next
+            for i, (slot, state) in enumerate(((18, "h"), (19, "c")), start=1):
+                producers[op.inputs[slot]] = Ref(layer.name, 0, i)
+                written[op.inputs[slot]] = (layer.name, state)
     outputs, names = [], []
     for k in main.outputs:
         if k not in producers:

@@ -430,20 +430,25 @@ def usl_cell(graph, op, at):
 
 class SequenceLstm(RecurrentBase):
     """UNIDIRECTIONAL_SEQUENCE_LSTM over its Keras-layout cell: x [batch, time, features] (or
-    time-major), the states it starts from (its variable tensors, zeros), the whole sequence out."""
+    time-major) and the states it starts from (its variable tensors: zeros, or what an earlier USL
+    left there) in; the whole sequence out, and (as LiteRT writes them back into the state
+    tensors) the final h and c as outputs 1 and 2."""
 
     def call(self, layer, args, ctx):
         if ctx.direct:
             return super().call(layer, args, ctx)
         if layer.params.get("integer"):
             raise Unsupported(integer_refusal(f"{ctx.path}: layer '{layer.name}'"))
-        x = args[0].value
+        values = [args[s].value if isinstance(s, int) else s for s in layer.params["inputs"]]
+        x, h0, c0 = values[0], values[18], values[19]
         time_major = layer.params["time_major"]
         if x.ndim != 3:
             raise LstmctlError(f"{ctx.path}: layer '{layer.name}': input of shape {x.shape}, not rank 3")
+        if (h0 is not None and np.any(h0)) or (c0 is not None and np.any(c0)):  # a state another USL left in the shared variable tensor
+            ctx.states = [np.zeros_like(c0) if h0 is None else h0, np.zeros_like(h0) if c0 is None else c0]
         outs = super().call(layer, [Tensor(x.transpose(1, 0, 2) if time_major else x)], ctx)
         seq = outs[0].value
-        return [Tensor(seq.transpose(1, 0, 2) if time_major else seq)]
+        return [Tensor(seq.transpose(1, 0, 2) if time_major else seq), Tensor(ctx.record[f"{layer.name}/h"]), Tensor(ctx.record[f"{layer.name}/c"])]
 
 
 SEQUENCE_LSTM = SequenceLstm()

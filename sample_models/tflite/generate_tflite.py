@@ -212,6 +212,8 @@ def main():
     case(K2, "k2_gru", lambda K: [L(K).GRU(5), L(K).Dense(2)], description="GRU(5) -> Dense(2): a WHILE loop")
     case(K2, "k2_simplernn", lambda K: [L(K).SimpleRNN(4), L(K).Dense(2)], description="SimpleRNN(4) -> Dense(2): a WHILE loop")
     return_state(K2, "k2_lstm_state")
+    case(K2, "k2_lstm_gru_shared", lambda K: [L(K).LSTM(3, return_sequences=True), L(K).GRU(3, return_sequences=True), L(K).Dense(2)], shape=(5, 2),
+         description="tf_keras LSTM(3, rs) -> GRU(3, rs): the converter gives the USL's h state and the GRU's initial h one variable tensor, which the USL leaves holding its final h")  # fmt: skip
     cell_clip()
     # dynamic-range quantized: only tensors of >= 1024 values get int8 weights
     case(K2, "k2_lstm_quant", lambda K: [L(K).LSTM(32), L(K).Dense(40), L(K).Dense(3)], shape=(6, 32), quantize=True, scale=0.15,
