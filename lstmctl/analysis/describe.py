@@ -3,7 +3,7 @@
 Rendering (rich tables) lives in lstmctl.render.console; both it and `--format json` read these facts.
 """
 
-from ..errors import LstmctlError
+from ..errors import LstmctlError, show
 from ..layers.recurrent import HARD_SIGMOID, state_names, top_cell
 from ..runner import probe_shapes
 
@@ -220,7 +220,8 @@ def run_selection(model, result: dict, layer=None, return_sequences=False, retur
     if not (return_sequences or return_state):
         if layer is None:
             keys = [k for k in result if k == "output" or k.startswith("output_")]
-            return [(k, output_label(model, ref)) for k, ref in zip(keys, model.outputs)]
+            names = getattr(model, "output_names", None) or [None] * len(keys)  # a .tflite's output tensors
+            return [(k, output_label(model, ref) + (f", tensor '{show(n)}'" if n else "")) for k, ref, n in zip(keys, model.outputs, names)]
         return_sequences = return_state = True
     targets = [model.layer(layer)] if layer else model.recurrent_layers()
     if layer and not targets[0].is_recurrent:

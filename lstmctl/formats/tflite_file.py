@@ -429,7 +429,7 @@ def _config(name, cell) -> dict:
     if cell.kind == "gru":
         config["reset_after"] = cell.reset_after
     if cell.kind == "lstm":
-        config["forget_bias_note"] = "the converter's stored b_f, as Keras saved it (TFLite adds nothing at run time)"
+        config["forget_bias_note"] = "as Keras saved it: the converter copies b_f, TFLite adds nothing at run time"
     if cell.cell_clip:
         config["cell_clip"] = cell.cell_clip
     return config

@@ -103,6 +103,8 @@ def write(name, model, inputs, quantize=False, description="", keras_file=True):
         arrays.update({f"builtin/{k}": v for k, v in litert(content, inputs, builtin=True)[1].items()})
     arrays.update({f"keras/output_{i}": np.asarray(o) for i, o in enumerate(keras_outs)})
     np.savez(HERE / f"{name}.tflite.expected.npz", **arrays)
+    if len(inputs) == 1:  # for `lstmctl run/compare --input` (the docs' examples)
+        np.save(HERE / f"{name}.input.npy", inputs[0])
     if keras_file:
         model.save(HERE / f"{name}.keras")
     gap = max(min(float(np.max(np.abs(np.asarray(k) - v))) for v in outs.values() if v.shape == np.shape(k)) for k in keras_outs)
@@ -191,7 +193,7 @@ def flex():
 
 def main():
     for old in HERE.glob("*"):
-        if old.name not in ("generate_tflite.py",) and old.suffix in (".tflite", ".npz", ".keras", ".json"):
+        if old.name not in ("generate_tflite.py",) and old.suffix in (".tflite", ".npz", ".npy", ".keras", ".json"):
             old.unlink()
     L = lambda K: K.layers  # noqa: E731
     # Keras 3: every recurrent layer becomes a WHILE loop
