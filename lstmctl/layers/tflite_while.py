@@ -288,7 +288,9 @@ class LoopRecurrent(RecurrentBase):
         if t0 < 0 or t0 + steps > x_tm.shape[0]:
             raise LstmctlError(f"{at}: runs {steps} steps from time index {t0}, but its input holds {x_tm.shape[0]} steps")
         x = np.ascontiguousarray(x_tm[t0 : t0 + steps].transpose(1, 0, 2))
-        ctx.states = [values[loop.h_arg]] + ([values[loop.c_arg]] if loop.c_arg is not None else [])
+        initial = [values[loop.h_arg]] + ([values[loop.c_arg]] if loop.c_arg is not None else [])
+        if any(np.any(s) for s in initial):  # zeros are every layer's default (and let a carried state in)
+            ctx.states = initial
         super().call(layer, [Tensor(x)], ctx)
         rec = ctx.record
         h_T = rec[f"{layer.name}/h"]

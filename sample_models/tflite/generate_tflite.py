@@ -225,7 +225,7 @@ def main():
     case(K3, "k3_gru_quant", lambda K: [L(K).GRU(16), L(K).Dense(2)], shape=(6, 24), quantize=True, scale=0.2, description="GRU(16) on 24 features: kernel [48, 24] int8, recurrent [48, 16] float")
     embedding("k3_embed_quant", quantize=True)
     flex()
-    (HERE / "manifest.json").write_text(json.dumps(MANIFEST, indent=1) + "\n")
+    (HERE / "tflite_manifest.json").write_text(json.dumps(MANIFEST, indent=1) + "\n")
 
 
 if __name__ == "__main__":
