@@ -16,6 +16,8 @@ import numpy as np
 from .. import runner
 from ..errors import LstmctlError
 from ..gates import GATES
+from ..layers.recurrent import BIDIRECTIONAL
+from ..model import Layer
 from .compare import compare_models
 
 
@@ -25,10 +27,12 @@ def compare_with_tflite(reference, port, inputs, atol=(), rtol=()):
         return compare_models(reference, port, inputs, atol, rtol)
     tfl = port if port.format == "tflite" else reference
     _check_batch(tfl, inputs)
-    c = compare_models(reference, port, inputs, atol, rtol)
     keras = reference if tfl is port else port
+    paired = Paired(tfl, keras)
+    reference, port = (reference, paired) if tfl is port else (paired, port)
+    c = compare_models(reference, port, inputs, atol, rtol)
     for item, a, b in zip(c.layers, reference.recurrent_layers(), port.recurrent_layers()):
-        k_layer, t_layer = (a, b) if tfl is port else (b, a)
+        k_layer, t_layer = (a, b) if reference is keras else (b, a)
         clip, quiet = cell_clip_trap(keras, k_layer, t_layer, inputs)
         item.findings += clip + quantization_trap(k_layer, t_layer) + [f"{k_layer.name} ↔ {t_layer.name}: {n}" for n in t_layer.notes if n.startswith("starts from")]
         c.notes += quiet
@@ -36,6 +40,53 @@ def compare_with_tflite(reference, port, inputs, atol=(), rtol=()):
     if fixed:
         c.notes.append(f"{tfl.path}: the batch is fixed at conversion ({', '.join(f'{s.name} takes batch {s.batch}' for s in fixed)}); Keras takes any batch")
     return c
+
+
+class Paired:
+    """A .tflite model seen as Keras sees it: where the Keras model has a Bidirectional layer, the
+    converter wrote two recurrent ops (the backward one reading a REVERSE_V2 of the input); the two
+    are one Bidirectional layer here, and run's results get its `L/forward/…` and `L/backward/…`
+    keys (the backward sequence put back in input order, as Keras's Bidirectional returns it)."""
+
+    def __init__(self, tfl, keras):
+        self.model, self.path, self.format, self.inputs = tfl, tfl.path, tfl.format, tfl.inputs
+        self.pairs = []  # (Bidirectional layer, forward layer, backward layer)
+        ours = list(tfl.recurrent_layers())
+        layers = []
+        for k_layer in keras.recurrent_layers():
+            if k_layer.forward is not None and len(ours) >= 2 and _reads_reversed(tfl, ours[0]) != _reads_reversed(tfl, ours[1]):
+                fw, bw = (ours[1], ours[0]) if _reads_reversed(tfl, ours[0]) else (ours[0], ours[1])
+                both = Layer(f"{fw.name}+{bw.name}", "Bidirectional", {"name": f"{fw.name}+{bw.name}"}, spec=BIDIRECTIONAL, forward=fw, backward=bw)
+                self.pairs.append((both, fw, bw))
+                layers.append(both)
+                ours = ours[2:]
+            elif ours:
+                layers.append(ours.pop(0))
+        self.layers = layers + ours
+
+    def recurrent_layers(self):
+        return self.layers
+
+    def run(self, inputs):
+        result = self.model.run(inputs)
+        for both, fw, bw in self.pairs:
+            for part in ("sequence", "h", "c"):
+                if f"{fw.name}/{part}" in result:
+                    result[f"{both.name}/forward/{part}"] = result[f"{fw.name}/{part}"]
+                    back = result[f"{bw.name}/{part}"]
+                    result[f"{both.name}/backward/{part}"] = back[:, ::-1] if part == "sequence" else back
+        return result
+
+
+def _reads_reversed(model, layer, hops: int = 4) -> bool:
+    """Whether the layer's input comes (through reshapes and transposes) from a REVERSE_V2."""
+    refs = [r for call in layer.calls for r in call.inputs]
+    for _ in range(hops):
+        producers = [model.layer(r.layer) for r in refs if r.layer not in {s.name for s in model.inputs}]
+        if any(p.class_name == "REVERSE_V2" for p in producers):
+            return True
+        refs = [r for p in producers if p.class_name in ("RESHAPE", "TRANSPOSE", "EXPAND_DIMS", "SQUEEZE") for call in p.calls for r in call.inputs]
+    return False
 
 
 def _check_batch(tfl, inputs):

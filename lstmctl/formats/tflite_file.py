@@ -404,7 +404,10 @@ def model(path: str):
                 producers[op.inputs[slot]] = Ref(layer.name, 0, i)
                 written[op.inputs[slot]] = (layer.name, state)
     outputs, names = [], []
-    for k in main.outputs:
+    order = list(tfile.signature.get("outputs", {}).values())
+    if sorted(order) != sorted(main.outputs):  # the signature lists the outputs in Keras's order; the subgraph need not
+        order = main.outputs
+    for k in order:
         if k not in producers:
             raise LstmctlError(f"{path}: output tensor {k} '{show(main.tensors[k].name)}' is not computed by any operator")
         outputs.append(producers[k])
