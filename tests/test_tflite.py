@@ -294,3 +294,11 @@ def test_compare_every_fixture_with_its_keras_model(name):
         assert not c.ok and any(TRAPS[name] in f for f in findings), findings
     else:
         assert c.ok and not findings, (findings, [r.as_dict() for layer in c.layers for r in layer.outputs if not r.ok])
+
+
+def test_trace_cli_on_a_loop_and_refused_on_an_int8_loop(tmp_path):
+    res = CliRunner().invoke(main, ["trace", str(TFL / "k3_gru.tflite"), "--layer", "gru_1", "--input", str(TFL / "k3_gru.input.npy")])
+    assert res.exit_code == 0, res.output
+    assert "z: update gate" in res.output
+    res = CliRunner().invoke(main, ["trace", str(TFL / "k3_gru_quant.tflite"), "--layer", "gru_1", "--input", str(TFL / "k3_gru_quant.input.npy")])
+    assert res.exit_code == 3 and "gives no per-step gates to trace" in res.output

@@ -279,6 +279,9 @@ class LoopRecurrent(RecurrentBase):
         values = [args[s].value if isinstance(s, int) else s for s in p["inputs"]]
         at = f"{ctx.path}: layer '{layer.name}' (WHILE)"
         if loop.quantized and not ctx.probe:
+            if layer.name in ctx.watch:
+                raise LstmctlError(f"{at}: its int8 weights run op by op, as LiteRT's hybrid kernels compute them, which gives no per-step gates to trace; "
+                                   f"`lstmctl gates {ctx.path} --layer {layer.name}` shows the weights (dequantized)")  # fmt: skip
             outs = run_while(rt, op, values, at, depth=2)
             self._record(layer, loop, outs, ctx)
             return [Tensor(o) for o in outs]
