@@ -1,7 +1,8 @@
 """Live TFLite tier: random small Keras 3 and tf_keras recurrent models converted by TF's
 TFLiteConverter, each .tflite run by lstmctl against the LiteRT interpreter (ai-edge-litert) on a
-random input: float conversions to 1e-5 against LiteRT's default kernels, dynamic-range quantized
-ones to 1e-5 against LiteRT's builtin kernels (and 1e-4 against the default, XNNPACK).
+random input: float and float16-weight conversions to 1e-5 against LiteRT's default kernels,
+dynamic-range quantized ones to 1e-5 against LiteRT's builtin kernels (and 1e-4 against the
+default, XNNPACK); some with a Masking layer (a loop lstmctl runs op by op).
 
 Each case is drawn from an RNG seeded by its id, so `tfl-0007` is the same model on every run; a
 failure prints its configuration. LSTMCTL_LIVE_TFLITE_CASES (default 14) sets how many. About a
@@ -28,7 +29,8 @@ N_CASES = int(os.environ.get("LSTMCTL_LIVE_TFLITE_CASES", "14"))
 
 def config(case: int) -> dict:
     rng = np.random.default_rng(case)
-    quantize = bool(rng.random() < 0.25)
+    mode = str(rng.choice(["float", "float", "dynamic", "float16"]))
+    quantize = mode == "dynamic"
     small = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
     return {
         "flavour": str(rng.choice(["keras", "tf_keras"])),
@@ -41,6 +43,8 @@ def config(case: int) -> dict:
         "bidirectional": bool(rng.random() < 0.2),
         "activation": str(rng.choice(["tanh", "tanh", "relu"])),
         "quantize": quantize,
+        "float16": mode == "float16",
+        "masking": bool(rng.random() < 0.2),
         "seed": case,
     }
 
@@ -58,7 +62,8 @@ def build(c):
         last = k == len(c["layers"]) - 1
         layer = getattr(K.layers, name)(c["units"], activation=c["activation"], return_sequences=c["return_sequences"] or not last)
         layers.append(K.layers.Bidirectional(layer) if c["bidirectional"] else layer)
-    model = K.Sequential([K.Input((c["steps"], c["features"]), batch_size=c["batch"]), *layers, K.layers.Dense(3)])
+    masking = [K.layers.Masking(0.0)] if c["masking"] else []
+    model = K.Sequential([K.Input((c["steps"], c["features"]), batch_size=c["batch"]), *masking, *layers, K.layers.Dense(3)])
     rng = np.random.default_rng(c["seed"] + 1000)
     model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
     return model
@@ -80,16 +85,21 @@ def test_live_tflite(case, tmp_path):
         warnings.simplefilter("ignore")
         model = build(c)
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        if c["quantize"]:
+        if c["quantize"] or c["float16"]:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if c["float16"]:
+            converter.target_spec.supported_types = [tf.float16]
         content = converter.convert()
         x = np.random.default_rng(case).standard_normal((c["batch"], c["steps"], c["features"])).astype(np.float32)
+        if c["masking"]:
+            x[0, -1:] = 0.0  # the last step of sample 0 masked
         default, builtin = litert_outputs(content, x, False), litert_outputs(content, x, True)
     path = tmp_path / "model.tflite"
     path.write_bytes(content)
     m = lstmctl.load(str(path))
     n_layers = len(c["layers"]) * (2 if c["bidirectional"] else 1)
-    assert len(m.recurrent_layers()) == n_layers, (c, [layer.name for layer in m.recurrent_layers()])
+    if not c["masking"]:  # a masked loop's body selects by the mask: it runs op by op, no recurrent layer is matched
+        assert len(m.recurrent_layers()) == n_layers, (c, [layer.name for layer in m.recurrent_layers()])
     got = m.run(x)
     for key in default:
         np.testing.assert_allclose(got[key], builtin[key], rtol=0, atol=1e-5, err_msg=str(c))

@@ -67,7 +67,7 @@ OPTIONS = {
     "WHILE": [("cond_subgraph_index", 0, "i", 0), ("body_subgraph_index", 1, "i", 0)],
     "CAST": [("in_data_type", 0, "b", 0), ("out_data_type", 1, "b", 0)],
     "LEAKY_RELU": [("alpha", 0, "f", 0.0)],
-    "MEAN": [("keep_dims", 0, "?", False)], "SUM": [("keep_dims", 0, "?", False)], "REDUCE_MAX": [("keep_dims", 0, "?", False)],
+    **{op: [("keep_dims", 0, "?", False)] for op in ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "REDUCE_ANY", "REDUCE_ALL")},
     "SHAPE": [("out_type", 0, "b", 2)],
 }  # fmt: skip
 _VECTOR_OPTIONS = {"RESHAPE": ("new_shape", 0), "SQUEEZE": ("squeeze_dims", 0)}
@@ -85,6 +85,7 @@ class TflTensor:
     qdim: int = 0
     is_variable: bool = False
     signature: tuple | None = None  # shape_signature: -1 where the converter left a dimension free
+    folded_from: "TflTensor | None" = None  # the constant a DEQUANTIZE computed these values from
 
     @property
     def dtype(self) -> str | None:
@@ -228,6 +229,23 @@ def _indices(t: Table, i: int, name: str, count: int, at: str, optional: bool = 
     return out
 
 
+def _fold_dequantize(graph: Subgraph, path: str) -> None:
+    """A DEQUANTIZE of a constant (float16 weights, int8 tables) is a constant: its output tensor
+    gets the float32 values, so the recurrent weights behind it read as constants (the operator
+    still computes the same values when run)."""
+    for op in graph.ops:
+        if op.code != "DEQUANTIZE" or len(op.inputs) != 1 or len(op.outputs) != 1 or op.inputs[0] < 0:
+            continue
+        src, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+        if src.data is None or out.data is not None or tuple(src.shape) != tuple(out.shape) or out.type != 0:
+            continue
+        if src.data.dtype == np.float16:
+            out.data = src.data.astype(np.float32)
+        elif src.quantized:
+            out.data = src.dequantized()
+        out.folded_from = src
+
+
 def read(path: str) -> TflFile:
     size = os.path.getsize(path)
     budget.check("bytes", size, path)
@@ -260,6 +278,8 @@ def read(path: str) -> TflFile:
         subgraphs.append(Subgraph(s, g.string(4, "name"), tensors, _indices(g, 1, "inputs", len(tensors), where), _indices(g, 2, "outputs", len(tensors), where), ops))
     if not subgraphs:
         raise LstmctlError(f"{path}: the TensorFlow Lite file has no subgraphs")
+    for g in subgraphs:
+        _fold_dequantize(g, path)
     signature = {}
     for sig in root.tables(7, "signature_defs"):
         if sig.scalar(4, "I", 0, "subgraph_index") == 0:

@@ -187,7 +187,8 @@ def _cast(o, v, t, at, rt, out=None):
 OPS = {
     "ADD": _fused(ew.add), "SUB": _fused(ew.sub), "MUL": _fused(ew.mul), "DIV": _fused(ew.div),
     "MAXIMUM": _binary(ew.maximum), "MINIMUM": _binary(ew.minimum), "SQUARED_DIFFERENCE": _binary(tfl.squared_difference),
-    "LESS": _binary(ew.less), "GREATER": _binary(ew.greater), "EQUAL": _binary(ew.equal),
+    "LESS": _binary(ew.less), "GREATER": _binary(ew.greater), "EQUAL": _binary(ew.equal), "NOT_EQUAL": _binary(tfl.not_equal),
+    "LESS_EQUAL": _binary(tfl.less_equal), "GREATER_EQUAL": _binary(tfl.greater_equal),
     "LOGICAL_AND": _binary(tfl.logical_and), "LOGICAL_OR": _binary(tfl.logical_or), "LOGICAL_NOT": _unary(ew.logical_not),
     "LOGISTIC": _unary(ew.sigmoid), "TANH": _unary(ew.tanh), "RELU": _unary(ew.relu), "EXP": _unary(ew.exp), "ABS": _unary(ew.absolute),
     "NEG": _unary(ew.neg), "SQRT": _unary(ew.sqrt), "HARD_SWISH": _unary(tfl.hard_swish),
@@ -213,6 +214,8 @@ OPS = {
     "FILL": lambda o, v, t, at, rt: [tfl.fill(v[0], v[1], where=at, tally=rt.tally)],
     "REVERSE_V2": lambda o, v, t, at, rt: [tfl.reverse(v[0], np.asarray(v[1]).ravel(), where=at, tally=rt.tally)],
     "MEAN": _reducer(reduce.reduce_mean), "SUM": _reducer(reduce.reduce_sum), "REDUCE_MAX": _reducer(reduce.reduce_max),
+    "REDUCE_MIN": _reducer(reduce.reduce_min), "REDUCE_PROD": _reducer(reduce.reduce_prod),
+    "REDUCE_ANY": _reducer(reduce.reduce_max), "REDUCE_ALL": _reducer(reduce.reduce_min),  # over booleans: any is max, all is min
 }  # fmt: skip
 SPECIAL = ("CAST", "WHILE", "UNIDIRECTIONAL_SEQUENCE_LSTM")  # computed by run_op itself
 

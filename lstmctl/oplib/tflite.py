@@ -1,5 +1,5 @@
 """Ops TFLite's converter writes that the ONNX runner does not use: STRIDED_SLICE with its five
-masks, SPLIT into equal parts, PACK / UNPACK, FILL, REVERSE_V2, LOGICAL_AND / LOGICAL_OR, and the
+masks, SPLIT into equal parts, PACK / UNPACK, FILL, REVERSE_V2, LOGICAL_AND / LOGICAL_OR, NOT_EQUAL and the other comparisons ONNX lacks, and the
 fused activation TFLite applies after ADD, MUL, FULLY_CONNECTED, CONCATENATION…
 Same contract as the rest of lstmctl.oplib: arrays and keyword parameters, `where` and `tally`,
 the result's size checked before it is made."""
@@ -15,6 +15,9 @@ from .sizes import broadcast, ints, produce
 
 logical_and = _binary(np.logical_and)
 logical_or = _binary(np.logical_or)
+not_equal = _binary(np.not_equal)
+less_equal = _binary(np.less_equal)
+greater_equal = _binary(np.greater_equal)
 
 FUSED = {
     None: None,
