@@ -143,6 +143,12 @@ class Model:
 
         return runner.run(self, inputs, initial_state=initial_state, layer=layer, dtype=dtype, sequences=sequences, strict=strict, layer_outputs=layer_outputs, state=state)
 
+    def probe_shapes(self) -> dict:
+        """(layer, node) -> (input shapes, output shapes, masked), as inspect shows them (see lstmctl.runner.probe_shapes)."""
+        from . import runner
+
+        return runner.probe_shapes(self)
+
     def gates(self, layer=None) -> dict:
         """Named gate matrices under the `gates` npz contract."""
         from .analysis import describe

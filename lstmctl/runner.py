@@ -163,15 +163,19 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
     Each call waits for the tensors it reads and runs once they exist: work linear in the
     number of calls, in an order that respects every edge (any such order gives Keras's values)."""
     values = {(name, 0): [tensor] for name, tensor in feeds.items()}  # (layer, node) -> list[Tensor]
-    items, waiting = [], {}
+    items, waiting, readers = [], {}, {}
     for layer in model.layers:
         if layer.class_name == "InputLayer":
             continue
         for n, call in enumerate(layer.calls):
-            missing = {(r.layer, r.node) for r in _call_refs(call)} - values.keys()
+            needed = {(r.layer, r.node) for r in _call_refs(call)}
+            for key in needed:
+                readers[key] = readers.get(key, 0) + 1
+            missing = needed - values.keys()
             for key in missing:
                 waiting.setdefault(key, []).append(len(items))
-            items.append([layer, n, call, len(missing)])
+            items.append([layer, n, call, len(missing), needed])
+    kept = {(r.layer, r.node) for r in model.outputs}
 
     def get(ref):
         outs = values.get((ref.layer, ref.node))
@@ -184,7 +188,7 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
     ready = deque(i for i, item in enumerate(items) if item[3] == 0)
     done = 0
     while ready:
-        layer, n, call, _ = items[ready.popleft()]
+        layer, n, call, _, needed = items[ready.popleft()]
         done += 1
         try:
             outs = _call(model, layer, n, call, get, ctx, shapes)
@@ -194,6 +198,10 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
             if ctx.probe:  # inspect still shows what follows an opaque layer, shapes unknown
                 continue
             raise
+        for used in needed:
+            readers[used] -= 1
+            if not readers[used] and used not in kept:
+                del values[used]  # read by nothing else: a long graph keeps only its live tensors
         key = (layer.name, n + layer.node_offset)
         values[key] = outs
         if ctx.layer_outputs:
@@ -204,7 +212,7 @@ def _execute(model, feeds: dict, ctx: Context, shapes: dict | None = None) -> li
             if items[j][3] == 0:
                 ready.append(j)
     if done < len(items) and not ctx.probe:
-        stuck = ", ".join(sorted({layer.name for layer, _, _, left in items if left}))
+        stuck = ", ".join(sorted({layer.name for layer, _, _, left, _ in items if left}))
         raise LstmctlError(f"{model.path}: layers {stuck} are not reachable from the model's inputs")
     outs = [get(ref) for ref in model.outputs]
     if any(t is None for t in outs) and not ctx.probe:
@@ -309,18 +317,22 @@ def _result(outs, ctx, warnings, notes, model) -> "Result":
 PROBE_STEPS = (2, 3)  # two lengths tell a variable time axis from a fixed one
 
 
+def probe(model, arrays: dict) -> dict:
+    """(layer, node) -> (input shapes, output shapes, masked) of one run on `arrays` (inspect's
+    shape probe: layers run cannot are skipped, with what follows them)."""
+    ctx = Context(model.path, model.keras_major, probe=True)
+    shapes = {}
+    with np.errstate(all="ignore"):  # only shapes matter here; a diverged model's NaNs are fine
+        _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx, shapes)
+    return shapes
+
+
 def probe_shapes(model) -> dict:
     """(layer, node) -> (input shapes, output shapes, masked) with None for the batch and for
     dimensions that follow a variable time axis: the graph run twice on tiny inputs."""
-    logs = []
     fixed = all(d is not None for spec in model.inputs for d in spec.shape)
-    for timesteps in PROBE_STEPS[:1] if fixed else PROBE_STEPS:  # a second length only finds variable axes
-        ctx = Context(model.path, model.keras_major, probe=True)
-        shapes = {}
-        arrays = random_inputs(model, seed=0, batch=1, timesteps=timesteps)
-        with np.errstate(all="ignore"):  # only shapes matter here; a diverged model's NaNs are fine
-            _execute(model, {k: Tensor(v) for k, v in arrays.items()}, ctx, shapes)
-        logs.append(shapes)
+    # a second length only finds variable axes
+    logs = [probe(model, random_inputs(model, seed=0, batch=1, timesteps=timesteps)) for timesteps in (PROBE_STEPS[:1] if fixed else PROBE_STEPS)]
 
     def merge(a, b):
         return tuple(None if i == 0 or x != y else x for i, (x, y) in enumerate(zip(a, b)))

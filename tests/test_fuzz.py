@@ -1042,3 +1042,149 @@ def test_fuzz_closed_pipes(command, x, read):
     --format npy | head -c 10 and inspect --format json | head -c 1 ended in BrokenPipeError)."""
     args = [a.format(x=x) for a in PIPED[command]]
     _tally("closed-pipes", exercise_closed_pipe(args, read), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX graphs: op shapes and field types
+
+ONNX_FIXTURES = sorted(n for n in PORT_FILES if n.endswith(".onnx"))
+ONNX_OPS = sorted(__import__("lstmctl.layers.onnx", fromlist=["OPS"]).OPS)
+ONNX_SIZES = st.one_of(st.integers(-3, 9), st.sampled_from([1 << 13, 1 << 20, 1 << 31, 1 << 40, 2**63 - 1, -(2**63)]))
+ONNX_ATTRIBUTES = {
+    "axis": st.integers(-6, 6), "axes": st.lists(st.integers(-6, 6), max_size=4), "perm": st.lists(st.integers(-1, 5), max_size=5),
+    "starts": st.lists(ONNX_SIZES, max_size=3), "ends": st.lists(ONNX_SIZES, max_size=3), "keepdims": st.integers(-1, 2), "to": st.integers(-1, 17),
+    "alpha": st.floats(-3, 3), "beta": st.floats(-3, 3), "transA": st.integers(0, 1), "transB": st.integers(0, 1), "allowzero": st.integers(0, 1),
+    "split": st.lists(st.integers(-1, 5), max_size=3), "start": st.integers(-5, 5), "end": st.integers(-5, 5),
+}  # fmt: skip
+
+
+@st.composite
+def onnx_op_graph(draw):
+    """An LSTM whose Y_h [1, batch, 3] feeds one op of lstmctl.oplib, with constant inputs of drawn
+    shapes and values (sizes and indices from tiny to 2**63) and drawn attributes of the right kinds."""
+    from portwire import field, node, onnx_model, onnx_tensor, value_info
+    from test_hostile_onnx import ints, raw_node
+
+    op = draw(st.sampled_from(ONNX_OPS))
+    constants, names = [], ["Y_h"]
+    for k in range(draw(st.integers(0, 3))):
+        shape = draw(st.lists(st.integers(0, 4), max_size=3))
+        if draw(st.booleans()):
+            values = np.array(draw(st.lists(ONNX_SIZES, min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))), np.int64).reshape(shape)
+        else:
+            values = np.array(draw(st.lists(st.floats(-4, 4, width=32), min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))), np.float32).reshape(shape)
+        constants.append(onnx_tensor(f"k{k}", values))
+        names.append(draw(st.sampled_from([f"k{k}", "", "Y", "X"])))
+    attributes = []
+    for name in draw(st.lists(st.sampled_from(sorted(ONNX_ATTRIBUTES)), max_size=3, unique=True)):
+        value = draw(ONNX_ATTRIBUTES[name])
+        if isinstance(value, list):
+            attributes.append(ints(name, value))
+        elif isinstance(value, float):
+            attributes.append(field(1, name) + field(2, value) + field(20, 1))
+        else:
+            attributes.append(field(1, name) + field(3, value) + field(20, 2))
+    r = np.random.default_rng(1)
+    weights = [onnx_tensor("W", r.normal(size=(1, 12, 2)).astype(np.float32)), onnx_tensor("R", r.normal(size=(1, 12, 3)).astype(np.float32))]
+    nodes = [node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], name="lstm", hidden_size=3), raw_node(op, names, ["Z"], "op", *attributes)]
+    return onnx_model(nodes, [value_info("X", ["t", "b", 2])], [value_info("Z", [])], weights + constants, opset=draw(st.sampled_from([9, 11, 13])))
+
+
+@fuzz_settings
+@given(onnx_op_graph())
+def test_fuzz_onnx_op_shapes(blob):
+    """One op of the graph runner on drawn shapes, values and attributes: refused in one line within
+    the budget, never a NumPy exception, a hang or a blown memory limit."""
+    exercise_model("onnx-op-shapes", _write(".onnx", blob), blob)
+
+
+def _proto_fields(data: bytes, depth=0):
+    """A protobuf message as [number, wire, value] (value a nested list where a length-delimited
+    field parses as a message), or None where the bytes are no message."""
+    out, pos = [], 0
+    try:
+        while pos < len(data):
+            key, pos = read_varint(data, pos)
+            number, wire = key >> 3, key & 7
+            if number == 0 or wire not in (0, 1, 2, 5):
+                return None
+            if wire == 0:
+                value, pos = read_varint(data, pos)
+            elif wire == 2:
+                size, pos = read_varint(data, pos)
+                if pos + size > len(data):
+                    return None
+                value = data[pos : pos + size]
+                pos += size
+                nested = _proto_fields(value, depth + 1) if depth < 6 and 0 < size < 1 << 14 else None
+                value = nested if nested else value
+            else:
+                size = 8 if wire == 1 else 4
+                if pos + size > len(data):
+                    return None
+                value = data[pos : pos + size]
+                pos += size
+            out.append([number, wire, value])
+    except (IndexError, ValueError):
+        return None
+    return out
+
+
+def _proto_bytes(fields) -> bytes:
+    from portwire import varint
+
+    out = bytearray()
+    for number, wire, value in fields:
+        out += varint(number << 3 | wire)
+        if wire == 0:
+            out += varint(value)
+        elif wire == 2:
+            data = _proto_bytes(value) if isinstance(value, list) else value
+            out += varint(len(data)) + data
+        else:
+            out += value
+    return bytes(out)
+
+
+def _all_fields(fields, found=None):
+    found = [] if found is None else found
+    for f in fields:
+        found.append(f)
+        if isinstance(f[2], list):
+            _all_fields(f[2], found)
+    return found
+
+
+@st.composite
+def onnx_field_types(draw, data: bytes):
+    """An ONNX file with 1-3 fields anywhere in its message tree given another wire type or value:
+    a string as a varint, an int as bytes, a float as a huge varint, a count as 2**63, a name as
+    control characters, a message emptied, a field repeated."""
+    fields = _proto_fields(data)
+    every = _all_fields(fields)
+    for _ in range(draw(st.integers(1, 3))):
+        f = every[draw(st.integers(0, len(every) - 1))]
+        kind = draw(st.sampled_from(["varint", "bytes", "fixed32", "fixed64", "huge", "negative", "text", "empty", "repeat"]))
+        if kind == "varint":
+            f[1], f[2] = 0, draw(st.sampled_from(INTERESTING))
+        elif kind == "bytes":
+            f[1], f[2] = 2, draw(st.binary(max_size=12))
+        elif kind in ("fixed32", "fixed64"):
+            f[1], f[2] = (5, draw(st.binary(min_size=4, max_size=4))) if kind == "fixed32" else (1, draw(st.binary(min_size=8, max_size=8)))
+        elif kind in ("huge", "negative"):
+            f[1], f[2] = 0, (2**64 - 1 - draw(st.integers(0, 3))) if kind == "negative" else draw(st.sampled_from([1 << 31, 1 << 40, 2**63 - 1]))
+        elif kind == "text":
+            f[1], f[2] = 2, draw(st.sampled_from(["\x1b[2J", "a/b@c", "", "input", "Y_h", "x" * 300, "\udcff"])).encode("utf-8", "surrogatepass")
+        elif kind == "empty":
+            f[1], f[2] = 2, b""
+        else:
+            f[2] = f[2] if not isinstance(f[2], list) else [*f[2], *f[2]]
+    return _proto_bytes(fields)
+
+
+@fuzz_settings
+@given(st.sampled_from(ONNX_FIXTURES), st.data())
+def test_fuzz_onnx_field_types(name, data):
+    """Fields of real ONNX files (torch, tf2onnx, keras2onnx-style, hand-built) with the wrong wire type or value."""
+    blob = data.draw(onnx_field_types((PORTS / name).read_bytes()))
+    exercise_model("onnx-field-types", _write(".onnx", blob), blob)

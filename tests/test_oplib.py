@@ -204,3 +204,20 @@ def test_flatten_counts_a_negative_axis_from_the_end():
         sh.flatten(x, axis=4)
     # Softmax-1 on the last axis of a matrix (keras2onnx's) is the row-wise softmax
     np.testing.assert_allclose(compute("Softmax", [DATA], {"axis": -1}, 9, 1, "s", None)[0].sum(axis=1), [1, 1], rtol=1e-6)
+
+
+def test_stack_and_unstack_are_each_others_inverse():
+    a, b = np.float32([1, 2]), np.float32([3, 4])
+    assert sh.stack([a, b], axis=1).tolist() == [[1, 3], [2, 4]] and sh.stack([a, b], axis=-1).shape == (2, 2)
+    assert [p.tolist() for p in sh.unstack(np.float32([[1, 3], [2, 4]]), axis=1)] == [[1, 2], [3, 4]]
+    with pytest.raises(LstmctlError, match=r"are not one shape to stack"):
+        sh.stack([a, np.zeros(3)])
+    with pytest.raises(LstmctlError, match=r"2\*\*28 elements one operator computes"):
+        sh.stack([np.broadcast_to(np.float32(0), (1 << 14, 1 << 13))] * 2, where="n")
+
+
+def test_reductions_over_no_axes():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert compute("ReduceSum", [x, np.zeros(0, np.int64)], {"keepdims": 0}, 13, 1, "r", None)[0].tolist() == 15  # empty axes: every axis
+    assert compute("ReduceSum", [x, np.zeros(0, np.int64)], {"noop_with_empty_axes": 1}, 13, 1, "r", None)[0].tolist() == x.tolist()
+    assert compute("ReduceMax", [x], {"axes": [-1]}, 13, 1, "r", None)[0].tolist() == [[2], [5]]

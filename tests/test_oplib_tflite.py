@@ -34,10 +34,9 @@ def test_strided_slice_refusals():
         tflite.strided_slice(X, [0], [1], [0], where="op")
 
 
-def test_split_pack_fill_reverse():
+def test_split_fill_reverse():
     a, b = tflite.split_equal(X, parts=2, axis=-1)
     np.testing.assert_array_equal(np.concatenate([a, b], axis=-1), X)
-    np.testing.assert_array_equal(tflite.pack([X[0], X[1]], axis=1), np.stack([X[0], X[1]], axis=1))
     np.testing.assert_array_equal(tflite.fill(np.array([2, 3], np.int32), np.float32(1.5)), np.full((2, 3), 1.5, np.float32))
     np.testing.assert_array_equal(tflite.reverse(X, [1]), X[:, ::-1])
     with pytest.raises(LstmctlError, match="does not split into 5 equal parts"):

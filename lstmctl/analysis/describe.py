@@ -5,7 +5,6 @@ Rendering (rich tables) lives in lstmctl.render.console; both it and `--format j
 
 from ..errors import LstmctlError, show
 from ..layers.recurrent import HARD_SIGMOID, state_names, top_cell
-from ..runner import probe_shapes
 
 FORMATS = {
     "keras-zip": "Keras native .keras (zip: config.json, metadata.json, model.weights.h5)",
@@ -80,7 +79,7 @@ def _layer_facts(model, layer, shapes: dict, depth: int) -> dict:
     facts["output_shapes"] = [_shape(s) for s in probed[1]] if probed else None
     if layer.class_name == "InputLayer":
         spec = next((s for s in model.inputs if s.name == layer.name), None)
-        if spec:
+        if spec and not probed:
             facts["output_shapes"] = [[None, *spec.shape]]
     if layer.is_recurrent:
         major = model.keras_major
@@ -100,6 +99,16 @@ def _layer_facts(model, layer, shapes: dict, depth: int) -> dict:
     elif layer.spec is not None and layer.kind in ("layer", "op"):
         facts["settings"] = layer.spec.facts(layer, model.keras_major)
     return facts
+
+
+def _hard_sigmoid(model) -> str | None:
+    """The hard_sigmoid formula inspect states: the Keras version's; for an ONNX graph, the one its
+    HardSigmoid gates compute (each node's alpha says which), or None where no node uses one."""
+    if model.format != "onnx":
+        return HARD_SIGMOID[3 if model.keras_major >= 3 else 2]
+    hard = {"hard_sigmoid", "hard_silu", "hard_swish"}
+    forms = sorted({cell.keras_major for layer in model.recurrent_layers() for _, cell in named_cells(layer) if hard & {cell.activation_name, cell.recurrent_activation_name}})
+    return "; ".join(HARD_SIGMOID[3 if form >= 3 else 2] for form in forms) or None
 
 
 def _mask_ops(m) -> set:
@@ -122,7 +131,7 @@ def _mask_ops(m) -> set:
 
 
 def inspect_facts(model, layer: str | None = None) -> dict:
-    shapes = probe_shapes(model) if model.inputs else {}
+    shapes = model.probe_shapes() if model.inputs else {}
     layers = []
 
     ops = 0
@@ -148,11 +157,11 @@ def inspect_facts(model, layer: str | None = None) -> dict:
         "format_description": FORMATS[model.format],
         "keras_version": model.keras_version,
         "backend": model.backend,
-        "hard_sigmoid": HARD_SIGMOID[3 if model.keras_major >= 3 else 2],
+        "hard_sigmoid": _hard_sigmoid(model),
         "model": {
             "class_name": model.class_name,
             "name": model.name,
-            "inputs": [{"name": s.name, "shape": [s.batch, *s.shape], "dtype": s.dtype} for s in model.inputs],
+            "inputs": [{"name": s.name, "shape": list(shapes[(s.name, 0)][1][0]) if (s.name, 0) in shapes else [s.batch, *s.shape], "dtype": s.dtype} for s in model.inputs],  # an ONNX probe names its dimensions
             "outputs": [f"{r.layer}[{r.index}]" for r in model.outputs],
         },
         "inferred": model.inferred,
@@ -220,8 +229,10 @@ def run_selection(model, result: dict, layer=None, return_sequences=False, retur
     if not (return_sequences or return_state):
         if layer is None:
             keys = [k for k in result if k == "output" or k.startswith("output_")]
-            names = getattr(model, "output_names", None) or [None] * len(keys)  # a .tflite's output tensors
-            return [(k, output_label(model, ref) + (f", tensor '{show(n)}'" if n else "")) for k, ref, n in zip(keys, model.outputs, names)]
+            names = getattr(model, "output_names", [])  # an ONNX graph's outputs, shown under its own names
+            if len(names) == len(keys) and all(result.get(n) is result[k] for n, k in zip(names, keys)):
+                keys = names
+            return [(k, output_label(model, ref)) for k, ref in zip(keys, model.outputs)]
         return_sequences = return_state = True
     targets = [model.layer(layer)] if layer else model.recurrent_layers()
     if layer and not targets[0].is_recurrent:

@@ -1,15 +1,20 @@
 """ONNX models (`.onnx`, a protobuf ModelProto) read with protowire, without the onnx package.
 
 The graph becomes a Model with one layer per node: LSTM / GRU / RNN nodes become recurrent layers
-(their W, R, B initializers read through the onnx convention of npz_weights into Keras's layout),
-the operators lstmctl.layers.onnx computes become op layers, and any other node stays opaque
-(inspect lists it, run stops at it). Initializers and Constant nodes are the graph's constants.
-What Keras's layers cannot compute is refused with one line: peepholes (P), clip, input_forget,
-activations other than the Keras ones.
+(their W, R, B read through the onnx convention of npz_weights into Keras's layout), the operators
+lstmctl.layers.onnx computes (through lstmctl.oplib) become op layers, and any other node stays
+opaque (inspect lists it, run stops at it). Initializers and Constant nodes are the graph's
+constants, and a node whose inputs are all constants is computed once, here (torch <= 1.3 exports
+compute W, R and B from stored tensors with Slice / Concat / Unsqueeze). What Keras's layers
+cannot compute is refused with one line: peepholes (P), clip, input_forget, activations other
+than the Keras ones. Graph inputs and outputs keep their own names.
 
 A graph input that only feeds recurrent nodes in ONNX's time-major layout 0 ([time, batch,
 features]) is taken as (batch, time, features) like every lstmctl input, and transposed first
 (an explicit Transpose layer inspect shows).
+
+Every field is checked for its wire type and range where it is read, the errors naming the node
+and the field; counts and sizes are lstmctl.budget's (nodes, tensors, dims, elements).
 
 Field numbers, from onnx.proto: ModelProto ir_version 1, graph 7, opset_import 8; GraphProto node
 1, name 2, initializer 5, input 11, output 12; NodeProto input 1, output 2, name 3, op_type 4,
@@ -19,6 +24,8 @@ raw_data 9, double_data 10, data_location 14; ValueInfoProto name 1, type 2 → 
 elem_type 1, shape 2 → dim 1 → dim_value 1, dim_param 2.
 """
 
+import contextlib
+import gc
 import os
 import re
 import struct
@@ -31,9 +38,10 @@ from .. import budget
 from ..conventions import ONNX_ACTIVATIONS
 from ..errors import LstmctlError, show
 from ..layers import REGISTRY
-from ..layers.onnx import ELEM_TYPES, ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS, compute
+from ..layers.onnx import ELEM_TYPES, ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS, check_state, compute
 from ..layers.onnx import ONNX_OP as OP_SPEC
 from ..model import Call, InputSpec, Layer, Ref
+from ..runner import probe
 from .npz_weights import Keys, _from_onnx, spec_layer
 from .ports import PortModel, row_ranges
 from .protowire import Message, read_varint
@@ -41,6 +49,7 @@ from .protowire import Message, read_varint
 MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message (the other limits are lstmctl.budget's)
 # TensorProto.DataType -> typed field holding the values when raw_data is absent
 VALUE_FIELDS = {1: 4, 2: 5, 3: 5, 4: 5, 5: 5, 6: 5, 7: 7, 9: 5, 10: 5, 11: 10, 12: 11, 13: 11}
+DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,39}")  # a dim_param inspect shows as the dimension's name
 # AttributeProto.type -> what an error calls it
 ATTRIBUTE_KINDS = {1: "a float", 2: "an int", 3: "a string", 4: "a tensor", 5: "a graph", 6: "floats", 7: "ints", 8: "strings", 11: "a sparse tensor", 13: "type protos"}
 # the attributes lstmctl interprets, by name -> the kind each must be (the same for every op that has it)
@@ -212,7 +221,7 @@ def _value_info(msg: Message, where: str) -> tuple:
     dims, names = [], []
     for d in entries:
         dims.append(d.signed(1) if d.has(1) else None)
-        names.append(d.text(2) or None if d.has(2) else None)
+        names.append(d.text(2) if d.has(2) and DIM_NAME.fullmatch(d.text(2)) else None)  # others shown as None
     for d in dims:
         if d is not None and d < 0:
             raise LstmctlError(f"{at} has dimension {d}; a size is not negative")
@@ -353,14 +362,6 @@ def _recurrent_layer(node_name, op, attrs, slots, where) -> Layer:
     return layer
 
 
-def check_state(value, what: str, dirs: int, units: int, layout: int, batch: int | None, where: str) -> None:
-    """initial_h / initial_c: [directions, batch, hidden] (layout 0) or [batch, directions, hidden]."""
-    shape = np.shape(value)
-    want = (dirs, batch, units) if layout == 0 else (batch, dirs, units)
-    if len(shape) != 3 or any(w is not None and w != d for w, d in zip(want, shape)):
-        raise LstmctlError(f"{where}: {what} has shape {shape}, expected {'[directions, batch, hidden]' if layout == 0 else '[batch, directions, hidden]'} = {tuple('batch' if w is None else w for w in want)}")
-
-
 def _constant(attrs: dict, where: str) -> np.ndarray:
     """The tensor a Constant node holds: `value`, or a scalar or list in value_float(s) / value_int(s)."""
     found = [(k, attrs[k]) for k in ("value", "value_float", "value_floats", "value_int", "value_ints") if k in attrs]
@@ -382,6 +383,20 @@ class _Node:
     where: str
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic collector paused while a graph's many small objects are made and walked
+    (reading, running, probing): none forms a cycle, and each collection would walk the whole
+    graph again (a graph of 150k nodes is read in a third of the time, probed in a fifth)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass(repr=False)
 class OnnxModel(PortModel):
     """A Model of an ONNX graph: `run` also returns each graph output under its own name;
@@ -390,6 +405,45 @@ class OnnxModel(PortModel):
     output_names: list = field(default_factory=list)
     dims: dict = field(default_factory=dict)
 
+    @_collector_paused()
+    def probe_shapes(self) -> dict:
+        """Shapes as ONNX shape inference gives them: the sizes the file fixes, and each named
+        dimension (dim_param) by its name wherever it reaches; found by running the graph at two
+        sizes for each symbolic dimension. Where that run fails (inputs whose symbolic dimensions
+        must agree in ways the names do not say), the usual probe's shapes."""
+        symbols = {}  # (input, axis) -> a symbol: its dim_param name, or the position when unnamed
+        for spec in self.inputs:
+            for axis, (size, name) in enumerate(zip([spec.batch, *spec.shape], self.dims.get(spec.name, []))):
+                if size is None:
+                    symbols[(spec.name, axis)] = name or (spec.name, axis)
+        order = list(dict.fromkeys(symbols.values()))
+        sizes = [{s: 3 + j for j, s in enumerate(order)}, {s: 5 + 2 * j for j, s in enumerate(order)}]  # distinct pairs per symbol
+        rng = np.random.default_rng(0)
+        try:
+            logs = []
+            for run in sizes[: 2 if order else 1]:
+                arrays = {}
+                for spec in self.inputs:
+                    shape = [run[symbols[(spec.name, axis)]] if size is None else size for axis, size in enumerate([spec.batch, *spec.shape])]
+                    arrays[spec.name] = rng.standard_normal(shape).astype(spec.dtype) if spec.dtype.startswith("float") else np.ones(shape, spec.dtype)
+                logs.append(probe(self, arrays))
+        except LstmctlError:
+            return super().probe_shapes()
+        by_pair = {(sizes[0][s], sizes[1][s]): (s if isinstance(s, str) else None) for s in order}
+
+        def merge(a, b):
+            return tuple(x if x == y else by_pair.get((x, y)) for x, y in zip(a, b))
+
+        out = {}
+        for key, (ins, outs, masked) in logs[0].items():
+            ins2, outs2, _ = logs[-1].get(key, (ins, outs, masked))
+            out[key] = ([merge(a, b) for a, b in zip(ins, ins2)], [merge(a, b) for a, b in zip(outs, outs2)], masked)
+        for spec in self.inputs:
+            names = self.dims.get(spec.name, [])
+            out[(spec.name, 0)] = ([], [tuple(names[i] if size is None and i < len(names) else size for i, size in enumerate([spec.batch, *spec.shape]))], False)
+        return out
+
+    @_collector_paused()
     def run(self, *args, **kwargs):
         result = super().run(*args, **kwargs)
         keys = ["output"] if len(self.outputs) == 1 else [f"output_{i}" for i in range(len(self.outputs))]
@@ -405,15 +459,15 @@ def _nodes(path: str, graph: Message, names: _Names) -> list:
     budget.check("nodes", len(nodes), path)
     out = []
     for k, node in enumerate(nodes):
-        at = f"{path}: node {k}"
         op, domain = node.text(4), node.text(7)
-        name = names(node.text(3), f"{op or 'node'}_{k}")
+        name = names(node.text(3), f"{op if op.isidentifier() else 'node'}_{k}")
         at = f"{path}: node '{show(name)}' ({show(op)})"
         inputs, outputs = _strings(node, 1, at, "an input name"), _strings(node, 2, at, "an output name")
         out.append(_Node(name, op, domain in ("", "ai.onnx"), domain, inputs, outputs, _attributes(node, at), at))
     return out
 
 
+@_collector_paused()
 def model(path: str) -> PortModel:
     """The Model of an ONNX file."""
     proto = _read(path)
@@ -508,7 +562,7 @@ def model(path: str) -> PortModel:
         elif n.standard and n.op in OPS:
             layer = Layer(n.name, n.op, {"name": n.name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f"], spec=OP_SPEC, params={"inputs": slots, "attrs": n.attrs, "opset": opset, "n_outputs": len(n.outputs)})
         else:
-            op = n.op if n.standard else f"{n.domain}.{n.op}"
+            op = show(n.op) if n.standard else f"{show(n.domain)}.{show(n.op)}"  # a class name inspect prints
             layer = Layer(n.name, op, {"name": n.name}, notes=[f"ONNX operator {show(n.op)}{'' if n.standard else ' of domain ' + show(n.domain)} is not one lstmctl computes; run stops at it"])
         layer.calls = [Call(refs, [])]
         layers.append(layer)
@@ -530,4 +584,4 @@ def model(path: str) -> PortModel:
     notes.append("the model's outputs are the graph's outputs, in ONNX's shapes, also under the graph's own names; each recurrent node's L/sequence, L/h, L/c are batch-major as everywhere in lstmctl")
     producer = f"{show(proto.text(2))} {show(proto.text(3))}".strip() or None
     return OnnxModel(path, "onnx", None, producer, "Functional", graph.text(2) or "onnx", layers, inputs, [Ref(i.name, 0, 0) for i in inputs], outputs,
-                     notes=notes, convention="onnx", hard_sigmoid_form=2, tensors=stored, output_names=[name for name, *_ in graph_outputs], dims=dims_by_input)  # fmt: skip
+                     notes=notes, convention="onnx", hard_sigmoid_form=2, tensors=stored, output_names=[name if name.isprintable() and 0 < len(name) <= 200 else f'output_{i}' for i, (name, *_) in enumerate(graph_outputs)], dims=dims_by_input)  # fmt: skip

@@ -11,6 +11,7 @@ call's tensors), an array (an initializer or a Constant node's value) or None (a
 
 import numpy as np
 
+from .. import budget
 from ..budget import Tally
 from ..errors import LstmctlError
 from ..oplib import elementwise as ew
@@ -43,7 +44,7 @@ def _cast(v, a, b):
 def _slice(v, a, b, opset):
     if opset < 10:  # Slice-1: bounds are attributes
         return sh.slice_(v[0], starts=a.get("starts", []), ends=a.get("ends", []), axes=a.get("axes"), **b)
-    return sh.slice_(v[0], starts=v[1], ends=v[2], axes=_input_or_attribute(v, 3, {}, ""), steps=_input_or_attribute(v, 4, {}, ""), **b)
+    return sh.slice_(v[0], starts=v[1], ends=v[2], axes=v[3] if len(v) > 3 else None, steps=v[4] if len(v) > 4 else None, **b)
 
 
 def _split(v, a, b, n_outputs):
@@ -65,10 +66,10 @@ def _softmax(fn, v, a, b, opset):
 
 def _reduction(fn, v, a, b):
     axes = _input_or_attribute(v, 1, a, "axes")
-    if axes is not None and np.asarray(axes).size == 0:
-        axes = None if not a.get("noop_with_empty_axes", 0) else axes
-        if axes is not None:
+    if axes is not None and np.size(axes) == 0:  # no axes: every axis, or none with noop_with_empty_axes
+        if a.get("noop_with_empty_axes", 0):
             return ew.identity(v[0], **b)
+        axes = None
     return fn(v[0], axes=axes, keepdims=a.get("keepdims", 1), **b)
 
 
@@ -181,6 +182,15 @@ class OnnxOp(LayerType):
 ONNX_OP = OnnxOp()
 
 
+def check_state(value, what: str, dirs: int, units: int, layout: int, batch: int | None, where: str) -> None:
+    """initial_h / initial_c: [directions, batch, hidden] (layout 0) or [batch, directions, hidden]."""
+    shape = np.shape(value)
+    want = (dirs, batch, units) if layout == 0 else (batch, dirs, units)
+    if len(shape) != 3 or any(w is not None and w != d for w, d in zip(want, shape)):
+        raise LstmctlError(f"{where}: {what} has shape {shape}, expected {'[directions, batch, hidden]' if layout == 0 else '[batch, directions, hidden]'} = {tuple('batch' if w is None else w for w in want)}")
+
+
+
 class _OnnxRecurrent:
     """An ONNX LSTM / GRU / RNN node over the Keras-layout layer (or Bidirectional) it holds.
 
@@ -196,19 +206,28 @@ class _OnnxRecurrent:
         if ctx.probe:  # inspect's shape probe feeds random graph inputs: lengths and states need not fit them
             lengths = h0 = c0 = None
         time_major = layer.params["layout"] == 0
+        where = f"{ctx.path}: node '{layer.name}'"
         if x.ndim != 3:
-            raise LstmctlError(f"{ctx.path}: node '{layer.name}': X has shape {x.shape}, not rank 3")
+            raise LstmctlError(f"{where}: X has shape {x.shape}, not rank 3")
         if time_major:
             x = x.transpose(1, 0, 2)
         batch, steps = x.shape[:2]
+        halves = [layer.forward, layer.backward] if layer.forward is not None else [layer]
+        # X may come from an Expand: its steps and the Y it makes count against the run's budget
+        budget.check("loop_steps", steps, where)
+        if ctx.tally is None:
+            ctx.tally = Tally(ctx.path)
+        ctx.tally.add("graph_elements", batch * steps * halves[0].cell.units * len(halves), where)
+        for what, s in (("initial_h", h0), ("initial_c", c0)):
+            if s is not None:
+                check_state(s, what, len(halves), halves[0].cell.units, layer.params["layout"], batch, where)
         mask = None
         if lengths is not None:
             lengths = np.asarray(lengths).astype(np.int64).ravel()
             if lengths.shape != (batch,) or lengths.min(initial=0) < 0 or lengths.max(initial=0) > steps:
-                raise LstmctlError(f"{ctx.path}: node '{layer.name}': sequence_lens {lengths.tolist()[:8]} does not give each of {batch} samples a length in 0..{steps}")
+                raise LstmctlError(f"{where}: sequence_lens {lengths.tolist()[:8]} does not give each of {batch} samples a length in 0..{steps}")
             if (lengths < steps).any():
                 mask = np.arange(steps)[None, :] < lengths[:, None]
-        halves = [layer.forward, layer.backward] if layer.forward is not None else [layer]
         states = []
         for d in range(len(halves)):
             for s in (h0, c0)[: len(halves[d].cell.state_names)]:
@@ -216,7 +235,7 @@ class _OnnxRecurrent:
                     s = np.asarray(s)
                     states.append(s[d] if time_major else s[:, d])
         if states and len(states) != len(halves) * len(halves[0].cell.state_names):
-            raise LstmctlError(f"{ctx.path}: node '{layer.name}': initial_h is given without initial_c, or the reverse; lstmctl needs both or neither")
+            raise LstmctlError(f"{where}: initial_h is given without initial_c, or the reverse; lstmctl needs both or neither")
         ctx.states = states or ctx.states
         super().call(layer, [Tensor(x, mask)], ctx)
         L = layer.name

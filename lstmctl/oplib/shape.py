@@ -1,5 +1,5 @@
 """Ops that move elements without arithmetic: Reshape, Flatten, Transpose, Squeeze, Unsqueeze,
-Concat, Split, Slice, Gather, Expand, Tile, Shape, ConstantOfShape, Range."""
+Concat, Stack / Unstack, Split, Slice, Gather, Expand, Tile, Shape, ConstantOfShape, Range."""
 
 import math
 
@@ -88,6 +88,24 @@ def concat(arrays, *, axis: int, where: str = "op", tally=None):
         raise LstmctlError(f"{where}: shapes {[x.shape for x in arrays]} do not fit together along axis {a}")
     produce((*arrays[0].shape[:a], sum(x.shape[a] for x in arrays), *arrays[0].shape[a + 1 :]), where, tally)
     return np.concatenate(arrays, axis=a)
+
+
+def stack(arrays, *, axis: int = 0, where: str = "op", tally=None):
+    """The arrays, all of one shape, joined along a new axis `axis` (TFLite's PACK)."""
+    arrays = [np.asarray(a) for a in arrays]
+    if not arrays or any(a.shape != arrays[0].shape for a in arrays):
+        raise LstmctlError(f"{where}: shapes {[a.shape for a in arrays]} are not one shape to stack")
+    a = _axis(axis, arrays[0].ndim + 1, where)
+    produce((*arrays[0].shape[:a], len(arrays), *arrays[0].shape[a:]), where, tally)
+    return np.stack(arrays, axis=a)
+
+
+def unstack(x, *, axis: int = 0, where: str = "op", tally=None) -> list:
+    """x's slices along `axis`, that axis dropped (TFLite's UNPACK)."""
+    x = np.asarray(x)
+    a = _axis(axis, x.ndim, where)
+    produce(x.shape, where, tally)
+    return [np.take(x, i, axis=a) for i in range(x.shape[a])]
 
 
 def split(x, *, sizes, axis: int = 0, where: str = "op", tally=None) -> list:

@@ -1,5 +1,5 @@
 """Ops TFLite's converter writes that the ONNX runner does not use: STRIDED_SLICE with its five
-masks, SPLIT into equal parts, PACK / UNPACK, FILL, REVERSE_V2, LOGICAL_AND / LOGICAL_OR, NOT_EQUAL and the other comparisons ONNX lacks, and the
+masks, SPLIT into equal parts, FILL, REVERSE_V2, LOGICAL_AND / LOGICAL_OR, NOT_EQUAL and the other comparisons ONNX lacks, and the
 fused activation TFLite applies after ADD, MUL, FULLY_CONNECTED, CONCATENATION…
 Same contract as the rest of lstmctl.oplib: arrays and keyword parameters, `where` and `tally`,
 the result's size checked before it is made."""
@@ -82,23 +82,6 @@ def split_equal(x, *, parts: int, axis: int, where: str = "op", tally=None) -> l
         raise LstmctlError(f"{where}: axis {a} of shape {x.shape} does not split into {parts} equal parts")
     produce(x.shape, where, tally)
     return np.split(x, parts, axis=a)
-
-
-def pack(arrays, *, axis: int = 0, where: str = "op", tally=None):
-    """The arrays (all of one shape) stacked along a new axis."""
-    arrays = [np.asarray(a) for a in arrays]
-    if not arrays or any(a.shape != arrays[0].shape for a in arrays):
-        raise LstmctlError(f"{where}: PACK takes arrays of one shape, got {[a.shape for a in arrays]}")
-    a = _axis(axis, arrays[0].ndim + 1, where)
-    produce((len(arrays), *arrays[0].shape), where, tally)
-    return np.stack(arrays, axis=a)
-
-
-def unpack(x, *, axis: int = 0, where: str = "op", tally=None) -> list:
-    x = np.asarray(x)
-    a = _axis(axis, x.ndim, where)
-    produce(x.shape, where, tally)
-    return [np.take(x, i, axis=a) for i in range(x.shape[a])]
 
 
 def fill(dims, value, *, where: str = "op", tally=None):

@@ -106,7 +106,7 @@ def _header(facts) -> Panel:
         f"[bold]file[/]            {esc(facts['file'])}",
         f"[bold]format[/]          {facts['format_description']}",
         f"[bold]saved by[/]        {_saved_by(facts)}",
-        f"[bold]hard_sigmoid[/]    {facts['hard_sigmoid']}",
+        *([f"[bold]hard_sigmoid[/]    {facts['hard_sigmoid']}"] if facts["hard_sigmoid"] else []),  # an ONNX graph without HardSigmoid gates: none
         f"[bold]model[/]           {esc(m['class_name'])} '{esc(m['name'])}', {facts['params']:,} parameters",
     ]
     for spec in m["inputs"]:

@@ -288,7 +288,7 @@ def render_html(data) -> str:
         ("format", f["format_description"]),
         ("saved by", f"not recorded: weights imported with --convention {f['format'][4:]}" if str(f["format"]).startswith("npz-") else f"Keras {f['keras_version']}" if f["keras_version"] else "not recorded"),
         ("backend", f["backend"] or "-"),
-        ("hard_sigmoid", f["hard_sigmoid"]),
+        ("hard_sigmoid", f["hard_sigmoid"] or "not used"),
         ("model", f"{m['class_name']} '{m['name']}'"),
         ("parameters", f"{f['params']:,}"),
     ]
