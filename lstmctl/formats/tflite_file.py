@@ -46,7 +46,6 @@ UNSORTED_SEGMENT_SUM ATAN2 UNSORTED_SEGMENT_MIN SIGN BITCAST BITWISE_XOR RIGHT_S
 # TensorType -> NumPy dtype (None: a type lstmctl reads no values of: string, resource, variant, int4…)
 DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8", 10: "float64", 12: "uint64", 15: "uint32", 16: "uint16"}
 TYPE_NAMES = {5: "string", 8: "complex64", 11: "complex128", 13: "resource", 14: "variant", 17: "int4", 18: "bfloat16", 19: "int2", 20: "uint4"}
-ACTIVATIONS = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh", 5: "sign_bit"}
 
 # builtin options of the operators lstmctl computes: op -> [(name, field id, struct format, default)]
 _ACT = ("fused_activation_function", 0, "b", 0)
@@ -98,6 +97,10 @@ class TflTensor:
     @property
     def quantized(self) -> bool:
         return self.scale is not None and self.type in (3, 7, 9)
+
+    def floats(self) -> np.ndarray:
+        """A constant's values as float32: dequantized when it is quantized."""
+        return self.dequantized() if self.quantized else self.data.astype(np.float32)
 
     def dequantized(self) -> np.ndarray:
         """The float32 values a quantized constant stands for: (q - zero_point) · scale, per slice along qdim."""

@@ -391,10 +391,6 @@ def usl_weights(graph, op, at) -> dict:
     return out
 
 
-def _float(t):
-    return t.dequantized() if t.quantized else t.data.astype(np.float32)
-
-
 def usl_cell(graph, op, at):
     """(Keras-layout Cell, notes) of a UNIDIRECTIONAL_SEQUENCE_LSTM: TFLite's per-gate [units,
     features] matrices become the fused kernel's column blocks i, f, c, o."""
@@ -402,9 +398,9 @@ def usl_cell(graph, op, at):
     act = _act(op, at)
     if act not in ("tanh", "relu"):
         raise LstmctlError(f"{at}: activation {act}; lstmctl computes a USL with tanh or relu")
-    W = np.concatenate([_float(t).T for t in parts["W"]], axis=1)
-    U = np.concatenate([_float(t).T for t in parts["U"]], axis=1)
-    b = np.concatenate([_float(t) for t in parts["b"]])
+    W = np.concatenate([t.floats().T for t in parts["W"]], axis=1)
+    U = np.concatenate([t.floats().T for t in parts["U"]], axis=1)
+    b = np.concatenate([t.floats() for t in parts["b"]])
     u = U.shape[0]
     clip = float(op.options.get("cell_clip", 0.0))
     hybrid = all(t.quantized and t.data.dtype == np.int8 for t in parts["W"] + parts["U"])

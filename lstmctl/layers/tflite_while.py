@@ -26,10 +26,9 @@ from ..errors import LstmctlError, show
 from ..gates import Cell
 from .base import Tensor
 from .recurrent import RecurrentBase
-from .tflite import run_subgraph, run_while, runtime
+from .tflite import ACTIVATIONS, run_subgraph, run_while, runtime
 
 ACT_OPS = {"LOGISTIC": "sigmoid", "TANH": "tanh", "RELU": "relu"}
-FUSED = {1: "relu", 4: "tanh"}
 KIND_OF = {4: "lstm", 3: "gru", 1: "simple_rnn"}
 CLASS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}
 
@@ -78,27 +77,23 @@ class _Body:
         return None if k < 0 else self.tensor(k).data
 
 
-def _float(t):
-    return t.dequantized() if t.quantized else t.data.astype(np.float32)
-
-
 def _candidates(graph, kind, u, fc_x, fc_h, fc_r, consts):  # graph: a _Body
     """Candidate cells (W, U, bias, activations) from the body's weights; `fc_r` is GRU
     reset_after=False's second recurrent product (r ⊙ h)·U_h."""
-    W = _float(graph.tensor(fc_x.inputs[1])).T
-    U = _float(graph.tensor(fc_h.inputs[1])).T
-    b_x = _float(graph.tensor(fc_x.inputs[2])) if len(fc_x.inputs) > 2 and fc_x.inputs[2] >= 0 else np.zeros(W.shape[1], np.float32)
-    b_h = _float(graph.tensor(fc_h.inputs[2])) if len(fc_h.inputs) > 2 and fc_h.inputs[2] >= 0 else None
+    W = graph.tensor(fc_x.inputs[1]).floats().T
+    U = graph.tensor(fc_h.inputs[1]).floats().T
+    b_x = graph.tensor(fc_x.inputs[2]).floats() if len(fc_x.inputs) > 2 and fc_x.inputs[2] >= 0 else np.zeros(W.shape[1], np.float32)
+    b_h = graph.tensor(fc_h.inputs[2]).floats() if len(fc_h.inputs) > 2 and fc_h.inputs[2] >= 0 else None
     for extra in consts:
         b_x = b_x + extra
     ops = graph.graph.ops
     present = {ACT_OPS[op.code] for op in ops if op.code in ACT_OPS}
-    present |= {FUSED[op.options.get("fused_activation_function")] for op in ops if op.options.get("fused_activation_function") in FUSED}  # an ADD's fused relu
+    present |= {ACTIVATIONS.get(op.options.get("fused_activation_function")) for op in ops} - {None}  # an ADD's fused relu
     acts = [a for a in ("tanh", "relu", "sigmoid") if a in present] + ["linear"]
     out = []
     if kind == "gru":
         if fc_r is not None:
-            U = np.concatenate([U, _float(graph.tensor(fc_r.inputs[1])).T], axis=1)
+            U = np.concatenate([U, graph.tensor(fc_r.inputs[1]).floats().T], axis=1)
             bias = b_x if b_h is None else b_x + np.concatenate([b_h, np.zeros(u, np.float32)])
             layouts = [(False, bias)]
         else:
