@@ -214,14 +214,14 @@ def _run(cell, x, states, backwards, keep_sequence, progress, stop=None, **optio
     return (out if keep_sequence else None), states
 
 
-def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None, cell_clip=None, parts=1):
+def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None, parts=1):
     """The same result as kernels.reference_scan without mask or trace: (batch, time, units)
     outputs in the order produced (None when keep_sequence is False), and the final states.
-    `cell_clip` (LSTM only): c is clipped to ±cell_clip after each step.
+    An LSTM cell's cell_clip (TFLite's): c is clipped to ±cell_clip after each step.
     `parts` > 1: the batch is cut into that many slices, each run on a thread of its own (BLAS
     should then run one thread each): no thread waits for another at each step, which is what
     makes BLAS's own threads slow on a busy machine (lstmctl/threads.py chooses)."""
-    options = {} if cell_clip is None else {"cell_clip": np.array(cell_clip, x.dtype)}
+    options = {"cell_clip": np.array(cell.cell_clip, x.dtype)} if getattr(cell, "cell_clip", 0) else {}
     parts = max(1, min(parts, x.shape[0]))
     if parts == 1:
         out, final = _run(cell, x, states, go_backwards, keep_sequence, progress, **options)

@@ -106,23 +106,24 @@ def activation(name, keras_major: int):
 # A step returns (output, new states, gates); gates maps a gate name to (pre-activation, value).
 
 
-def lstm_step(cell, xw_t, states, cell_clip=None):
+def lstm_step(cell, xw_t, states):
     """xw_t = x_t·W + b, already projected. Gate order i, f, c, o."""
     h, c = states
-    return lstm_update(cell, xw_t + h @ cell.U, c, cell_clip)
+    return lstm_update(cell, xw_t + h @ cell.U, c)
 
 
-def lstm_update(cell, z, c, cell_clip=None):
+def lstm_update(cell, z, c):
     """The LSTM update from the fused pre-activations z = x_t·W + h_{t-1}·U + b (ConvLSTM: convolutions).
-    With `cell_clip`, the new cell state is clipped to ±cell_clip before it makes h (TFLite's option)."""
+    With cell.cell_clip, the new cell state is clipped to ±cell_clip before it makes h (TFLite's option)."""
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
     i = cell.recurrent_activation(z_i)
     f = cell.recurrent_activation(z_f)
     c_tilde = cell.activation(z_c)
     o = cell.recurrent_activation(z_o)
     c_new = f * c + i * c_tilde
-    if cell_clip is not None:
-        c_new = np.clip(c_new, -cell_clip, cell_clip)
+    clip = getattr(cell, "cell_clip", 0)
+    if clip:
+        c_new = np.clip(c_new, -clip, clip)
     h_new = o * cell.activation(c_new)
     if getattr(cell, "projection", None) is not None:  # torch's proj_size: h = (o ⊙ tanh(c))·W_hrᵀ
         h_new = h_new @ cell.projection
@@ -171,31 +172,30 @@ def project_inputs(cell, x):
     return xw
 
 
-def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None, keep_sequence=True, cell_clip=None):
+def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None, keep_sequence=True):
     """Run `cell` over x (batch, time, features) from `states`: the fast path (fastpath.py) when
     nothing per-step is asked for and the activations are the standard ones, else the reference.
     With keep_sequence False the fast path keeps no per-step outputs (returns None for them).
     BLAS threads, or batch slices on threads of their own, as lstmctl/threads.py plans them."""
     with threads.limited(x.shape[0] * math.prod(x.shape[2:-1]) * cell.U.size, x.shape[0]) as parts:
-        if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell) and (cell_clip is None or cell.kind == "lstm"):
-            return fastpath.scan(cell, x, states, go_backwards, keep_sequence, cell_clip=cell_clip, parts=parts)
-        return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace, cell_clip)
+        if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell):
+            return fastpath.scan(cell, x, states, go_backwards, keep_sequence, parts=parts)
+        return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)
 
 
-def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None, cell_clip=None):
+def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None):
     """Run `cell` over x (batch, time, features) from `states`, one plain step at a time.
 
     Returns (outputs (batch, time, units) in the order produced, final states tuple).
     With a `trace` list, appends per step (gates, states after the step) in the order produced.
-    `cell_clip` (LSTM): c clipped to ±cell_clip at each step.
+    An LSTM cell's cell_clip (TFLite's) clips c to ±cell_clip at each step.
     """
-    if cell_clip is not None and (cell.kind != "lstm" or hasattr(cell, "step")):
+    if getattr(cell, "cell_clip", 0) and (cell.kind != "lstm" or hasattr(cell, "step")):
         raise LstmctlError(f"cell_clip applies to an LSTM cell, not to a {type(cell).__name__} of kind {cell.kind}")
     if hasattr(cell, "step"):  # a cell with its own products (ConvLSTM convolves) brings its own math
         step, xw = cell.step, cell.project(x)
     else:
-        clip = {} if cell_clip is None else {"cell_clip": cell_clip}
-        step, xw = partial(STEPS[cell.kind], cell, **clip), project_inputs(cell, x)
+        step, xw = partial(STEPS[cell.kind], cell), project_inputs(cell, x)
     steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
     outputs = []
     previous = None

@@ -1,5 +1,6 @@
 """The fast path against the plain reference kernel (which the parity tests tie to Keras)."""
 
+import dataclasses
 import numpy as np
 import pytest
 
@@ -88,9 +89,10 @@ def test_cell_clip_equals_the_clipped_reference(batch, go_backwards):
     cell, x, states = cell_and_input("lstm", batch, 12, seed=3)
     x = x * 4  # drives c past the clip
     clip = 0.8
-    want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=go_backwards, cell_clip=clip)
+    clipped = dataclasses.replace(cell, cell_clip=clip)
+    want_seq, want_states = kernels.reference_scan(clipped, x, states, go_backwards=go_backwards)
     for parts in (1, 2):  # one thread, or batch slices on threads of their own
-        seq, final = fastpath.scan(cell, x, states, go_backwards=go_backwards, cell_clip=clip, parts=parts)
+        seq, final = fastpath.scan(clipped, x, states, go_backwards=go_backwards, parts=parts)
         np.testing.assert_allclose(seq, want_seq, atol=2e-6)
         for a, b in zip(final, want_states):
             np.testing.assert_allclose(a, b, atol=2e-6)
@@ -111,7 +113,7 @@ def test_cell_clip_reference_clips_each_step():
         i, f, g, o = np.split(z, 4, axis=-1)
         c = np.clip(sig(f) * c + sig(i) * np.tanh(g), -clip, clip)
         h = sig(o) * np.tanh(c)
-    _, (h_ref, c_ref) = kernels.reference_scan(cell, x, states, cell_clip=clip)
+    _, (h_ref, c_ref) = kernels.reference_scan(dataclasses.replace(cell, cell_clip=clip), x, states)
     np.testing.assert_allclose(h_ref, h, atol=1e-6)
     np.testing.assert_allclose(c_ref, c, atol=1e-6)
 
@@ -119,7 +121,7 @@ def test_cell_clip_reference_clips_each_step():
 def test_cell_clip_is_for_lstm_only():
     cell, x, states = cell_and_input("gru", 2, 3)
     with pytest.raises(LstmctlError, match="cell_clip"):
-        kernels.scan(cell, x, states, cell_clip=1.0)
+        kernels.scan(dataclasses.replace(cell, cell_clip=1.0), x, states)
 
 
 def test_an_interrupted_scan_stops_its_other_slices(monkeypatch):

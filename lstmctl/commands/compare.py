@@ -35,12 +35,13 @@ def compare(result, reference, inputs, time_major, atol, rtol, mapping, fmt):
     Examples:
       lstmctl compare today.npz yesterday.npz
       lstmctl compare ours.npz keras_ref.npz --map seq=lstm/sequence --map h=lstm/h --atol 1e-4
-      lstmctl compare model.keras port.pt --input x.npy     # also .onnx, .safetensors
+      lstmctl compare model.keras port.pt --input x.npy     # also .onnx, .safetensors, .tflite
     """
-    from ..analysis.compare import compare_files, compare_models, parse_mapping
+    from ..analysis.compare import compare_files, parse_mapping
+    from ..analysis.compare_tflite import compare_with_tflite
 
     if inputs:
-        _models(result, reference, inputs, time_major, atol, rtol, mapping, fmt, compare_models)
+        _models(result, reference, inputs, time_major, atol, rtol, mapping, fmt, compare_with_tflite)
         return
     if time_major:
         raise click.UsageError("--time-major applies to --input, for comparing two models")
