@@ -178,7 +178,7 @@ def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=Fa
     With keep_sequence False the fast path keeps no per-step outputs (returns None for them).
     BLAS threads, or batch slices on threads of their own, as lstmctl/threads.py plans them."""
     with threads.limited(x.shape[0] * math.prod(x.shape[2:-1]) * cell.U.size, x.shape[0]) as parts:
-        if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell):
+        if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell) and (cell.kind == "lstm" or not getattr(cell, "cell_clip", 0)):
             return fastpath.scan(cell, x, states, go_backwards, keep_sequence, parts=parts)
         return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)
 
@@ -190,7 +190,7 @@ def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_f
     With a `trace` list, appends per step (gates, states after the step) in the order produced.
     An LSTM cell's cell_clip (TFLite's) clips c to ±cell_clip at each step.
     """
-    if getattr(cell, "cell_clip", 0) and (cell.kind != "lstm" or hasattr(cell, "step")):
+    if getattr(cell, "cell_clip", 0) and cell.kind != "lstm":
         raise LstmctlError(f"cell_clip applies to an LSTM cell, not to a {type(cell).__name__} of kind {cell.kind}")
     if hasattr(cell, "step"):  # a cell with its own products (ConvLSTM convolves) brings its own math
         step, xw = cell.step, cell.project(x)

@@ -251,7 +251,7 @@ def test_compare_quantized_weights_in_scale_steps(tmp_path):
 def test_compare_agrees_on_a_float_conversion(tmp_path):
     res = _compare(tmp_path, "k3_lstm")
     assert res.exit_code == 0, res.output
-    assert "1 of 1 recurrent layers agree, 1 of 1 model outputs" in res.output
+    assert "1 of 1 recurrent layers of the port agree with the reference, 1 of 1 model outputs" in res.output
     assert "the batch is fixed at conversion" in res.output.replace("\n", " ")
 
 

@@ -67,6 +67,9 @@ class Paired:
     def recurrent_layers(self):
         return self.layers
 
+    def __getattr__(self, name):  # the rest (outputs, layer, …) is the .tflite model's
+        return getattr(self.model, name)
+
     def run(self, inputs):
         result = self.model.run(inputs)
         for both, fw, bw in self.pairs:
