@@ -186,7 +186,7 @@ def sniff(path: str) -> str:
         return "zip"
     if head.startswith(MAGIC_NPY):
         return "npy"
-    raise LstmctlError(f"{path}: not a Keras model file (neither HDF5 nor a .keras zip), nor a torch.save, safetensors or ONNX file")
+    raise LstmctlError(f"{path}: not a Keras model file (neither HDF5 nor a .keras zip), nor a torch.save, safetensors, ONNX or TensorFlow Lite file")
 
 
 def read_keras(path: str):
