@@ -1,29 +1,35 @@
-"""Forward-pass speed: lstmctl against onnxruntime, PyTorch and Keras, same weights, one process.
+"""Forward-pass speed: lstmctl against onnxruntime (and PyTorch, Keras), same weights, one process.
 
-    python benchmarks/bench_forward.py [--reps 15] [--only lstm|gru|simple_rnn]
+    python benchmarks/bench_forward.py [--quick] [--reps 30] [--only lstm|gru|simple_rnn] [--no-busy] [--no-processes]
 
-Peers are optional (pip install -e '.[bench]' plus tensorflow-cpu for Keras): each one missing is
-reported and skipped. Every peer's output is checked against lstmctl's before it is timed.
-Prints the median milliseconds per forward pass and the ratio to onnxruntime, and "GEMM bound":
-the matrix products any implementation of the layer computes, timed alone with NumPy's BLAS in the
-same run (the input projection of all steps at once, then one recurrent product per step), which
-is as fast as lstmctl's NumPy forward pass could be.
+Every figure is a ratio against peers timed in the same run, interleaved call by call (a change in
+the machine's load reaches all of them alike), as p50 and p95 of one forward pass. "GEMM bound" is
+the matrix products any implementation of the layer computes (the input projection of all steps,
+then one recurrent product per step), timed alone with NumPy's BLAS on the threads lstmctl's policy
+plans: as fast as lstmctl's NumPy forward pass could be. Each case runs on the machine as found and
+busy (as many spinning processes as CPUs beside it), with the 1-minute load average before and
+after; then 4 `lstmctl run` processes side by side against the same 4 one after another. The
+tables print as markdown, ready for docs/speed.md. `--quick` (under 2 minutes): the two LSTM cases
+against onnxruntime only. Peers that are missing are reported and skipped; each peer's output is
+checked against lstmctl's before it is timed.
 """
 
 import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from lstmctl import kernels  # noqa: E402
+from lstmctl import kernels, threads  # noqa: E402
 from lstmctl.gates import make_cell  # noqa: E402
 
 CASES = [
@@ -54,15 +60,28 @@ def lstmctl_forward(cell, x):
 
 
 def gemm_bound(cell, x):
+    """The products alone, on the threads lstmctl's policy plans for the scan (BLAS threads, or
+    batch slices on threads of their own): the input projection of all steps, then per step the
+    recurrent product in the faster of the two layouts (gate-major, U^T·h^T, as lstmctl's LSTM
+    loop computes it)."""
     B, T, D = x.shape
-    W, U = cell.W, np.ascontiguousarray(cell.U)
-    h = np.zeros((B, cell.units), np.float32)
-    z = np.empty((B, U.shape[1]), np.float32)
+    W, Ut = cell.W, np.ascontiguousarray(cell.U.T)
+
+    def products(rows):
+        b = rows.stop - rows.start
+        h = np.zeros((cell.units, b), np.float32)
+        z = np.empty((Ut.shape[0], b), np.float32)
+        np.ascontiguousarray(x[rows].transpose(1, 0, 2)).reshape(T * b, D) @ W
+        for _ in range(T):
+            np.dot(Ut, h, out=z)
 
     def run():
-        np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * B, D) @ W
-        for _ in range(T):
-            np.matmul(h, U, out=z)
+        with threads.limited(B * cell.U.size, B) as parts:
+            if parts == 1:
+                return products(slice(0, B))
+            cuts = np.linspace(0, B, parts + 1).astype(int)
+            with ThreadPoolExecutor(parts) as pool:
+                list(pool.map(products, [slice(cuts[k], cuts[k + 1]) for k in range(parts)]))
 
     return run
 
@@ -136,6 +155,9 @@ def onnx_forward(cell, x):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     model.ir_version = 8
     opts = ort.SessionOptions()
+    # Pool threads that spin after a run take the CPU from whatever is timed next (lstmctl ran 2x
+    # slower right after onnxruntime than alone); a user's process does not interleave the two.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("BENCH_ORT_SPIN", "0"))
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     xt = np.ascontiguousarray(x.transpose(1, 0, 2))  # ONNX layout: [seq, batch, input]
     return lambda: sess.run(None, {"X": xt})[0][:, 0].transpose(1, 0, 2)
@@ -152,50 +174,166 @@ def keras_forward(cell, x):
 
 
 PEERS = {"onnxruntime": onnx_forward, "torch": torch_forward, "keras": keras_forward}
+QUICK_PEERS = ("onnxruntime",)
 
 
-def median_ms(fn, reps):
-    fn()  # warm up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+def measure(fns, reps):
+    """{name: [ms, …]}: the functions timed in turn, one call each per round (the order rotating),
+    so a change in the machine's load reaches all of them alike."""
+    names = list(fns)
+    for fn in fns.values():
+        fn()  # warm up
+    times = {name: [] for name in names}
+    for r in range(reps):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append((time.perf_counter() - t0) * 1000)
+    return times
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=15)
-    ap.add_argument("--only", choices=sorted(K))
-    args = ap.parse_args(argv)
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, Python {platform.python_version()}")
-    print(f"{'case':32s} {'lstmctl':>9s} {'reference':>10s} {'GEMM bound':>11s} " + " ".join(f"{p:>12s}" for p in PEERS) + "   lstmctl / onnxruntime")
-    for kind, B, T, D, H in CASES:
+def p50_p95(values):
+    q = statistics.quantiles(values, n=20, method="inclusive")
+    return statistics.median(values), q[18]
+
+
+class Spinners:
+    """As many CPU-bound processes as CPUs this process may use: the busy machine."""
+
+    def __init__(self, n):
+        self.n, self.procs = n, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        time.sleep(1.0)  # let them take their cores (and the load average see them)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def load():
+    return "/".join(f"{v:.1f}" for v in os.getloadavg()[:1]) + " (1-min load)"
+
+
+def forward_rows(args, busy):
+    """One row per case: p50/p95 of lstmctl, its peers and the GEMM bound, timed interleaved."""
+    rows = []
+    for kind, B, T, D, H in CASES if not args.quick else CASES[:2]:
         if args.only and kind != args.only:
             continue
         cell, x = make(kind, B, T, D, H)
-        ours = lstmctl_forward(cell, x)
-        want = ours()
+        fns = {"lstmctl": lstmctl_forward(cell, x), "GEMM bound": gemm_bound(cell, x)}
+        want = fns["lstmctl"]()
         np.testing.assert_allclose(reference_forward(cell, x)(), want, atol=1e-5)
-        row = {"lstmctl": median_ms(ours, args.reps), "reference": median_ms(reference_forward(cell, x), max(3, args.reps // 3)), "bound": median_ms(gemm_bound(cell, x), args.reps)}
+        if not args.quick:
+            fns["reference"] = reference_forward(cell, x)
         for name, factory in PEERS.items():
+            if args.quick and name not in QUICK_PEERS:
+                continue
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     fn = factory(cell, x)
                     got = fn()
             except ImportError as exc:
-                row[name] = None
                 print(f"  ({name} not installed: {exc.name})", file=sys.stderr)
                 continue
             err = float(np.abs(got - want).max())
             if err > 1e-4:
                 raise SystemExit(f"{name} disagrees with lstmctl on {kind} B{B}: max |diff| {err:.3g}")
-            row[name] = median_ms(fn, args.reps)
-        ratio = f"{row['lstmctl'] / row['onnxruntime']:.2f}x" if row.get("onnxruntime") else "-"
-        cells = " ".join(f"{row[p]:12.2f}" if row.get(p) is not None else f"{'-':>12s}" for p in PEERS)
-        print(f"{kind} B{B} T{T} D{D} H{H}".ljust(32) + f" {row['lstmctl']:9.2f} {row['reference']:10.2f} {row['bound']:11.2f} {cells}   {ratio}")
+            fns[name] = fn
+        before = os.getloadavg()[0]
+        times = measure(fns, args.reps * (10 if B * H < 4096 else 1))
+        rows.append({"case": f"{CASES_NAME[kind]} B{B} T{T} D{D} H{H}", "busy": busy, "load": (before, os.getloadavg()[0]), "times": times})
+        print(f"  {rows[-1]['case']} {'busy' if busy else 'as is'}: " + ", ".join(f"{n} {p50_p95(t)[0]:.2f}" for n, t in times.items()), file=sys.stderr)
+    return rows
+
+
+CASES_NAME = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}
+
+
+def markdown(rows):
+    names = [n for n in ("lstmctl", "GEMM bound", "onnxruntime", "torch", "keras", "reference") if any(n in r["times"] for r in rows)]
+    head = "| case | machine (1-min load before → after) | " + " | ".join(f"{n} p50 / p95 ms" for n in names) + " | lstmctl / onnxruntime p50 (p95) | lstmctl / GEMM bound p50 |"
+    lines = [head, "|---|---|" + "---:|" * (len(names) + 2)]
+    for r in rows:
+        t = r["times"]
+        cells = [f"{p50_p95(t[n])[0]:.2f} / {p50_p95(t[n])[1]:.2f}" if n in t else "-" for n in names]
+        ours = p50_p95(t["lstmctl"])
+        ort = f"{ours[0] / p50_p95(t['onnxruntime'])[0]:.2f}× ({ours[1] / p50_p95(t['onnxruntime'])[1]:.2f}×)" if "onnxruntime" in t else "-"
+        bound = f"{ours[0] / p50_p95(t['GEMM bound'])[0]:.2f}×"
+        machine = f"{'busy' if r['busy'] else 'as found'} ({r['load'][0]:.1f} → {r['load'][1]:.1f})"
+        lines.append(f"| {r['case']} | {machine} | " + " | ".join(cells) + f" | {ort} | {bound} |")
+    return "\n".join(lines)
+
+
+def concurrent_runs(n, reps, tmp):
+    """`lstmctl run` on the B32 model (an .npz read with --convention keras) and 128 sequences:
+    n processes side by side against the same n one after another, wall seconds (median of reps)."""
+    cell, _ = make("lstm", 1, 1, 128, 256)
+    model, x = os.path.join(tmp, "lstm_d128_h256.npz"), os.path.join(tmp, "x128.npy")
+    np.savez(model, kernel=cell.W, recurrent_kernel=cell.U, bias=cell.bias)
+    np.save(x, np.random.default_rng(1).standard_normal((128, 100, 128)).astype(np.float32))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # with the bytecode cache, as an installed lstmctl runs
+    cmd = [sys.executable, "-m", "lstmctl", "run", model, "--convention", "keras", "--input", x, "--quiet", "--key", "output", "-o", os.path.join(tmp, "{}.npy")]
+
+    def start(i):
+        return subprocess.Popen([c.format(i) for c in cmd], env=env, stdout=subprocess.DEVNULL)
+
+    def one_after_another():
+        for i in range(n):
+            if start(i).wait():
+                raise SystemExit("lstmctl run failed")
+
+    def side_by_side():
+        procs = [start(i) for i in range(n)]
+        if any(p.wait() for p in procs):
+            raise SystemExit("lstmctl run failed")
+
+    start(0).wait()  # writes the bytecode cache
+    times = {"one after another": [], "side by side": []}
+    for _ in range(reps):
+        for name, fn in (("one after another", one_after_another), ("side by side", side_by_side)):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=30, help="timed rounds per case (×10 for small cases; at most 20 with --quick)")
+    ap.add_argument("--only", choices=sorted(K))
+    ap.add_argument("--quick", action="store_true", help="the two LSTM cases against onnxruntime only, fewer rounds (under 2 minutes)")
+    ap.add_argument("--no-busy", action="store_true", help="skip the busy column")
+    ap.add_argument("--no-processes", action="store_true", help="skip the 4 concurrent `lstmctl run` processes")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.reps = min(args.reps, 20)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, {cpus} CPUs, numpy {np.__version__}, Python {platform.python_version()}, lstmctl threads: {os.environ.get('LSTMCTL_THREADS', 'policy')}")
+    rows = forward_rows(args, busy=False)
+    if not args.no_busy:
+        with Spinners(cpus):
+            rows += forward_rows(args, busy=True)
+    print("\n" + markdown(rows))
+    if not args.no_processes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            before = os.getloadavg()[0]
+            walls = concurrent_runs(4, 3 if args.quick else 5, tmp)
+            print(f"\n4 × `lstmctl run` (LSTM D128 H256, 128 sequences of 100 steps each), median wall s; 1-min load {before:.1f} → {os.getloadavg()[0]:.1f}\n")
+            print("| 4 runs | wall s |\n|---|---:|")
+            for name, wall in walls.items():
+                print(f"| {name} | {wall:.2f} |")
 
 
 if __name__ == "__main__":

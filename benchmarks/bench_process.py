@@ -36,10 +36,15 @@ print(code, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
+# Timed with Python's bytecode cache, as after any first run of an installed lstmctl.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure(cmd, reps):
     walls, peaks = [], []
+    subprocess.run(cmd, capture_output=True, cwd=ROOT, env=ENV)  # writes the bytecode cache
     for _ in range(reps):
-        out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, cwd=ROOT, check=True)
+        out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, cwd=ROOT, check=True, env=ENV)
         code, wall, peak_kib = out.stdout.split()
         if code != "0":
             raise SystemExit(f"{' '.join(cmd)} exited {code}")
@@ -53,20 +58,21 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--keras-python", default=sys.executable)
     args = ap.parse_args(argv)
-    lstmctl = shutil.which("lstmctl", path=os.path.dirname(sys.executable)) or shutil.which("lstmctl")
-    if lstmctl is None:
-        raise SystemExit("lstmctl is not installed in this environment (pip install -e .)")
+    script = shutil.which("lstmctl", path=os.path.dirname(sys.executable))
+    if script is None:  # not installed here: the source tree's package, as `python -m lstmctl`
+        ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.abspath(ROOT), ENV.get("PYTHONPATH")]))
+    lstmctl = [script] if script else [sys.executable, "-m", "lstmctl"]
     rows = [
-        ("lstmctl --help", [lstmctl, "--help"]),
-        ("lstmctl inspect (small sample)", [lstmctl, "inspect", SAMPLE]),
-        ("lstmctl run (small sample)", [lstmctl, "run", SAMPLE, "--input", INPUT]),
-        ("lstmctl run --format npz (all keys)", [lstmctl, "run", SAMPLE, "--input", INPUT, "--format", "npz", "-o", os.devnull]),
-        ("lstmctl run (legacy .h5 sample)", [lstmctl, "run", LEGACY]),
+        ("lstmctl --help", [*lstmctl, "--help"]),
+        ("lstmctl inspect (small sample)", [*lstmctl, "inspect", SAMPLE]),
+        ("lstmctl run (small sample)", [*lstmctl, "run", SAMPLE, "--input", INPUT]),
+        ("lstmctl run --format npz (all keys)", [*lstmctl, "run", SAMPLE, "--input", INPUT, "--format", "npz", "-o", os.devnull]),
+        ("lstmctl run (legacy .h5 sample)", [*lstmctl, "run", LEGACY]),
     ]
     has_tf = subprocess.run([args.keras_python, "-c", "import tensorflow"], capture_output=True).returncode == 0
     if has_tf:
         rows.append(("Keras load_model + predict", [args.keras_python, "-c", KERAS_SCRIPT]))
-    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores; median wall of {args.reps} runs, peak RSS")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.1f}; median wall of {args.reps} runs, peak RSS")
     print(f"{'command':40s} {'wall s':>8s} {'peak MiB':>9s}")
     for name, cmd in rows:
         wall, peak = measure(cmd, args.reps if "Keras" not in name else max(2, args.reps // 3))

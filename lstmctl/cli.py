@@ -91,8 +91,8 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="lstmctl")
 def main():
     """Show what is inside the recurrent layers of a saved Keras model (.keras, .h5), a TensorFlow
-    checkpoint or SavedModel folder, or a port of one to PyTorch (torch.save .pt), safetensors or
-    ONNX, without TensorFlow or PyTorch.
+    checkpoint or SavedModel folder, or a port of one to PyTorch (torch.save .pt), safetensors,
+    ONNX or TensorFlow Lite (.tflite), without TensorFlow, PyTorch or LiteRT.
 
     Start with `lstmctl inspect MODEL` (the layers, what each recurrent layer returns, its
     gates), then `lstmctl run MODEL --input X.npy --return-state` for the numbers.

@@ -5,11 +5,15 @@ Measured by benchmarks/bench_forward.py and tested against kernels.reference_sca
 - sigmoid(a) = 0.5 + 0.5·tanh(a/2): the sigmoid gates' columns are pre-scaled by 0.5 and
   re-ordered next to each other, so one tanh call covers all of a step's gates;
 - every per-step operation writes into preallocated buffers (`out=`), and h_t is written
-  straight into the output sequence.
-Cores are BLAS's to use: splitting the batch across threads ourselves, with BLAS single-threaded,
-was slower on every case measured on 2 cores (B32 H256 31 ms against 21 ms with OpenBLAS's own two
-threads, B256 H512 610 against 360; benchmarks/bench_forward.py, 2026-12-04).
+  straight into the output sequence;
+- the LSTM works gate-major, a step's values as (units, batch) columns: each gate is then one
+  contiguous block (no strided rows), its recurrent product U^T·h was 27% faster than h·U at
+  B32 H256, and c_t = f·c + i·c̃ is two calls (see _lstm). Its elementwise work went from 8.8 ms
+  beyond the GEMM bound to about 2.6 ms at B32 H256; B1 went from 10 calls a step to 9.
+How many threads BLAS uses is lstmctl/threads.py's choice, made around each scan (kernels.scan).
 """
+
+import threading
 
 import numpy as np
 
@@ -23,15 +27,18 @@ def supported(cell) -> bool:
 
 
 def _lstm_prepared(cell):
-    """W, U, b with columns [i, f, o | c] and the sigmoid columns halved; cached on the cell."""
+    """W and U^T with gates [g | f, i, o] (c̃ first) and the sigmoid gates halved, and b in that
+    order; cached on the cell. W is stored transposed (W.T contiguous): the gate-major projection
+    multiplies by W.T, the batch-1 one by W, and BLAS reads either without a copy."""
     cached = getattr(cell, "_fast", None)
     if cached is None:
         u = cell.units
-        order = np.r_[0:u, u : 2 * u, 3 * u : 4 * u, 2 * u : 3 * u]
-        scale = np.ones(4 * u, cell.W.dtype)
-        scale[: 3 * u] = 0.5
+        order = np.r_[2 * u : 3 * u, u : 2 * u, 0:u, 3 * u : 4 * u]
+        scale = np.full(4 * u, 0.5, cell.W.dtype)
+        scale[:u] = 1.0
         b = cell.bias[order] * scale if cell.bias is not None else None
-        cached = cell._fast = (cell.W[:, order] * scale, np.ascontiguousarray(cell.U[:, order] * scale), b)
+        W = np.ascontiguousarray((cell.W[:, order] * scale).T).T
+        cached = cell._fast = (W, np.ascontiguousarray((cell.U[:, order] * scale).T), b)
     return cached
 
 
@@ -47,39 +54,57 @@ def _gru_prepared(cell):
     return cached
 
 
-def _project(x, W, b, start, stop, backwards):
-    """(time, batch, k·units) input projections of processing steps start..stop."""
+def _project(x, W, b, start, stop, backwards, columns=False):
+    """Input projections of processing steps start..stop: (time, batch, k·units), or with
+    `columns` gate-major (time, k·units, batch), (time, k·units) at batch 1."""
     steps = x.shape[1]
     block = x[:, steps - stop : steps - start][:, ::-1] if backwards else x[:, start:stop]
+    if columns and x.shape[0] > 1:
+        xt = np.ascontiguousarray(block.transpose(1, 2, 0))  # (time, features, batch)
+        xw = np.matmul(W.T, xt)
+        if b is not None:
+            xw += b[:, None]
+        return xw
     xt = np.ascontiguousarray(block.transpose(1, 0, 2))
     xw = xt.reshape(-1, xt.shape[2]) @ W
     if b is not None:
         xw += b
-    return xw.reshape(xt.shape[0], xt.shape[1], -1)
+    return xw.reshape(xt.shape[0], -1) if columns else xw.reshape(xt.shape[0], xt.shape[1], -1)
 
 
-def _lstm(cell, xw, out, states):
-    """Steps over projected inputs xw (time, batch, 4u), writing h_t into out[t]; returns states."""
-    _, U, _ = _lstm_prepared(cell)
+def _lstm(cell, xw, out, states, cell_clip=None):
+    """Steps over gate-major projected inputs xw (time, 4u, batch), or (time, 4u) at batch 1,
+    writing h_t into out[t] (u, batch) or (u,); states (h, c) in the same layout; returns them.
+
+    One buffer z holds c above the gates, rows [c | g | f, i, o]: each gate is a contiguous
+    block, and [c, g] times [f, i] is one call, so c_t = f·c + i·g takes two. The sigmoid gates
+    are 0.5 + 0.5·tanh of their halved pre-activations (see _lstm_prepared). Nine NumPy calls a
+    step; every operand is bound before the loop (a slice or a lambda per step cost 12% at batch 1)."""
+    _, Ut, _ = _lstm_prepared(cell)
     u = cell.units
-    batch = xw.shape[1]
-    h, c = states
-    z = np.empty((batch, 4 * u), xw.dtype)
-    tmp = np.empty((batch, u), xw.dtype)
-    i, f, o, c_tilde, sig = z[:, :u], z[:, u : 2 * u], z[:, 2 * u : 3 * u], z[:, 3 * u :], z[:, : 3 * u]
-    for k in range(xw.shape[0]):
-        np.matmul(h, U, out=z)
-        z += xw[k]
-        np.tanh(z, out=z)
-        sig *= 0.5
-        sig += 0.5
-        c *= f
-        np.multiply(i, c_tilde, out=tmp)
-        c += tmp
-        h = out[k]
-        np.tanh(c, out=h)
-        h *= o
-    return h, c
+    h, c0 = states
+    z = np.empty((5 * u, *xw.shape[2:]), xw.dtype)
+    c, gates, cg, fi, sig, o = z[:u], z[u:], z[: 2 * u], z[2 * u : 4 * u], z[2 * u :], z[4 * u :]
+    c[...] = c0
+    fc_ig = np.empty_like(cg)
+    fc, ig = fc_ig[:u], fc_ig[u:]
+    half = np.array(0.5, xw.dtype)
+    dot, add, multiply, tanh = np.dot, np.add, np.multiply, np.tanh
+    for xw_t, h_t in zip(xw, out):
+        dot(Ut, h, gates)
+        add(gates, xw_t, gates)
+        tanh(gates, gates)
+        multiply(sig, half, sig)
+        add(sig, half, sig)
+        multiply(cg, fi, fc_ig)
+        add(fc, ig, c)
+        if cell_clip is not None:  # the clipped cell state feeds h_t and the next step
+            np.minimum(c, cell_clip, out=c)
+            np.maximum(c, -cell_clip, out=c)
+        tanh(c, h_t)
+        multiply(h_t, o, h_t)
+        h = h_t
+    return h, c.copy()
 
 
 def _gru(cell, xw, out, states):
@@ -148,30 +173,76 @@ PREPARED = {  # (W, input bias) as the kernel wants them, computed once per cell
     "gru": lambda cell: _gru_prepared(cell)[0::2],
     "simple_rnn": lambda cell: (cell.W, cell.input_bias),
 }
+COLUMNS = {"lstm"}  # kernels that work gate-major: a step's states are (units, batch), or (units,) at batch 1
 BLOCK_BYTES = 32 << 20  # input projections computed this many bytes of steps at a time
 
 
-def _run(cell, x, states, backwards, keep_sequence, progress):
-    """One batch slice: time blocks of projected inputs, the recurrence through them."""
+def _to_columns(a):
+    return a[0].copy() if a.shape[0] == 1 else np.ascontiguousarray(a.T)
+
+
+def _from_columns(a, batch):
+    return a[None].copy() if batch == 1 else np.ascontiguousarray(a.T)
+
+
+def _run(cell, x, states, backwards, keep_sequence, progress, stop=None, **options):
+    """Time blocks of projected inputs, the recurrence through them. Returns the sequence as the
+    kernel wrote it (time first) and the final states (batch, units). A set `stop` event ends
+    it at the next block (the other slices of an interrupted scan)."""
     W, b = PREPARED[cell.kind](cell)
     (batch, steps), u = x.shape[:2], cell.units
+    columns = cell.kind in COLUMNS
     width = W.shape[1]
     block = max(1, min(steps, BLOCK_BYTES // max(1, batch * width * x.dtype.itemsize)))
-    out = np.empty((steps if keep_sequence else min(block, steps) or 1, batch, u), x.dtype)
-    states = tuple(s.copy() for s in states)  # the kernels update c in place
+    each = ((u,) if batch == 1 else (u, batch)) if columns else (batch, u)
+    out = np.empty((steps if keep_sequence else min(block, steps) or 1, *each), x.dtype)
+    states = tuple(_to_columns(s) if columns else s.copy() for s in states)  # the kernels update c in place
     for start in range(0, steps, block):
-        stop = min(steps, start + block)
-        xw = _project(x, W, b, start, stop, backwards)
-        target = out[start:stop] if keep_sequence else out[: stop - start]
-        states = KERNELS[cell.kind](cell, xw, target, states)
+        if stop is not None and stop.is_set():
+            break
+        end = min(steps, start + block)
+        xw = _project(x, W, b, start, end, backwards, columns)
+        target = out[start:end] if keep_sequence else out[: end - start]
+        states = KERNELS[cell.kind](cell, xw, target, states, **options)
         states = tuple(s.copy() if s.base is out else s for s in states)  # h must outlive `out` reuse
         if progress is not None:
-            progress(stop - start)
+            progress(end - start)
+    if columns:
+        states = tuple(_from_columns(s, batch) for s in states)
+        if keep_sequence:  # (time, units, batch) seen as (batch, time, units)
+            out = out[:, None] if batch == 1 else out.transpose(0, 2, 1)
     return (out if keep_sequence else None), states
 
 
-def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None):
+def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None, parts=1):
     """The same result as kernels.reference_scan without mask or trace: (batch, time, units)
-    outputs in the order produced (None when keep_sequence is False), and the final states."""
-    out, final = _run(cell, x, states, go_backwards, keep_sequence, progress)
-    return (out.transpose(1, 0, 2) if out is not None else None), final
+    outputs in the order produced (None when keep_sequence is False), and the final states.
+    An LSTM cell's cell_clip (TFLite's): c is clipped to ±cell_clip after each step.
+    `parts` > 1: the batch is cut into that many slices, each run on a thread of its own (BLAS
+    should then run one thread each): no thread waits for another at each step, which is what
+    makes BLAS's own threads slow on a busy machine (lstmctl/threads.py chooses)."""
+    options = {"cell_clip": np.array(cell.cell_clip, x.dtype)} if getattr(cell, "cell_clip", 0) else {}
+    parts = max(1, min(parts, x.shape[0]))
+    if parts == 1:
+        out, final = _run(cell, x, states, go_backwards, keep_sequence, progress, **options)
+        return (out.transpose(1, 0, 2) if out is not None else None), final
+    from concurrent.futures import ThreadPoolExecutor  # here: 4 ms of start-up that small runs do not need
+
+    cuts = np.linspace(0, x.shape[0], parts + 1).astype(int)
+    stop = threading.Event()
+
+    def part(k, progress=None):
+        rows = slice(cuts[k], cuts[k + 1])
+        return _run(cell, x[rows], tuple(s[rows] for s in states), go_backwards, keep_sequence, progress, stop, **options)
+
+    with ThreadPoolExecutor(parts - 1) as pool:
+        others = [pool.submit(part, k) for k in range(1, parts)]
+        try:
+            results = [part(0, progress), *(f.result() for f in others)]  # part 0 reports the steps
+        except BaseException:  # Ctrl-C, SIGTERM, out of memory: the other slices stop at their next time block
+            stop.set()
+            raise
+    final = tuple(np.concatenate(s) for s in zip(*(r[1] for r in results)))
+    if not keep_sequence:
+        return None, final
+    return np.concatenate([r[0] for r in results], axis=1).transpose(1, 0, 2), final

@@ -42,6 +42,7 @@ class Cell:
     keras_major: int
     reset_after: bool = False
     projection: np.ndarray | None = None  # LSTM only: (units, proj) with h = (o ⊙ tanh(c))·projection (torch's proj_size, W_hr transposed)
+    cell_clip: float = 0.0  # TFLite's LSTM clips c_t to [-cell_clip, cell_clip] (0: no clip; Keras has none)
 
     def __post_init__(self):
         self.activation = kernels.activation(self.activation_name, self.keras_major)

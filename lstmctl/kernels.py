@@ -10,7 +10,7 @@ from functools import partial
 
 import numpy as np
 
-from . import fastpath
+from . import fastpath, threads
 from .errors import LstmctlError
 
 # --- activations ---------------------------------------------------------------------------
@@ -113,13 +113,17 @@ def lstm_step(cell, xw_t, states):
 
 
 def lstm_update(cell, z, c):
-    """The LSTM update from the fused pre-activations z = x_t·W + h_{t-1}·U + b (ConvLSTM: convolutions)."""
+    """The LSTM update from the fused pre-activations z = x_t·W + h_{t-1}·U + b (ConvLSTM: convolutions).
+    With cell.cell_clip, the new cell state is clipped to ±cell_clip before it makes h (TFLite's option)."""
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
     i = cell.recurrent_activation(z_i)
     f = cell.recurrent_activation(z_f)
     c_tilde = cell.activation(z_c)
     o = cell.recurrent_activation(z_o)
     c_new = f * c + i * c_tilde
+    clip = getattr(cell, "cell_clip", 0)
+    if clip:
+        c_new = np.clip(c_new, -clip, clip)
     h_new = o * cell.activation(c_new)
     if getattr(cell, "projection", None) is not None:  # torch's proj_size: h = (o ⊙ tanh(c))·W_hrᵀ
         h_new = h_new @ cell.projection
@@ -171,10 +175,12 @@ def project_inputs(cell, x):
 def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None, keep_sequence=True):
     """Run `cell` over x (batch, time, features) from `states`: the fast path (fastpath.py) when
     nothing per-step is asked for and the activations are the standard ones, else the reference.
-    With keep_sequence False the fast path keeps no per-step outputs (returns None for them)."""
-    if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell):
-        return fastpath.scan(cell, x, states, go_backwards, keep_sequence)
-    return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)
+    With keep_sequence False the fast path keeps no per-step outputs (returns None for them).
+    BLAS threads, or batch slices on threads of their own, as lstmctl/threads.py plans them."""
+    with threads.limited(x.shape[0] * math.prod(x.shape[2:-1]) * cell.U.size, x.shape[0]) as parts:
+        if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell) and (cell.kind == "lstm" or not getattr(cell, "cell_clip", 0)):
+            return fastpath.scan(cell, x, states, go_backwards, keep_sequence, parts=parts)
+        return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)
 
 
 def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=False, trace=None):
@@ -182,7 +188,10 @@ def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_f
 
     Returns (outputs (batch, time, units) in the order produced, final states tuple).
     With a `trace` list, appends per step (gates, states after the step) in the order produced.
+    An LSTM cell's cell_clip (TFLite's) clips c to ±cell_clip at each step.
     """
+    if getattr(cell, "cell_clip", 0) and cell.kind != "lstm":
+        raise LstmctlError(f"cell_clip applies to an LSTM cell, not to a {type(cell).__name__} of kind {cell.kind}")
     if hasattr(cell, "step"):  # a cell with its own products (ConvLSTM convolves) brings its own math
         step, xw = cell.step, cell.project(x)
     else:

@@ -8,8 +8,6 @@ bottom up, a Bidirectional's forward then backward. Its file form is an .npz of
 model's fingerprint, so that a state cannot be fed to another model silently.
 """
 
-import hashlib
-
 import numpy as np
 
 from .errors import LstmctlError, UsageError, first_bad, show
@@ -23,6 +21,8 @@ def fingerprint(model) -> str:
     another container (.h5 and .keras), different for other weights. Cached on the model."""
     cached = getattr(model, "_fingerprint", None)
     if cached is None:
+        import hashlib  # here: a run that carries no state does not load OpenSSL (2.5 ms of start-up)
+
         digest = hashlib.sha256()
         for layer in model.walk():
             digest.update(f"{layer.name}\0{layer.class_name}\0{len(layer.weights)}\0".encode())

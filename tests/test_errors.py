@@ -214,7 +214,7 @@ def test_a_path_with_control_characters_stays_one_line(tmp_path, name):
     assert fails("inspect", missing).stderr == f"lstmctl: error: {tmp_path}/{shown}.keras: no such file\n"
     notes = tmp_path / f"{name}.h5"
     notes.write_text("hello")
-    assert fails("inspect", notes).stderr == f"lstmctl: error: {tmp_path}/{shown}.h5: not a Keras model file (neither HDF5 nor a .keras zip), nor a torch.save, safetensors or ONNX file\n"
+    assert fails("inspect", notes).stderr == f"lstmctl: error: {tmp_path}/{shown}.h5: not a Keras model file (neither HDF5 nor a .keras zip), nor a torch.save, safetensors, ONNX or TensorFlow Lite file\n"
     fails("run", sample(LSTM), "--input", tmp_path / f"{name}.npy", contains=[f"{shown}.npy: no such file"])
     fails("run", sample(LSTM), "--input", sample("k3_lstm_dense.input.npy"), "--format", "npz", "-o", tmp_path / name / "out.npz", contains=[f"directory {tmp_path}/{shown} does not exist"])
 

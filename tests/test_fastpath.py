@@ -1,9 +1,11 @@
 """The fast path against the plain reference kernel (which the parity tests tie to Keras)."""
 
+import dataclasses
 import numpy as np
 import pytest
 
 from lstmctl import fastpath, kernels
+from lstmctl.errors import LstmctlError
 from lstmctl.gates import make_cell
 
 
@@ -43,6 +45,23 @@ def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_bac
         np.testing.assert_array_equal(s, s0)  # the caller's initial states are left alone
 
 
+@pytest.mark.parametrize("kind, reset_after, activation", CASES)
+@pytest.mark.parametrize("parts", [2, 3, 8])
+def test_batch_slices_on_threads_equal_reference(kind, reset_after, activation, parts, monkeypatch):
+    monkeypatch.setattr(fastpath, "BLOCK_BYTES", 256)
+    cell, x, states = cell_and_input(kind, 7, 9, reset_after, activation)
+    want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=True)
+    seq, final = fastpath.scan(cell, x, states, go_backwards=True, parts=parts)
+    np.testing.assert_allclose(seq, want_seq, atol=2e-6)
+    for a, b in zip(final, want_states):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    steps = []
+    none, final2 = fastpath.scan(cell, x, states, go_backwards=True, keep_sequence=False, progress=steps.append, parts=parts)
+    assert none is None and sum(steps) == 9  # the steps reported once, not once a slice
+    for a, b in zip(final2, want_states):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+
+
 def test_float64_stays_float64():
     cell, x, states = cell_and_input("lstm", 2, 4, dtype=np.float64)
     seq, _ = fastpath.scan(cell, x, states)
@@ -62,3 +81,75 @@ def test_zero_steps():
     seq, final = fastpath.scan(cell, x, states)
     assert seq.shape == (2, 0, 5)
     np.testing.assert_array_equal(final[0], states[0])
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_cell_clip_equals_the_clipped_reference(batch, go_backwards):
+    cell, x, states = cell_and_input("lstm", batch, 12, seed=3)
+    x = x * 4  # drives c past the clip
+    clip = 0.8
+    clipped = dataclasses.replace(cell, cell_clip=clip)
+    want_seq, want_states = kernels.reference_scan(clipped, x, states, go_backwards=go_backwards)
+    for parts in (1, 2):  # one thread, or batch slices on threads of their own
+        seq, final = fastpath.scan(clipped, x, states, go_backwards=go_backwards, parts=parts)
+        np.testing.assert_allclose(seq, want_seq, atol=2e-6)
+        for a, b in zip(final, want_states):
+            np.testing.assert_allclose(a, b, atol=2e-6)
+    assert np.abs(final[1]).max() == pytest.approx(clip)  # the clip was reached
+    unclipped = kernels.reference_scan(cell, x, states, go_backwards=go_backwards)
+    assert np.abs(unclipped[1][1]).max() > clip + 0.1
+
+
+def test_cell_clip_reference_clips_each_step():
+    """The reference's clip against the update written out by hand: c_t = clip(f·c + i·g)."""
+    cell, x, states = cell_and_input("lstm", 2, 6, seed=4)
+    x = x * 4
+    clip = 0.5
+    h, c = states
+    sig = kernels.sigmoid
+    for t in range(x.shape[1]):
+        z = x[:, t] @ cell.W + cell.bias + h @ cell.U
+        i, f, g, o = np.split(z, 4, axis=-1)
+        c = np.clip(sig(f) * c + sig(i) * np.tanh(g), -clip, clip)
+        h = sig(o) * np.tanh(c)
+    _, (h_ref, c_ref) = kernels.reference_scan(dataclasses.replace(cell, cell_clip=clip), x, states)
+    np.testing.assert_allclose(h_ref, h, atol=1e-6)
+    np.testing.assert_allclose(c_ref, c, atol=1e-6)
+
+
+def test_cell_clip_is_for_lstm_only():
+    cell, x, states = cell_and_input("gru", 2, 3)
+    with pytest.raises(LstmctlError, match="cell_clip"):
+        kernels.scan(dataclasses.replace(cell, cell_clip=1.0), x, states)
+
+
+def test_an_interrupted_scan_stops_its_other_slices(monkeypatch):
+    """Ctrl-C reaches the main thread's slice: the other slices stop at their next time block
+    instead of running to the end of the input."""
+    import threading
+
+    monkeypatch.setattr(fastpath, "BLOCK_BYTES", 64)  # one step a block
+    cell, x, states = cell_and_input("lstm", 2, 2000)
+    interrupted, running = threading.Event(), threading.Event()
+    worker_blocks = []
+
+    def progress(n):  # the main thread's slice, after its first block, once the other one runs
+        assert running.wait(10)
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    real = fastpath._project
+
+    def project(*a):
+        if threading.current_thread() is not threading.main_thread():
+            worker_blocks.append(a[3])
+            if len(worker_blocks) == 3:  # hold the other slice until the main one is interrupted
+                running.set()
+                assert interrupted.wait(10)
+        return real(*a)
+
+    monkeypatch.setattr(fastpath, "_project", project)
+    with pytest.raises(KeyboardInterrupt):
+        fastpath.scan(cell, x, states, progress=progress, parts=2)
+    assert 3 <= len(worker_blocks) < 50  # of 2000 had it run to the end

@@ -852,6 +852,25 @@ def test_fuzz_pickle_nesting(kinds, depth, place):
     exercise_model("pickle-nesting", _write(".pt", out.getvalue()), out.getvalue())
 
 
+TFLITE = SAMPLES / "tflite"
+TFLITE_FILES = ["k3_lstm.tflite", "k2_lstm.tflite", "k3_gru_quant.tflite", "k3_bidir.tflite", "k2_lstm_quant.tflite"]
+
+
+@fuzz_settings
+@given(st.sampled_from(TFLITE_FILES), st.data())
+def test_fuzz_tflite_bytes(name, data):
+    """Raw bytes of a .tflite file: FlatBuffer offsets, vector counts, tensor and subgraph indices,
+    shapes, options and weights mutated (a WHILE's matched body checked again, or run op by op)."""
+    blob = data.draw(mutate_bytes((TFLITE / name).read_bytes()))
+    exercise_model("tflite-bytes", _write(".tflite", blob), blob)
+
+
+def test_fuzz_tflite_target_reaches_the_reader():
+    for name in TFLITE_FILES:
+        exercise_model("sanity-tflite", TFLITE / name)
+    assert LOADED["sanity-tflite"] == len(TFLITE_FILES) and ESCAPES["sanity-tflite"] == 0
+
+
 def test_fuzz_port_targets_reach_the_readers():
     """The port targets' plumbing: each fixture kind loads and runs in the child."""
     for name in ("lstm2_bidir.pt", "gru_legacy.pt", "rnn_relu.safetensors", "gru_torchscript.onnx"):

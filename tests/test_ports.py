@@ -623,6 +623,6 @@ def test_ports_page_examples_are_real(monkeypatch):
 
     monkeypatch.chdir(ROOT)
     blocks = BLOCK.findall((ROOT / "docs" / "ports.md").read_text())
-    assert len(blocks) == 9  # the ONNX section shows two
+    assert len(blocks) == 10  # the ONNX section shows two, the TFLite one one
     for command, shown in blocks:
         assert run_example(command) == shown, command

@@ -31,7 +31,7 @@ def imported(*args) -> set:
 
 def test_help_imports_no_numpy_h5py_or_rich():
     modules = imported("--help")
-    assert not {"numpy", "h5py", "rich", "lstmctl.layers", "lstmctl.runner"} & modules
+    assert not {"numpy", "h5py", "rich", "threadpoolctl", "lstmctl.layers", "lstmctl.runner"} & modules
 
 
 def test_small_run_imports_only_what_it_uses():
@@ -46,7 +46,9 @@ def test_small_run_imports_only_what_it_uses():
         "lstmctl.formats.torch_file", "lstmctl.formats.safetensors_file", "lstmctl.formats.onnx_file", "lstmctl.formats.ports", "lstmctl.layers.onnx",
     }  # fmt: skip
     assert not unused & modules, sorted(unused & modules)
+    assert not {"hashlib", "concurrent.futures"} & modules  # a state's fingerprint (OpenSSL), batch slices on threads: not here
     assert {"lstmctl.formats.keras_zip", "lstmctl.runner", "lstmctl.render.console"} <= modules  # the path it did take
+    assert "lstmctl.threads" in modules and "threadpoolctl" not in modules  # products too small for BLAS threads: BLAS left alone
 
 
 def test_registry_index_names_what_each_family_registers():

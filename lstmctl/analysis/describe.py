@@ -3,7 +3,7 @@
 Rendering (rich tables) lives in lstmctl.render.console; both it and `--format json` read these facts.
 """
 
-from ..errors import LstmctlError
+from ..errors import LstmctlError, show
 from ..layers.recurrent import HARD_SIGMOID, state_names, top_cell
 
 FORMATS = {
@@ -22,6 +22,7 @@ FORMATS = {
     "pytorch-legacy": "PyTorch legacy torch.save pickle (before torch 1.6), read without torch",
     "safetensors": "safetensors file of a state_dict (JSON header + raw tensors)",
     "onnx": "ONNX model (ModelProto): its LSTM / GRU / RNN nodes and the ops around them",
+    "tflite": "TensorFlow Lite FlatBuffer (TFL3): its LSTM ops and WHILE loops matched to Keras layers, and the ops around them",
 }
 
 

@@ -8,7 +8,7 @@ takes it), and the first of two models (MODEL, the original, against its PORT): 
 import click
 
 from ..errors import UsageError
-from .options import TIME_MAJOR, report_comparison, time_major_input
+from .options import THREADS, TIME_MAJOR, report_comparison, time_major_input
 
 
 @click.command()
@@ -20,6 +20,7 @@ from .options import TIME_MAJOR, report_comparison, time_major_input
 @click.option("--rtol", multiple=True, help="Relative tolerance (default 1e-5); KEY=VALUE for one key. Repeatable.")
 @click.option("--map", "mapping", multiple=True, metavar="REF_KEY=KEY", help="Compare REFERENCE's REF_KEY with RESULT's KEY (e.g. seq=lstm/sequence). Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@THREADS
 def compare(result, reference, inputs, time_major, atol, rtol, mapping, fmt):
     """RESULT REFERENCE: two result files (.npz as `run --format npz` writes, or .npy); REFERENCE
     is the truth, and each of its arrays is checked against RESULT's, as `run --expect` does.
@@ -34,12 +35,13 @@ def compare(result, reference, inputs, time_major, atol, rtol, mapping, fmt):
     Examples:
       lstmctl compare today.npz yesterday.npz
       lstmctl compare ours.npz keras_ref.npz --map seq=lstm/sequence --map h=lstm/h --atol 1e-4
-      lstmctl compare model.keras port.pt --input x.npy     # also .onnx, .safetensors
+      lstmctl compare model.keras port.pt --input x.npy     # also .onnx, .safetensors, .tflite
     """
-    from ..analysis.compare import compare_files, compare_models, parse_mapping
+    from ..analysis.compare import compare_files, parse_mapping
+    from ..analysis.compare_tflite import compare_with_tflite
 
     if inputs:
-        _models(result, reference, inputs, time_major, atol, rtol, mapping, fmt, compare_models)
+        _models(result, reference, inputs, time_major, atol, rtol, mapping, fmt, compare_with_tflite)
         return
     if time_major:
         raise click.UsageError("--time-major applies to --input, for comparing two models")

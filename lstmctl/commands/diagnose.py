@@ -4,7 +4,7 @@
 import click
 
 from ..errors import LstmctlError
-from .options import MODEL, import_options, load_model
+from .options import MODEL, THREADS, import_options, load_model
 
 
 @click.command()
@@ -18,6 +18,7 @@ from .options import MODEL, import_options, load_model
 @click.option("--rtol", type=float, default=1e-5, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @import_options
+@THREADS
 def diagnose(model, inputs, theirs, layer, sample, direct, atol, rtol, fmt, source):
     """Which known convention reproduces your own implementation's outputs. Exit 0 if yours match Keras.
 

@@ -149,3 +149,18 @@ def report_comparison(reports, path, fmt, what):
     failed = [r.key for r in reports if not r.ok]
     if failed:
         raise CheckFailed(f"{len(failed)} of {len(reports)} keys differ from the reference {path}: {', '.join(failed[:5])}")
+
+
+def _fix_threads(ctx, param, value):
+    """--threads, else LSTMCTL_THREADS, else the policy (lstmctl/threads.py); checked before any work."""
+    from .. import threads
+
+    threads.set_fixed(None if value is None else threads.parse(value, "--threads"))
+    threads.fixed()  # a bad LSTMCTL_THREADS is a usage error now, not after the model is read
+    return value
+
+
+THREADS = click.option(
+    "--threads", metavar="N", callback=_fix_threads, expose_value=False,
+    help="Threads for the recurrent layers' matrix products (default: LSTMCTL_THREADS, else one for small products and the idle usable CPUs for large ones; see docs/speed.md).",
+)  # fmt: skip

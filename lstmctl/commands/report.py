@@ -3,7 +3,7 @@
 
 import click
 
-from .options import MODEL, import_options, load_model, say
+from .options import MODEL, THREADS, import_options, load_model, say
 
 
 @click.command()
@@ -14,6 +14,7 @@ from .options import MODEL, import_options, load_model, say
 @click.option("--output", "-o", required=True, help="The file to write; '-' for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html", show_default=True, help="json: the page's data.")
 @import_options
+@THREADS
 def report(model, inputs, layers, sample, output, fmt, source):
     """One self-contained HTML page: layer graph, gates, traces as heatmaps, outputs and states.
 

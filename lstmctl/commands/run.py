@@ -6,7 +6,7 @@ import os
 import click
 
 from ..errors import LstmctlError, UsageError
-from .options import MODEL, TIME_MAJOR, import_options, load_model, output_format, precision_option, report_comparison, say, time_major_input, warn
+from .options import MODEL, THREADS, TIME_MAJOR, import_options, load_model, output_format, precision_option, report_comparison, say, time_major_input, warn
 
 FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 
@@ -41,6 +41,7 @@ FORMATS_RUN = ("table", "json", "npz", "npy", "csv")
 @click.option("--state-in", "state_in", type=click.Path(dir_okay=False), help="Start every recurrent layer from the states in this .npz (written by --state-out), as a stateful Keras model continues.")
 @click.option("--state-out", "state_out", type=click.Path(dir_okay=False), help="Write every recurrent layer's final states, and the model's fingerprint, to this .npz: the next piece's --state-in.")
 @import_options
+@THREADS
 def run(model, inputs, time_major, layer, return_sequences, return_state, initial_state, direct, dtype, seed, batch, timesteps, fmt, keys, output, outdir, full, precision, expect, mapping, atol, rtol, chunk, quiet, strict, no_header, state_in, state_out, source):
     """Forward pass in NumPy: model outputs, and each recurrent layer's sequence, h and c.
 

@@ -3,7 +3,7 @@
 
 import click
 
-from .options import MODEL, import_options, load_model, output_format, precision_option, say
+from .options import MODEL, THREADS, import_options, load_model, output_format, precision_option, say
 
 
 @click.command()
@@ -24,6 +24,7 @@ from .options import MODEL, import_options, load_model, output_format, precision
 @click.option("--full", is_flag=True, help="Every step in the table.")
 @precision_option("default: 4 decimals in the step table, 3 in the summary")
 @import_options
+@THREADS
 def trace(model, inputs, layer, sample, units, steps, pre, direct, seed, timesteps, view, svg, fmt, output, full, precision, source):
     """Every gate at every step of one recurrent layer (i, f, c̃, o or z, r, h̃), with c_t and h_t.
 

@@ -4,7 +4,8 @@
 checkpoint — its prefix, `.index`, a data shard or a folder with a `checkpoint` file
 (tf2_checkpoint, or tf1_checkpoint when it holds no object graph) — or a file recognised by its
 first bytes and structure, never by its name: Keras (keras_zip, keras_h5), a torch.save zip or
-legacy pickle (torch_file), safetensors (safetensors_file), ONNX (onnx_file). Keras readers
+legacy pickle (torch_file), safetensors (safetensors_file), ONNX (onnx_file), TensorFlow Lite (tflite_file, by its TFL3
+identifier). Keras readers
 return a `saved.Saved` (config as data and a weight store) that `build` turns into a `Model`;
 TF1 checkpoints, --convention .npz files (npz_weights), state_dicts (ports) and ONNX graphs have
 no Keras config and build their Model directly, through one builder (weights_builder).
@@ -20,7 +21,7 @@ from ..errors import LstmctlError, UsageError
 MAGIC_HDF5 = b"\x89HDF\r\n\x1a\n"
 MAGIC_ZIP = b"PK\x03\x04"
 MAGIC_NPY = b"\x93NUMPY"
-PORT_FORMATS = ("pytorch-zip", "pytorch-legacy", "safetensors", "onnx")
+PORT_FORMATS = ("pytorch-zip", "pytorch-legacy", "safetensors", "onnx", "tflite")
 
 
 def load(path: str, forget_bias: float | None = None, activation: str | None = None):
@@ -31,7 +32,7 @@ def load(path: str, forget_bias: float | None = None, activation: str | None = N
     if os.path.isfile(path) and not path.endswith(".index") and ".data-" not in os.path.basename(path):
         kind = port_kind(path)
         if kind is not None:
-            if forget_bias is not None or (activation is not None and kind == "onnx"):
+            if forget_bias is not None or (activation is not None and kind in ("onnx", "tflite")):
                 given = "forget_bias" if forget_bias is not None else "activation"
                 raise UsageError(f"{given}: applies to a TF1 checkpoint or an nn.RNN's state_dict; {path} records its own")
             return read_port(path, kind, activation)
@@ -119,8 +120,10 @@ def port_kind(path: str) -> str | None:
         from . import torch_file
 
         return "pytorch-zip" if torch_file.is_torch_zip(names) else None
-    from . import safetensors_file, torch_file
+    from . import safetensors_file, tflite_file, torch_file
 
+    if tflite_file.looks_like(head):
+        return "tflite"
     if head.startswith(torch_file.LEGACY_HEAD):
         return "pytorch-legacy"
     if safetensors_file.looks_like(head, size):
@@ -133,7 +136,7 @@ def port_kind(path: str) -> str | None:
 
 
 def read_port(path: str, kind: str, activation: str | None = None):
-    """The Model of a PyTorch, safetensors or ONNX file (`kind` from port_kind)."""
+    """The Model of a PyTorch, safetensors, ONNX or TFLite file (`kind` from port_kind)."""
     from . import ports
 
     with collector_paused():
@@ -141,6 +144,10 @@ def read_port(path: str, kind: str, activation: str | None = None):
             from . import onnx_file
 
             return onnx_file.model(path)
+        if kind == "tflite":
+            from . import tflite_file
+
+            return tflite_file.model(path)
         if kind == "safetensors":
             from . import safetensors_file
 
@@ -209,7 +216,7 @@ def sniff(path: str) -> str:
         return "zip"
     if head.startswith(MAGIC_NPY):
         return "npy"
-    raise LstmctlError(f"{path}: not a Keras model file (neither HDF5 nor a .keras zip), nor a torch.save, safetensors or ONNX file")
+    raise LstmctlError(f"{path}: not a Keras model file (neither HDF5 nor a .keras zip), nor a torch.save, safetensors, ONNX or TensorFlow Lite file")
 
 
 def read_keras(path: str):

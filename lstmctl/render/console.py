@@ -120,6 +120,8 @@ def _saved_by(facts) -> str:
         return "not recorded: a state_dict in PyTorch's layout"
     if fmt == "onnx":
         return f"ONNX exporter {esc(facts['backend'] or 'not named')}"
+    if fmt == "tflite":
+        return f"TensorFlow Lite converter ({esc(facts['backend'])})"
     backend = f", backend {esc(facts['backend'])}" if facts.get("backend") else ""
     return f"Keras {esc(facts['keras_version'] or 'unknown (not recorded)')}{backend}"
 
