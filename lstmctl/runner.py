@@ -359,8 +359,10 @@ def probe_shapes(model, until: set | None = None) -> dict:
     # a second length only finds variable axes
     logs = [probe(model, random_inputs(model, seed=0, batch=1, timesteps=timesteps), until) for timesteps in (PROBE_STEPS[:1] if fixed else PROBE_STEPS)]
 
-    def merge(a, b):
-        return tuple(None if i == 0 or x != y else x for i, (x, y) in enumerate(zip(a, b)))
+    batch_fixed = bool(model.inputs) and all(spec.batch is not None for spec in model.inputs)  # a converted .tflite, a static ONNX export
+
+    def merge(a, b):  # axis 0 is the batch only where the file leaves the batch open (a time-major tensor has time there)
+        return tuple(None if (i == 0 and not batch_fixed) or x != y else x for i, (x, y) in enumerate(zip(a, b)))
 
     out = {}
     for key, (ins, outs, masked) in logs[0].items():

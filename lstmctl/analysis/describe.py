@@ -80,7 +80,7 @@ def _layer_facts(model, layer, shapes: dict, depth: int) -> dict:
     if layer.class_name == "InputLayer":
         spec = next((s for s in model.inputs if s.name == layer.name), None)
         if spec and not probed:
-            facts["output_shapes"] = [[None, *spec.shape]]
+            facts["output_shapes"] = [[spec.batch, *spec.shape]]  # None unless the file fixes the batch
     if layer.is_recurrent:
         major = model.keras_major
         rec = {
@@ -102,9 +102,12 @@ def _layer_facts(model, layer, shapes: dict, depth: int) -> dict:
 
 
 def _hard_sigmoid(model) -> str | None:
-    """The hard_sigmoid formula inspect states: the Keras version's; for an ONNX graph, the one its
-    HardSigmoid gates compute (each node's alpha says which), or None where no node uses one."""
-    if model.format != "onnx":
+    """The hard_sigmoid formula inspect states: the Keras version's; for a port (PyTorch,
+    safetensors, ONNX, TFLite), the one its recurrent gates compute (an ONNX HardSigmoid's alpha
+    says which), or None where none uses one."""
+    from ..formats import PORT_FORMATS
+
+    if model.format not in PORT_FORMATS:
         return HARD_SIGMOID[3 if model.keras_major >= 3 else 2]
     hard = {"hard_sigmoid", "hard_silu", "hard_swish"}
     forms = sorted({cell.keras_major for layer in model.recurrent_layers() for _, cell in named_cells(layer) if hard & {cell.activation_name, cell.recurrent_activation_name}})
