@@ -364,6 +364,12 @@ def probe_shapes(model, until: set | None = None) -> dict:
     def merge(a, b):  # axis 0 is the batch only where the file leaves the batch open (a time-major tensor has time there)
         return tuple(None if (i == 0 and not batch_fixed) or x != y else x for i, (x, y) in enumerate(zip(a, b)))
 
+    return merge_probes(logs, merge)
+
+
+def merge_probes(logs, merge) -> dict:
+    """The first and last probe runs' shapes joined axis by axis: `merge(shape_a, shape_b)` says
+    what each axis is once both sizes are seen."""
     out = {}
     for key, (ins, outs, masked) in logs[0].items():
         ins2, outs2, _ = logs[-1].get(key, (ins, outs, masked))

@@ -39,7 +39,7 @@ from ..layers import REGISTRY
 from ..layers.onnx import ELEM_TYPES, ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS, check_state, compute
 from ..layers.onnx import ONNX_OP as OP_SPEC
 from ..model import Call, InputSpec, Layer, Ref
-from ..runner import probe
+from ..runner import merge_probes, probe
 from . import collector_paused
 from .weights_builder import Keys, onnx_levels, spec_layer
 from .ports import PortModel, row_ranges
@@ -422,10 +422,7 @@ class OnnxModel(PortModel):
         def merge(a, b):
             return tuple(x if x == y else by_pair.get((x, y)) for x, y in zip(a, b))
 
-        out = {}
-        for key, (ins, outs, masked) in logs[0].items():
-            ins2, outs2, _ = logs[-1].get(key, (ins, outs, masked))
-            out[key] = ([merge(a, b) for a, b in zip(ins, ins2)], [merge(a, b) for a, b in zip(outs, outs2)], masked)
+        out = merge_probes(logs, merge)
         for spec in self.inputs:
             names = self.dims.get(spec.name, [])
             out[(spec.name, 0)] = ([], [tuple(names[i] if size is None and i < len(names) else size for i, size in enumerate([spec.batch, *spec.shape]))], False)
