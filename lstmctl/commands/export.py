@@ -29,6 +29,9 @@ def export(model, to, layers, output, source):
     from ..arrays.writers import refuse_overwrite, to_bytes, write
 
     refuse_overwrite({"-o": output}, {"MODEL": model})
+    suffix = output.lower().rpartition(".")[2]
+    if suffix in ("pt", "pth", "safetensors") and to not in ("pytorch", "onnx-model"):  # a usage error before the model is read
+        raise click.UsageError(f"-o {output}: a .{suffix} file holds a PyTorch state_dict; use --to pytorch, or an .npz for {to} weights")
     forget_bias = source["forget_bias"]
     if forget_bias is not None and "tf1" not in (to, source["convention"]):
         raise click.UsageError("--forget-bias applies to tf1 weights only (--to tf1 or --convention tf1)")
@@ -43,10 +46,7 @@ def export(model, to, layers, output, source):
         from ..export.arrays import export as export_arrays
 
         arrays, notes = export_arrays(m, to, layers, forget_bias=1.0 if forget_bias is None else forget_bias)
-        suffix = output.lower().rpartition(".")[2]
         if suffix in ("pt", "pth", "safetensors"):
-            if to != "pytorch":
-                raise click.UsageError(f"-o {output}: a .{suffix} file holds a PyTorch state_dict; use --to pytorch, or an .npz for {to} weights")
             from ..export.torch_save import safetensors_bytes, torch_save_bytes
 
             data = safetensors_bytes(arrays) if suffix == "safetensors" else torch_save_bytes(arrays)
