@@ -181,3 +181,26 @@ def keras_major(version: str | None, fmt: str) -> int:
         if match:
             return int(match.group(1))
     return 3 if fmt in ("keras-zip", "keras-weights") else 2
+
+
+_SEPARATORS = re.compile(r"[/@]+")  # compiled once: a graph may name 10^5 nodes
+
+
+class LayerNames:
+    """Layer names for a graph format's nodes (ONNX, TFLite), as lstmctl's go: '/' and '@' become
+    '.' (they separate parts of result keys), each unique (a taken or `reserved` name gets _1, _2,
+    …), the first comers keeping their own: the graph's inputs. Linear in the number of names,
+    however many repeat."""
+
+    def __init__(self, reserved=()):
+        self.used, self.suffix = set(reserved), {}
+
+    def __call__(self, raw: str, fallback: str) -> str:
+        name = _SEPARATORS.sub(".", raw).strip(".") or fallback
+        name = name if name.isprintable() and len(name) <= 200 else fallback
+        base, k = name, self.suffix.get(name, 1)
+        while name in self.used:
+            name, k = f"{base}_{k}", k + 1
+        self.suffix[base] = k
+        self.used.add(name)
+        return name

@@ -39,6 +39,7 @@ from ..layers import REGISTRY
 from ..layers.onnx import ELEM_TYPES, ONNX_BIDIRECTIONAL, ONNX_RECURRENT, OPS, check_state, compute
 from ..layers.onnx import ONNX_OP as OP_SPEC
 from ..model import Call, InputSpec, Layer, Ref
+from ..model import LayerNames
 from ..runner import merge_probes, probe
 from . import collector_paused
 from .weights_builder import Keys, onnx_levels, spec_layer
@@ -229,28 +230,6 @@ def _value_info(msg: Message, where: str) -> tuple:
     return name, tensor_type.uint(1), dims, names
 
 
-_SEPARATORS = re.compile(r"[/@]+")  # compiled once: a graph may name 10^5 nodes
-
-
-class _Names:
-    """Layer names as lstmctl's go ('/' and '@' become '.': they separate parts of result keys),
-    each unique (a taken name gets _1, _2, …), the first comers keeping their own: the graph's
-    inputs. Linear in the number of names, however many repeat."""
-
-    def __init__(self):
-        self.used, self.suffix = set(), {}
-
-    def __call__(self, raw: str, fallback: str) -> str:
-        name = _SEPARATORS.sub(".", raw).strip(".") or fallback
-        name = name if name.isprintable() and len(name) <= 200 else fallback
-        base, k = name, self.suffix.get(name, 1)
-        while name in self.used:
-            name, k = f"{base}_{k}", k + 1
-        self.suffix[base] = k
-        self.used.add(name)
-        return name
-
-
 def _read(path: str) -> Message:
     size = os.path.getsize(path)
     if size > MAX_FILE_BYTES:
@@ -438,7 +417,7 @@ class OnnxModel(PortModel):
         return result
 
 
-def _nodes(path: str, graph: Message, names: _Names) -> list:
+def _nodes(path: str, graph: Message, names: LayerNames) -> list:
     """The graph's nodes with their fields read and checked, named as layers."""
     nodes = graph.repeated(1, f"{path}: graph")
     budget.check("nodes", len(nodes), path)
@@ -467,7 +446,7 @@ def model(path: str) -> PortModel:
     base = os.path.dirname(os.path.abspath(path))
     stored = dict(tensor(t, f"{path}: initializer", base) for t in initializers)
     constants = dict(stored)  # tensor name -> its value, where it is known without an input
-    names = _Names()
+    names = LayerNames()
     graph_inputs = [_value_info(v, f"{path}: graph input") for v in graph.repeated(11, where)]
     feeds = [(name, elem, dims, dim_names, names(name, f"input_{k}")) for k, (name, elem, dims, dim_names) in enumerate(graph_inputs) if name not in constants]  # IR < 4 listed initializers as inputs too
     nodes = _nodes(path, graph, names)

@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import budget
 from ..errors import LstmctlError, show
+from ..model import LayerNames
 from .flatbuf import Buffer, Table
 from .ports import PortModel
 
@@ -335,15 +336,6 @@ def check_calls(tfile: TflFile) -> None:
             visit(s, ())
 
 
-def _layer_name(raw: str, fallback: str, used: set) -> str:
-    name = raw if raw and raw.isprintable() and len(raw) <= 200 else fallback
-    base, k = name, 1
-    while name in used or name == "input":
-        name, k = f"{base}_{k}", k + 1
-    used.add(name)
-    return name
-
-
 def _loop_name(body_name: str, kind: str) -> str:
     """A Keras-like name from a WHILE body's: 'sequential_1/lstm_1/while_body' -> 'lstm_1'."""
     parts = [p for p in body_name.split(";")[-1].split("/") if p and not p.startswith(("while_body", "while_cond", "StatefulPartitionedCall"))]
@@ -361,12 +353,12 @@ def model(path: str):
     check_calls(tfile)
     rt = Runtime(tfile)
     main = tfile.subgraphs[0]
-    layers, inputs, producers, used = [], [], {}, set()
+    layers, inputs, producers, names = [], [], {}, LayerNames(reserved={"input"})  # no layer is named "input", as before
     for k in main.inputs:
         t = main.tensors[k]
         if t.dtype is None or not t.shape:
             raise LstmctlError(f"{path}: input tensor '{show(t.name)}' is {t.type_name} of shape {list(t.shape)}; lstmctl feeds numeric arrays with a batch axis")
-        name = _layer_name(t.name, f"input_{len(inputs)}", used)
+        name = names(t.name, f"input_{len(inputs)}")
         layers.append(Layer(name, "InputLayer", {"batch_shape": list(t.shape), "dtype": t.dtype}, spec=REGISTRY["InputLayer"]))
         inputs.append(InputSpec(name, tuple(t.shape[1:]), t.dtype, batch=t.shape[0]))
         producers[k] = Ref(name, 0, 0)
@@ -398,7 +390,7 @@ def model(path: str):
                 if k in written:
                     notes.append(f"starts from {state} = the final {written[k][1]} of layer '{written[k][0]}': the converter made both use one variable tensor '{show(main.tensors[k].name)}', "
                                  "which LiteRT's UNIDIRECTIONAL_SEQUENCE_LSTM overwrites with its final state (Keras starts every layer from zeros)")  # fmt: skip
-            name = _layer_name(f"lstm_{len(kinds)}", "lstm", used)
+            name = names(f"lstm_{len(kinds)}", "lstm")
             x = main.tensors[op.inputs[0]]
             params.update(time_major=op.options.get("time_major", False), integer=x.type in INTEGER_TYPES)
             params["scales"] = getattr(cell, "scales", None)
@@ -409,13 +401,13 @@ def model(path: str):
             body = tfile.subgraphs[op.options["body_subgraph_index"]]
             shared = [f"starts from the final {written[k][1]} of layer '{written[k][0]}': the converter made both use one variable tensor '{show(main.tensors[k].name)}', "
                       "which LiteRT's UNIDIRECTIONAL_SEQUENCE_LSTM overwrites with its final state (Keras starts every layer from zeros)" for k in op.inputs if k in written]  # fmt: skip
-            name = _layer_name(_loop_name(body.name, loop.cell.kind), f"while_{op.index}", used)
+            name = names(_loop_name(body.name, loop.cell.kind), f"while_{op.index}")
             layer = Layer(name, CLASS[loop.cell.kind], _config(name, loop.cell), spec=LOOP_RECURRENT, cell=loop.cell, params={**params, "loop": loop, "scales": loop.scales}, notes=list(loop.notes) + shared)
             layer.weights = [w for w in (loop.cell.W, loop.cell.U, loop.cell.bias) if w is not None]
             kinds.append(loop.cell.kind)
         else:
             out_name = main.tensors[op.outputs[0]].name if op.outputs else ""
-            name = _layer_name(f"{op.code.lower()}_{op.index}", f"op_{op.index}", used)
+            name = names(f"{op.code.lower()}_{op.index}", f"op_{op.index}")
             layer = Layer(name, op.code, {"name": name}, [s for s in slots if isinstance(s, np.ndarray) and s.dtype.kind == "f" and s.size > 1], spec=TFL_OP, params=params,
                           notes=[f"TFLite operator {op.index} {op.code}, output '{show(out_name)}'"])  # fmt: skip
         layer.calls = [Call(refs, [])]
