@@ -143,7 +143,7 @@ def test_an_interrupted_scan_stops_its_other_slices(monkeypatch):
 
     def project(*a):
         if threading.current_thread() is not threading.main_thread():
-            worker_blocks.append(a[3])
+            worker_blocks.append(a[2])  # start
             if len(worker_blocks) == 3:  # hold the other slice until the main one is interrupted
                 running.set()
                 assert interrupted.wait(10)
