@@ -13,6 +13,7 @@ Measured by benchmarks/bench_forward.py and tested against kernels.reference_sca
 How many threads BLAS uses is lstmctl/threads.py's choice, made around each scan (kernels.scan).
 """
 
+import itertools
 import threading
 
 import numpy as np
@@ -43,13 +44,23 @@ def _lstm_prepared(cell):
     return cached
 
 
+# A batch-1 product matrix [U^T | W^T | b] up to this size takes the input projection into each
+# step's product: 6-11% faster at H32 D16 and H64 D32 (24 and 97 KiB), 6-9% slower at H64 D128
+# and H128 D64 (193 and 386 KiB), where the projection's one matrix product for all steps wins
+# (2026-12-07, benchmarks/bench_forward.py's B1 case is H64 D32).
+FUSED_BYTES = 128 << 10
+
+
 def _lstm_vector_product(cell):
-    """U^T in Fortran order, for batch 1: OpenBLAS's matrix-vector product read it 7-15% faster
-    than in C order (H32 to H256, 2026-12-07), where the (units, batch) matrix product wants C
-    order. Made the first time a batch of one runs."""
+    """The matrix of a batch of one's step product, in Fortran order (OpenBLAS's matrix-vector
+    product read it 7-15% faster than C order, H32 to H256, where the (units, batch) matrix
+    product wants C order): U^T, or [U^T | W^T | b] up to FUSED_BYTES, multiplied by
+    [h_{t-1}, x_t, 1] (see _lstm's `rows`). Made the first time a batch of one runs."""
     cached = getattr(cell, "_fast_vector", None)
     if cached is None:
-        cached = cell._fast_vector = np.asfortranarray(_lstm_prepared(cell)[1])
+        Wb, Ut = _lstm_prepared(cell)
+        fused = Ut.itemsize * Ut.shape[0] * (Ut.shape[1] + Wb.shape[0]) <= FUSED_BYTES
+        cached = cell._fast_vector = np.asfortranarray(np.hstack([Ut, Wb.T]) if fused else Ut)
     return cached
 
 
@@ -100,27 +111,35 @@ def _project(x, Wb, start, stop, backwards, columns=False):
     return xw.reshape(xt.shape[0], -1) if columns else xw.reshape(xt.shape[0], xt.shape[1], -1)
 
 
-def _lstm(cell, xw, out, states, cell_clip=None):
+def _lstm(cell, xw, out, states, cell_clip=None, rows=None):
     """Steps over gate-major projected inputs xw (time, 4u, batch), or (time, 4u) at batch 1,
     writing h_t into out[t] (u, batch) or (u,); states (h, c) in the same layout; returns them.
+    With `rows` instead of xw (batch 1, a small cell): each step's product multiplies rows[t] =
+    [h_{t-1}, x_t, 1] by [U^T | W^T | b] (_lstm_vector_product), so the input projection is in
+    it, and out[t] must be rows[t + 1, :u], where the next step reads h_t.
 
     One buffer z holds c above the gates, rows [c | g | f, i, o]: each gate is a contiguous
     block, and [c, g] times [f, i] is one call, so c_t = f·c + i·g takes two. The sigmoid gates
     are 0.5 + 0.5·tanh of their halved pre-activations (see _lstm_prepared). Nine NumPy calls a
     step; every operand is bound before the loop (a slice or a lambda per step cost 12% at batch 1)."""
-    Ut = _lstm_vector_product(cell) if xw.ndim == 2 else _lstm_prepared(cell)[1]
     u = cell.units
     h, c0 = states
-    z = np.empty((5 * u, *xw.shape[2:]), xw.dtype)
+    if rows is None:
+        A = _lstm_vector_product(cell) if out.ndim == 2 else _lstm_prepared(cell)[1]
+        rows = itertools.chain((h,), out)  # step t multiplies h_{t-1}
+    else:
+        A, xw = _lstm_vector_product(cell), itertools.repeat(None)
+    z = np.empty((5 * u, *out.shape[2:]), out.dtype)
     c, gates, cg, fi, sig, o = z[:u], z[u:], z[: 2 * u], z[2 * u : 4 * u], z[2 * u :], z[4 * u :]
     c[...] = c0
     fc_ig = np.empty_like(cg)
     fc, ig = fc_ig[:u], fc_ig[u:]
-    half = np.array(0.5, xw.dtype)
-    dot, add, multiply, tanh = Ut.dot, np.add, np.multiply, np.tanh  # the method: np.dot's dispatch cost 0.2 µs a step
-    for xw_t, h_t in zip(xw, out):
-        dot(h, gates)
-        add(gates, xw_t, gates)
+    half = np.array(0.5, out.dtype)
+    dot, add, multiply, tanh = A.dot, np.add, np.multiply, np.tanh  # the method: np.dot's dispatch cost 0.2 µs a step
+    for v, xw_t, h_t in zip(rows, xw, out):
+        dot(v, gates)
+        if xw_t is not None:
+            add(gates, xw_t, gates)
         tanh(gates, gates)
         multiply(sig, half, sig)
         add(sig, half, sig)
@@ -131,8 +150,7 @@ def _lstm(cell, xw, out, states, cell_clip=None):
             np.maximum(c, -cell_clip, out=c)
         tanh(c, h_t)
         multiply(h_t, o, h_t)
-        h = h_t
-    return h, c.copy()
+    return h_t, c.copy()
 
 
 def _gru(cell, xw, out, states):
@@ -225,6 +243,7 @@ def _run(cell, x, states, backwards, keep_sequence, progress, stop=None, **optio
     Wb = PREPARED[cell.kind](cell)[0]
     (batch, steps), u = x.shape[:2], cell.units
     columns = cell.kind in COLUMNS
+    fused = columns and batch == 1 and _lstm_vector_product(cell).shape[1] > u  # see _lstm's rows
     width = Wb.shape[1]
     block = max(1, min(steps, BLOCK_BYTES // max(1, batch * width * x.dtype.itemsize)))
     each = ((u,) if batch == 1 else (u, batch)) if columns else (batch, u)
@@ -234,9 +253,15 @@ def _run(cell, x, states, backwards, keep_sequence, progress, stop=None, **optio
         if stop is not None and stop.is_set():
             break
         end = min(steps, start + block)
-        xw = _project(x, Wb, start, end, backwards, columns)
         target = out[start:end] if keep_sequence else out[: end - start]
-        states = KERNELS[cell.kind](cell, xw, target, states, **options)
+        if fused:  # rows [h_{t-1}, x_t, 1], h_t written into the next row
+            rows = np.empty((end - start + 1, u + Wb.shape[0]), x.dtype)
+            rows[0, :u], rows[:-1, u:] = states[0], _inputs(x, start, end, backwards, (1, 0, 2), Wb.shape[0] - x.shape[2])[:, 0]
+            states = _lstm(cell, None, rows[1:, :u], states, rows=rows[:-1], **options)
+            target[...] = rows[1:, :u]
+        else:
+            xw = _project(x, Wb, start, end, backwards, columns)
+            states = KERNELS[cell.kind](cell, xw, target, states, **options)
         states = tuple(s.copy() if s.base is out else s for s in states)  # h must outlive `out` reuse
         if progress is not None:
             progress(end - start)

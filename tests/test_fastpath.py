@@ -9,14 +9,14 @@ from lstmctl.errors import LstmctlError
 from lstmctl.gates import make_cell
 
 
-def cell_and_input(kind, batch, steps, reset_after=True, activation="tanh", dtype=np.float32, seed=0):
+def cell_and_input(kind, batch, steps, reset_after=True, activation="tanh", dtype=np.float32, seed=0, use_bias=True):
     rng = np.random.default_rng(seed)
     k = {"lstm": 4, "gru": 3, "simple_rnn": 1}[kind]
     u, d = 5, 3
     bias = rng.standard_normal((2, k * u) if kind == "gru" and reset_after else (k * u,))
-    weights = [rng.standard_normal((d, k * u)), rng.standard_normal((u, k * u)), bias]
+    weights = [rng.standard_normal((d, k * u)), rng.standard_normal((u, k * u)), bias][: 3 if use_bias else 2]
     cell = make_cell(kind, u, [w.astype(dtype) for w in weights], where="t", activation=activation,
-                     recurrent_activation="sigmoid", use_bias=True, reset_after=reset_after, keras_major=3)  # fmt: skip
+                     recurrent_activation="sigmoid", use_bias=use_bias, reset_after=reset_after, keras_major=3)  # fmt: skip
     x = rng.standard_normal((batch, steps, d)).astype(dtype)
     states = tuple(rng.standard_normal((batch, u)).astype(dtype) for _ in cell.state_names)
     return cell, x, states
@@ -28,9 +28,13 @@ CASES = [("lstm", True, "tanh"), ("gru", True, "tanh"), ("gru", False, "tanh"), 
 @pytest.mark.parametrize("kind, reset_after, activation", CASES)
 @pytest.mark.parametrize("batch", [1, 3, 70])
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_backwards, monkeypatch):
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("fused", [True, False])  # at batch 1, an LSTM's input projection in each step's product, or not
+def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_backwards, use_bias, fused, monkeypatch):
     monkeypatch.setattr(fastpath, "BLOCK_BYTES", 256)  # many small time blocks
-    cell, x, states = cell_and_input(kind, batch, 9, reset_after, activation)
+    if not fused:
+        monkeypatch.setattr(fastpath, "FUSED_BYTES", 0)
+    cell, x, states = cell_and_input(kind, batch, 9, reset_after, activation, use_bias=use_bias)
     assert fastpath.supported(cell)
     want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=go_backwards)
     seq, final = fastpath.scan(cell, x, states, go_backwards=go_backwards)
@@ -41,8 +45,22 @@ def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_bac
     assert none is None
     for a, b in zip(final2, want_states):
         np.testing.assert_allclose(a, b, atol=2e-6)
-    for s, s0 in zip(states, cell_and_input(kind, batch, 9, reset_after, activation)[2]):
+    for s, s0 in zip(states, cell_and_input(kind, batch, 9, reset_after, activation, use_bias=use_bias)[2]):
         np.testing.assert_array_equal(s, s0)  # the caller's initial states are left alone
+
+
+def test_a_small_lstm_at_batch_1_multiplies_its_inputs_in_each_step():
+    """[U^T | W^T | b] for a cell up to FUSED_BYTES, U^T alone above it (both Fortran order)."""
+    small = cell_and_input("lstm", 1, 2)[0]
+    fastpath.scan(small, *cell_and_input("lstm", 1, 2)[1:])
+    assert small._fast_vector.shape == (20, 5 + 3 + 1) and small._fast_vector.flags.f_contiguous
+    rng = np.random.default_rng(1)
+    big = make_cell("lstm", 128, [rng.standard_normal(s).astype(np.float32) for s in ((64, 512), (128, 512), (512,))], where="t",
+                    activation="tanh", recurrent_activation="sigmoid", use_bias=True, reset_after=False, keras_major=3)  # fmt: skip
+    x = rng.standard_normal((1, 4, 64)).astype(np.float32)
+    seq, _ = fastpath.scan(big, x, (np.zeros((1, 128), np.float32),) * 2)
+    assert big._fast_vector.shape == (512, 128) and big._fast_vector.flags.f_contiguous
+    np.testing.assert_allclose(seq, kernels.reference_scan(big, x, (np.zeros((1, 128), np.float32),) * 2)[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("kind, reset_after, activation", CASES)
@@ -139,17 +157,17 @@ def test_an_interrupted_scan_stops_its_other_slices(monkeypatch):
         interrupted.set()
         raise KeyboardInterrupt
 
-    real = fastpath._project
+    real = fastpath._inputs  # each time block's inputs, read by either batch-1 path
 
-    def project(*a):
+    def inputs(*a):
         if threading.current_thread() is not threading.main_thread():
-            worker_blocks.append(a[2])  # start
+            worker_blocks.append(a[1])  # start
             if len(worker_blocks) == 3:  # hold the other slice until the main one is interrupted
                 running.set()
                 assert interrupted.wait(10)
         return real(*a)
 
-    monkeypatch.setattr(fastpath, "_project", project)
+    monkeypatch.setattr(fastpath, "_inputs", inputs)
     with pytest.raises(KeyboardInterrupt):
         fastpath.scan(cell, x, states, progress=progress, parts=2)
     assert 3 <= len(worker_blocks) < 50  # of 2000 had it run to the end
