@@ -309,14 +309,14 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=30, help="timed rounds per case (×10 for small cases; at most 20 with --quick)")
+    ap.add_argument("--reps", type=int, help="timed rounds per case (×10 for small cases; default 30, 20 with --quick)")
     ap.add_argument("--only", choices=sorted(K))
     ap.add_argument("--quick", action="store_true", help="the two LSTM cases against onnxruntime only, fewer rounds (under 2 minutes)")
     ap.add_argument("--no-busy", action="store_true", help="skip the busy column")
     ap.add_argument("--no-processes", action="store_true", help="skip the 4 concurrent `lstmctl run` processes")
     args = ap.parse_args(argv)
-    if args.quick:
-        args.reps = min(args.reps, 20)
+    if args.reps is None:
+        args.reps = 20 if args.quick else 30
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, {cpus} CPUs, numpy {np.__version__}, Python {platform.python_version()}, lstmctl threads: {os.environ.get('LSTMCTL_THREADS', 'policy')}")
     rows = forward_rows(args, busy=False)
