@@ -1,7 +1,8 @@
 """Speed tricks behind the plain kernels (kernels.py stays the readable reference).
 
 Measured by benchmarks/bench_forward.py and tested against kernels.reference_scan. The tricks:
-- one matrix product projects every time step's input at once, laid out time-major;
+- one matrix product projects every time step's input at once, laid out time-major, with the
+  bias as one more row of W (the inputs get a column of ones);
 - sigmoid(a) = 0.5 + 0.5·tanh(a/2): the sigmoid gates' columns are pre-scaled by 0.5 and
   re-ordered next to each other, so one tanh call covers all of a step's gates;
 - every per-step operation writes into preallocated buffers (`out=`), and h_t is written
@@ -9,7 +10,10 @@ Measured by benchmarks/bench_forward.py and tested against kernels.reference_sca
 - the LSTM works gate-major, a step's values as (units, batch) columns: each gate is then one
   contiguous block (no strided rows), its recurrent product U^T·h was 27% faster than h·U at
   B32 H256, and c_t = f·c + i·c̃ is two calls (see _lstm). Its elementwise work went from 8.8 ms
-  beyond the GEMM bound to about 2.6 ms at B32 H256; B1 went from 10 calls a step to 9.
+  beyond the GEMM bound to about 2.6 ms at B32 H256; B1 went from 10 calls a step to 9;
+- at batch 1 the step's product is a matrix-vector product: U^T is kept in Fortran order for it,
+  and a small cell's [U^T | W^T | b] multiplies [h_{t-1}, x_t, 1], which takes the input
+  projection into the step (8 calls a step; B1 H64 0.44 -> 0.37 ms with the bias row above).
 How many threads BLAS uses is lstmctl/threads.py's choice, made around each scan (kernels.scan).
 """
 
