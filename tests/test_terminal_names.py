@@ -98,6 +98,19 @@ def test_compare_shows_hostile_names_escaped(tmp_path):
     assert raw_controls(result.stdout) == [] and SHOWN in result.stdout
 
 
+def test_emoji_codes_in_names_are_shown_as_written(tmp_path):
+    """A module named 'enc:fire:' is shown so, not as 'enc🔥' (rich turns :name: into an emoji by
+    default): the name the user reads is the one --layer takes."""
+    r = np.random.default_rng(0)
+    path = write_safetensors(tmp_path / "emoji.safetensors", {f"enc:fire:.{k}": v for k, v in _lstm(r).items()})
+    np.save(tmp_path / "x.npy", np.ones((1, 4, 2), np.float32))
+    for args in (["inspect", path], ["run", path, "--input", tmp_path / "x.npy", "--return-state"], ["trace", path, "--input", tmp_path / "x.npy"],
+                 ["gates", path, "--layer", "enc:fire:"]):  # fmt: skip
+        result = cli(*args, env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        assert "enc:fire:" in result.stdout and "\N{FIRE}" not in result.stdout, args
+
+
 def test_the_console_escapes_whatever_it_draws():
     """The net under every table: a string given to rich unescaped still reaches the stream escaped."""
     import io

@@ -187,7 +187,7 @@ class Progress:
             from rich.progress import Progress as Bar
 
             self.bar = Bar("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                           console=Console(stderr=True), transient=True)  # fmt: skip
+                           console=Console(stderr=True, emoji=False), transient=True)  # fmt: skip
             self.bar.start()
             self.task = self.bar.add_task(self.what, total=self.total, completed=self.done)
         elif self.bar is not None:

@@ -51,7 +51,7 @@ class _Console(Console):
 
 def console(stderr=False) -> Console:
     # Rich drops colour codes by itself when the stream is not a terminal.
-    return _Console(file=None if stderr else stdout_text(), stderr=stderr, highlight=False, soft_wrap=False, width=console_width(sys.stderr if stderr else sys.stdout))
+    return _Console(file=None if stderr else stdout_text(), stderr=stderr, highlight=False, emoji=False, soft_wrap=False, width=console_width(sys.stderr if stderr else sys.stdout))
 
 
 def shown(value):
@@ -246,7 +246,7 @@ def _recurrent_panel(layer, out: Console, digits=4) -> Panel:
     rec = layer["recurrent"]
     flags = ", ".join(f"{k}={rec[k]}" for k in ("return_sequences", "return_state", "go_backwards", "stateful"))
     masked = {True: "yes", False: "no", None: "unknown"}[rec["masked_input"]]
-    parts = [Text.from_markup(f"{flags}; receives a mask: {masked}" + (f"; merge_mode={rec['merge_mode']}" if "merge_mode" in rec else ""))]
+    parts = [Text.from_markup(f"{flags}; receives a mask: {masked}" + (f"; merge_mode={rec['merge_mode']}" if "merge_mode" in rec else ""), emoji=False)]
     if "returns" in rec:
         ret = Table(title="a call returns", title_justify="left", box=None, pad_edge=False)
         for col in ("#", "Keras calls it", "the math", "shape"):
@@ -293,7 +293,7 @@ def render_inspect(facts, out: Console, gate_arrays: dict | None = None, full=Fa
         classes = sorted(unlisted["classes"].items(), key=lambda kv: -kv[1])
         counts = ", ".join(f"{n:,} {esc(cls)}" for cls, n in classes[:5]) + (f", {len(classes) - 5} more classes" if len(classes) > 5 else "")
         recurrent = f", {unlisted['recurrent']:,} of them recurrent" if unlisted["recurrent"] else ""
-        out.print(Text.from_markup(f"[yellow]the first {len(facts['layers']):,} of {len(facts['layers']) + unlisted['layers']:,} layers are listed; {unlisted['layers']:,} more ({counts}){recurrent}: --all lists every one, --layer NAME shows one[/]"))
+        out.print(Text.from_markup(f"[yellow]the first {len(facts['layers']):,} of {len(facts['layers']) + unlisted['layers']:,} layers are listed; {unlisted['layers']:,} more ({counts}){recurrent}: --all lists every one, --layer NAME shows one[/]", emoji=False))
     for recurrent, group in groupby(facts["layers"], key=lambda layer: "recurrent" in layer):
         if recurrent:
             for layer in group:
@@ -375,7 +375,7 @@ def heatmap(values: np.ndarray, units, time_index, title: str, diverging: bool, 
             text.append(cell, style=colour(float(grid[c, r]), lo, hi, diverging))
         text.append("\n")
     legend = " " * 10 + "".join(Text("█", style=colour(lo + (hi - lo) * k / 15, lo, hi, diverging)).markup for k in range(16))
-    text.append_text(Text.from_markup(f"{legend} {lo:g} → {hi:g}\n"))
+    text.append_text(Text.from_markup(f"{legend} {lo:g} → {hi:g}\n", emoji=False))
     return text, notes
 
 
@@ -409,7 +409,7 @@ def svg_of(draw, title: str) -> bytes:
     """What `draw(console)` prints, as an SVG image (rich's recording console, true colour)."""
     import io
 
-    recorder = _Console(record=True, width=140, file=io.StringIO(), force_terminal=True, color_system="truecolor", no_color=False)
+    recorder = _Console(record=True, width=140, file=io.StringIO(), force_terminal=True, color_system="truecolor", no_color=False, emoji=False)
     draw(recorder)
     return recorder.export_svg(title=title).encode()
 
