@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from lstmctl import kernels, threads  # noqa: E402
+from lstmctl import fastpath, kernels, threads  # noqa: E402
 from lstmctl.gates import make_cell  # noqa: E402
 
 CASES = [
@@ -63,7 +63,8 @@ def gemm_bound(cell, x):
     """The products alone, on the threads lstmctl's policy plans for the scan (BLAS threads, or
     batch slices on threads of their own): the input projection of all steps, then per step the
     recurrent product in the faster of the two layouts (gate-major, U^T·h^T, as lstmctl's LSTM
-    loop computes it)."""
+    loop computes it), in the row blocks lstmctl cuts it into where BLAS multiplies those unpacked
+    (fastpath._in_blocks)."""
     B, T, D = x.shape
     W, Ut = cell.W, np.ascontiguousarray(cell.U.T)
 
@@ -71,9 +72,10 @@ def gemm_bound(cell, x):
         b = rows.stop - rows.start
         h = np.zeros((cell.units, b), np.float32)
         z = np.empty((Ut.shape[0], b), np.float32)
+        product = fastpath._in_blocks(Ut, z, b, threads.unpacked_macs())
         np.ascontiguousarray(x[rows].transpose(1, 0, 2)).reshape(T * b, D) @ W
         for _ in range(T):
-            np.dot(Ut, h, out=z)
+            product(h, z)
 
     def run():
         with threads.limited(B * cell.U.size, B) as parts:

@@ -115,12 +115,29 @@ def _project(x, Wb, start, stop, backwards, columns=False):
     return xw.reshape(xt.shape[0], -1) if columns else xw.reshape(xt.shape[0], xt.shape[1], -1)
 
 
-def _lstm(cell, xw, out, states, cell_clip=None, rows=None):
+def _in_blocks(A, out, batch, unpacked):
+    """A.dot(v, out) as products of A's row blocks of at most `unpacked` multiply-adds each,
+    when BLAS multiplies those without packing them (threads.unpacked_macs); A.dot itself when
+    it is already that small, or would need blocks under 16 rows."""
+    rows = unpacked // max(1, batch * A.shape[1]) // 16 * 16
+    if rows < 16 or A.size * batch <= unpacked:
+        return A.dot
+    pieces = [(A[i : i + rows].dot, out[i : i + rows]) for i in range(0, A.shape[0], rows)]
+
+    def product(v, _):
+        for dot, piece in pieces:
+            dot(v, piece)
+
+    return product
+
+
+def _lstm(cell, xw, out, states, cell_clip=None, rows=None, unpacked=0):
     """Steps over gate-major projected inputs xw (time, 4u, batch), or (time, 4u) at batch 1,
     writing h_t into out[t] (u, batch) or (u,); states (h, c) in the same layout; returns them.
     With `rows` instead of xw (batch 1, a small cell): each step's product multiplies rows[t] =
     [h_{t-1}, x_t, 1] by [U^T | W^T | b] (_lstm_vector_product), so the input projection is in
-    it, and out[t] must be rows[t + 1, :u], where the next step reads h_t.
+    it, and out[t] must be rows[t + 1, :u], where the next step reads h_t. `unpacked`: see
+    _in_blocks.
 
     One buffer z holds c above the gates, rows [c | g | f, i, o]: each gate is a contiguous
     block, and [c, g] times [f, i] is one call, so c_t = f·c + i·g takes two. The sigmoid gates
@@ -139,7 +156,8 @@ def _lstm(cell, xw, out, states, cell_clip=None, rows=None):
     fc_ig = np.empty_like(cg)
     fc, ig = fc_ig[:u], fc_ig[u:]
     half = np.array(0.5, out.dtype)
-    dot, add, multiply, tanh = A.dot, np.add, np.multiply, np.tanh  # the method: np.dot's dispatch cost 0.2 µs a step
+    add, multiply, tanh = np.add, np.multiply, np.tanh
+    dot = A.dot if out.ndim == 2 else _in_blocks(A, gates, out.shape[2], unpacked)  # the method: np.dot's dispatch cost 0.2 µs a step
     for v, xw_t, h_t in zip(rows, xw, out):
         dot(v, gates)
         if xw_t is not None:
@@ -276,7 +294,7 @@ def _run(cell, x, states, backwards, keep_sequence, progress, stop=None, **optio
     return (out if keep_sequence else None), states
 
 
-def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None, parts=1):
+def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None, parts=1, unpacked=0):
     """The same result as kernels.reference_scan without mask or trace: (batch, time, units)
     outputs in the order produced (None when keep_sequence is False), and the final states.
     An LSTM cell's cell_clip (TFLite's): c is clipped to ±cell_clip after each step.
@@ -284,6 +302,8 @@ def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None,
     should then run one thread each): no thread waits for another at each step, which is what
     makes BLAS's own threads slow on a busy machine (lstmctl/threads.py chooses)."""
     options = {"cell_clip": np.array(cell.cell_clip, x.dtype)} if getattr(cell, "cell_clip", 0) else {}
+    if cell.kind == "lstm":
+        options["unpacked"] = unpacked
     parts = max(1, min(parts, x.shape[0]))
     if parts == 1:
         out, final = _run(cell, x, states, go_backwards, keep_sequence, progress, **options)

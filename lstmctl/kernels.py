@@ -179,7 +179,7 @@ def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=Fa
     BLAS threads, or batch slices on threads of their own, as lstmctl/threads.py plans them."""
     with threads.limited(x.shape[0] * math.prod(x.shape[2:-1]) * cell.U.size, x.shape[0]) as parts:
         if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell) and (cell.kind == "lstm" or not getattr(cell, "cell_clip", 0)):
-            return fastpath.scan(cell, x, states, go_backwards, keep_sequence, parts=parts)
+            return fastpath.scan(cell, x, states, go_backwards, keep_sequence, parts=parts, unpacked=threads.unpacked_macs())
         return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)
 
 

@@ -30,6 +30,12 @@ MIN_MACS_PER_THREAD = 1 << 19
 # model's run does not even load threadpoolctl (30 ms of CPU with the libraries it inspects).
 UNTHREADED_MACS = 1 << 12
 MAX_THREADS = 1024
+# OpenBLAS's AVX-512 kernels (SkylakeX and its successors) multiply a matrix product of up to 10^6
+# multiply-adds without packing it first. A step's recurrent product cut into row blocks that
+# small took 16-62% less time on one thread (H128 to H512, batch 4 to 64; AMD Zen 4, 2026-12-07);
+# with the AVX2 kernels (OPENBLAS_CORETYPE=Haswell) the same cuts cost 1-6%, so only these.
+UNPACKED_MACS = 10**6
+UNPACKED_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}
 _fixed = None  # set by the CLI's --threads
 _local = threading.local()  # use()'s number, per thread
 
@@ -223,6 +229,19 @@ def limited(macs: int, batch: int = 1):
         for lib, now in zip(libs, before):
             if lib.get_num_threads() != now:
                 lib.set_num_threads(now)
+
+
+def unpacked_macs() -> int:
+    """UNPACKED_MACS when NumPy's BLAS is OpenBLAS with one of UNPACKED_KERNELS and runs one
+    thread now (a product it takes unpacked runs on one thread), else 0; 0 also while
+    threadpoolctl is not loaded (a product too small to thread, which needs no cutting)."""
+    libs = _controller or None
+    if not libs:
+        return 0
+    for lib in libs:
+        if lib.internal_api != "openblas" or str(getattr(lib, "architecture", "")).lower() not in UNPACKED_KERNELS or lib.get_num_threads() != 1:
+            return 0
+    return UNPACKED_MACS
 
 
 def blas_threads():

@@ -30,14 +30,15 @@ CASES = [("lstm", True, "tanh"), ("gru", True, "tanh"), ("gru", False, "tanh"), 
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("fused", [True, False])  # at batch 1, an LSTM's input projection in each step's product, or not
-def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_backwards, use_bias, fused, monkeypatch):
+@pytest.mark.parametrize("unpacked", [0, 1])  # an LSTM's recurrent product in row blocks (16 + 4 rows of U^T), or whole
+def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_backwards, use_bias, fused, unpacked, monkeypatch):
     monkeypatch.setattr(fastpath, "BLOCK_BYTES", 256)  # many small time blocks
     if not fused:
         monkeypatch.setattr(fastpath, "FUSED_BYTES", 0)
     cell, x, states = cell_and_input(kind, batch, 9, reset_after, activation, use_bias=use_bias)
     assert fastpath.supported(cell)
     want_seq, want_states = kernels.reference_scan(cell, x, states, go_backwards=go_backwards)
-    seq, final = fastpath.scan(cell, x, states, go_backwards=go_backwards)
+    seq, final = fastpath.scan(cell, x, states, go_backwards=go_backwards, unpacked=unpacked * 16 * batch * cell.units)
     np.testing.assert_allclose(seq, want_seq, atol=2e-6)
     for a, b in zip(final, want_states):
         np.testing.assert_allclose(a, b, atol=2e-6)
@@ -47,6 +48,18 @@ def test_fast_path_equals_reference(kind, reset_after, activation, batch, go_bac
         np.testing.assert_allclose(a, b, atol=2e-6)
     for s, s0 in zip(states, cell_and_input(kind, batch, 9, reset_after, activation, use_bias=use_bias)[2]):
         np.testing.assert_array_equal(s, s0)  # the caller's initial states are left alone
+
+
+def test_row_blocks_of_the_recurrent_product():
+    A = np.arange(40 * 8, dtype=np.float32).reshape(40, 8)
+    v = np.ones((8, 3), np.float32)
+    out = np.empty((40, 3), np.float32)
+    product = fastpath._in_blocks(A, out, 3, 16 * 3 * 8)  # blocks of 16, 16 and 8 rows
+    assert product.__name__ == "product"
+    product(v, out)
+    np.testing.assert_array_equal(out, A @ v)
+    for unpacked in (0, 15 * 3 * 8, 40 * 3 * 8):  # blocks under 16 rows, or the whole already small: A.dot itself
+        assert fastpath._in_blocks(A, out, 3, unpacked) == A.dot
 
 
 def test_a_small_lstm_at_batch_1_multiplies_its_inputs_in_each_step():

@@ -171,3 +171,47 @@ def test_without_threadpoolctl_blas_keeps_its_own_number(monkeypatch):
     with threads.use(1):
         seq, _ = kernels.scan(cell, x, states)
     np.testing.assert_allclose(seq, kernels.reference_scan(cell, x, states)[0], atol=2e-6)
+
+
+class FakeBlas:
+    def __init__(self, internal_api="openblas", architecture="SkylakeX", threads=1):
+        self.internal_api, self.architecture, self.threads = internal_api, architecture, threads
+
+    def get_num_threads(self):
+        return self.threads
+
+
+@pytest.mark.parametrize(
+    "lib, want",
+    [
+        (FakeBlas(), threads.UNPACKED_MACS),
+        (FakeBlas(architecture="SapphireRapids"), threads.UNPACKED_MACS),
+        (FakeBlas(threads=2), 0),  # products taken unpacked run on one thread: not while BLAS runs two
+        (FakeBlas(architecture="Haswell"), 0),  # where the cuts cost 1-6%
+        (FakeBlas(internal_api="mkl", architecture=None), 0),
+    ],
+)
+def test_unpacked_products_only_on_openblas_avx512_kernels_on_one_thread(monkeypatch, lib, want):
+    monkeypatch.setattr(threads, "_controller", [lib])
+    assert threads.unpacked_macs() == want
+    monkeypatch.setattr(threads, "_controller", None)  # threadpoolctl not loaded (tiny products): nothing to cut
+    assert threads.unpacked_macs() == 0
+
+
+def test_scan_cuts_the_recurrent_product_where_blas_takes_blocks_unpacked(monkeypatch):
+    """kernels.scan hands fastpath threads.unpacked_macs(), and the blocked product gives the
+    reference's result."""
+    from lstmctl import fastpath
+
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "unpacked_macs", lambda: 16 * 6 * 32)  # blocks of 16 rows of the 128 of U^T at batch 6, H32
+    seen = []
+    real = fastpath._in_blocks
+    monkeypatch.setattr(fastpath, "_in_blocks", lambda *a: (seen.append(a[3]), real(*a))[1])
+    cell, x, states = lstm(6, units=32)
+    seq, final = kernels.scan(cell, x, states)
+    assert seen == [16 * 6 * 32]
+    want_seq, want_final = kernels.reference_scan(cell, x, states)
+    np.testing.assert_allclose(seq, want_seq, atol=2e-6)
+    for a, b in zip(final, want_final):
+        np.testing.assert_allclose(a, b, atol=2e-6)
