@@ -172,7 +172,11 @@ def plan(macs: int, batch: int) -> tuple:
       44 against 66 ms at B32 H256 on 2 CPUs); else as slices of the batch, each on a thread of its
       own with one BLAS thread (fastpath.scan's `parts`), since BLAS's threads meet at every step
       and wait there for whichever is not scheduled: beside two spinning processes, B32 H256 took
-      3936 ms on two BLAS threads, 334 on one, 266 in two slices (load 9, 2026-12-07)."""
+      3936 ms on two BLAS threads, 334 on one, 266 in two slices (load 9, 2026-12-07);
+    - as slices too where BLAS cuts each slice's product into blocks it multiplies unpacked
+      (unpacked_kernels, and over UNPACKED_MACS a slice): on a quiet machine two slices took
+      18.1 against 19.4 ms on two BLAS threads at B32 H256, 6.0 against 8.8 at B8, 31.9 against
+      39.0 at B64; at B16 H128 (slices of 0.5M) they lost, 5.3 against 3.6 ms."""
     n = fixed()
     if n is not None:
         return n, 1
@@ -181,7 +185,8 @@ def plan(macs: int, batch: int) -> tuple:
     want = min(usable_cpus(), macs // MIN_MACS_PER_THREAD)
     if want == 1:
         return 1, 1
-    if usable_cpus() + 1 - others_running() >= want:  # the CPUs no other thread is running on, and this one's
+    quiet = usable_cpus() + 1 - others_running() >= want  # the CPUs no other thread is running on, and this one's
+    if quiet and not (unpacked_kernels() and macs // want > UNPACKED_MACS):
         return want, 1
     return 1, min(want, batch)
 
@@ -231,17 +236,17 @@ def limited(macs: int, batch: int = 1):
                 lib.set_num_threads(now)
 
 
-def unpacked_macs() -> int:
-    """UNPACKED_MACS when NumPy's BLAS is OpenBLAS with one of UNPACKED_KERNELS and runs one
-    thread now (a product it takes unpacked runs on one thread), else 0; 0 also while
-    threadpoolctl is not loaded (a product too small to thread, which needs no cutting)."""
+def unpacked_kernels() -> bool:
+    """NumPy's BLAS is OpenBLAS with one of UNPACKED_KERNELS; False while threadpoolctl is not
+    loaded (products too small to thread, which need no cutting)."""
     libs = _controller or None
-    if not libs:
-        return 0
-    for lib in libs:
-        if lib.internal_api != "openblas" or str(getattr(lib, "architecture", "")).lower() not in UNPACKED_KERNELS or lib.get_num_threads() != 1:
-            return 0
-    return UNPACKED_MACS
+    return bool(libs) and all(lib.internal_api == "openblas" and str(getattr(lib, "architecture", "")).lower() in UNPACKED_KERNELS for lib in libs)
+
+
+def unpacked_macs() -> int:
+    """UNPACKED_MACS where unpacked_kernels() and BLAS runs one thread now (a product it takes
+    unpacked runs on one thread), else 0: the size of the blocks fastpath cuts products into."""
+    return UNPACKED_MACS if unpacked_kernels() and all(lib.get_num_threads() == 1 for lib in _controller) else 0
 
 
 def blas_threads():

@@ -56,6 +56,7 @@ def test_plan(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
     monkeypatch.setattr(threads, "usable_cpus", lambda: 4)
     monkeypatch.setattr(threads, "others_running", lambda: 0)
+    monkeypatch.setattr(threads, "unpacked_kernels", lambda: False)
     assert threads.plan(64 * 256, 1) == (1, 1)  # a batch-1 step: one thread
     assert threads.plan(32 * 256 * 1024, 32) == (4, 1)  # idle: BLAS's threads, as many as usable
     assert threads.plan(2 * threads.MIN_MACS_PER_THREAD, 32) == (2, 1)  # each thread gets enough work
@@ -68,6 +69,17 @@ def test_plan(monkeypatch):
     assert threads.plan(64, 1) == (2, 1)  # the user's number, whatever the size or the load
     with threads.use(1):
         assert threads.plan(1 << 30, 64) == (1, 1)  # use() before the environment
+
+
+def test_plan_prefers_slices_where_blas_multiplies_their_blocks_unpacked(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "others_running", lambda: 0)
+    monkeypatch.setattr(threads, "unpacked_kernels", lambda: True)
+    assert threads.plan(32 * 256 * 1024, 32) == (1, 2)  # quiet, B32 H256: slices of 4M multiply-adds
+    assert threads.plan(16 * 128 * 512, 16) == (2, 1)  # B16 H128: slices of 0.5M would be unpacked whole; BLAS's threads
+    monkeypatch.setenv(threads.ENV, "2")
+    assert threads.plan(32 * 256 * 1024, 32) == (2, 1)  # the user's number: BLAS's threads
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5", "", "99999", "\u0662"])
