@@ -13,7 +13,9 @@ Measured by benchmarks/bench_forward.py and tested against kernels.reference_sca
   beyond the GEMM bound to about 2.6 ms at B32 H256; B1 went from 10 calls a step to 9;
 - at batch 1 the step's product is a matrix-vector product: U^T is kept in Fortran order for it,
   and a small cell's [U^T | W^T | b] multiplies [h_{t-1}, x_t, 1], which takes the input
-  projection into the step (8 calls a step; B1 H64 0.44 -> 0.37 ms with the bias row above).
+  projection into the step (8 calls a step; B1 H64 0.44 -> 0.37 ms with the bias row above);
+- where OpenBLAS multiplies small products without packing them (threads.unpacked_macs), the
+  LSTM's recurrent product is cut into row blocks that small (_in_blocks).
 How many threads BLAS uses is lstmctl/threads.py's choice, made around each scan (kernels.scan).
 """
 
