@@ -144,7 +144,8 @@ def _lstm(cell, xw, out, states, cell_clip=None, rows=None, unpacked=0):
     One buffer z holds c above the gates, rows [c | g | f, i, o]: each gate is a contiguous
     block, and [c, g] times [f, i] is one call, so c_t = f·c + i·g takes two. The sigmoid gates
     are 0.5 + 0.5·tanh of their halved pre-activations (see _lstm_prepared). Nine NumPy calls a
-    step; every operand is bound before the loop (a slice or a lambda per step cost 12% at batch 1)."""
+    step, eight with `rows`; every operand is bound before the loop (a slice or a lambda per step
+    cost 12% at batch 1)."""
     u = cell.units
     h, c0 = states
     if rows is None:
@@ -302,7 +303,9 @@ def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None,
     An LSTM cell's cell_clip (TFLite's): c is clipped to ±cell_clip after each step.
     `parts` > 1: the batch is cut into that many slices, each run on a thread of its own (BLAS
     should then run one thread each): no thread waits for another at each step, which is what
-    makes BLAS's own threads slow on a busy machine (lstmctl/threads.py chooses)."""
+    makes BLAS's own threads slow on a busy machine (lstmctl/threads.py chooses). `unpacked`:
+    threads.unpacked_macs(), the size of the row blocks an LSTM's recurrent product is cut into
+    (0: none)."""
     options = {"cell_clip": np.array(cell.cell_clip, x.dtype)} if getattr(cell, "cell_clip", 0) else {}
     if cell.kind == "lstm":
         options["unpacked"] = unpacked
