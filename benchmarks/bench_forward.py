@@ -216,10 +216,6 @@ class Spinners:
             p.wait()
 
 
-def load():
-    return "/".join(f"{v:.1f}" for v in os.getloadavg()[:1]) + " (1-min load)"
-
-
 def forward_rows(args, busy):
     """One row per case: p50/p95 of lstmctl, its peers and the GEMM bound, timed interleaved."""
     rows = []

@@ -83,9 +83,9 @@ def _gru_prepared(cell):
 
 
 def _with_bias(W, b):
-    """W with the input bias as one more row, in W's memory order: the inputs get a column of
-    ones, so the projection's product adds the bias (a separate pass over every step's
-    projections cost 8% of the projection at B32 H256)."""
+    """W with the input bias as one more row: the inputs get a column of ones, so the projection's
+    product adds the bias (a separate pass over every step's projections cost 8% of the
+    projection at B32 H256)."""
     return W if b is None else np.vstack([W, b[None]])
 
 
