@@ -18,6 +18,7 @@ import zipfile
 import numpy as np
 
 from ..errors import LstmctlError
+from ..formats.torch_file import contiguous_strides
 
 STORAGE = {np.dtype("float32"): "FloatStorage", np.dtype("float64"): "DoubleStorage", np.dtype("float16"): "HalfStorage", np.dtype("int64"): "LongStorage"}
 SAFETENSORS = {np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("float16"): "F16", np.dtype("int64"): "I64"}
@@ -46,7 +47,7 @@ def op_tuple(items) -> bytes:
 def _tensor(key: str, a: np.ndarray) -> bytes:
     """The opcodes of one tensor: _rebuild_tensor_v2 of a persistent storage (('storage', type, key, 'cpu', numel) by BINPERSID)."""
     storage = op_tuple([op_text("storage"), op_global("torch", STORAGE[a.dtype]), op_text(key), op_text("cpu"), op_int(a.size)]) + b"Q"
-    strides = [int(np.prod(a.shape[i + 1 :])) for i in range(a.ndim)]
+    strides = contiguous_strides(a.shape)
     hooks = op_global("collections", "OrderedDict") + b")R"
     args = op_tuple([storage, op_int(0), op_tuple(map(op_int, a.shape)), op_tuple(map(op_int, strides)), b"\x89", hooks])
     return op_global("torch._utils", "_rebuild_tensor_v2") + args + b"R"

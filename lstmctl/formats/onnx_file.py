@@ -431,7 +431,6 @@ def _nodes(path: str, graph: Message, names: LayerNames) -> list:
     return out
 
 
-@collector_paused()
 def model(path: str) -> PortModel:
     """The Model of an ONNX file."""
     proto = _read(path)

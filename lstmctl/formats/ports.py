@@ -140,7 +140,7 @@ def state_dict_model(arrays: dict, dtypes: dict, path: str, fmt: str, notes: lis
     dtype_name = dtype.name  # computed by Python code in NumPy at each call: once here, for 10^5 modules
     keys = Keys(dict(arrays), path, "pytorch")
     units, ports, kinds, by_module, recorded_acts = [], [], set(), {}, set()  # units: (name, its layers, features in, features out, reads tokens), None for an opaque module
-    used_names, nonfinite = set(), _nonfinite(arrays)
+    used_names, nonfinite = set(), _nonfinite({k: a for k, a in arrays.items() if k not in owner})  # recurrent weights: Keys.get checks them
     for prefix, (what, found) in groups.items():
         module = prefix.rstrip(".")
         if what == "recurrent":

@@ -18,6 +18,7 @@ archive holds before any array is made.
 """
 
 import io
+import math
 import os
 import pickle
 import re
@@ -362,13 +363,13 @@ def _array(ref: TensorRef, data: np.ndarray, name: str, where: str) -> np.ndarra
     size = budget.check_shape(ref.size, at)
     if ref.offset < 0 or any(s < 0 for s in ref.stride):
         raise LstmctlError(f"{at} has a negative offset, size or stride")
-    count = int(np.prod(size, dtype=object))
+    count = math.prod(size)  # check_shape gave Python ints, so the product is exact
     if count and ref.offset + sum((n - 1) * s for n, s in zip(size, ref.stride)) >= ref.storage.numel:
         shown = ", ".join(budget.number(s) for s in ref.stride)
         raise LstmctlError(f"{at} {size} (offset {budget.number(ref.offset)}, strides ({shown})) reaches past its storage of {budget.number(ref.storage.numel)} elements")
     if not count:
         out = np.zeros(size, data.dtype.newbyteorder("="))
-    elif ref.offset == 0 and count == data.size and ref.stride == _contiguous(size):
+    elif ref.offset == 0 and count == data.size and ref.stride == contiguous_strides(size):
         out = data.reshape(size).astype(data.dtype.newbyteorder("="), copy=False)
     else:
         view = np.lib.stride_tricks.as_strided(data[ref.offset :], shape=size, strides=[s * data.itemsize for s in ref.stride], writeable=False)
@@ -378,7 +379,8 @@ def _array(ref: TensorRef, data: np.ndarray, name: str, where: str) -> np.ndarra
     return out
 
 
-def _contiguous(size) -> tuple:
+def contiguous_strides(size) -> tuple:
+    """The strides, in elements, of a C-ordered tensor of this size (torch's default layout)."""
     strides, step = [], 1
     for n in reversed(size):
         strides.append(step)
