@@ -85,7 +85,6 @@ class TflTensor:
     qdim: int = 0
     is_variable: bool = False
     signature: tuple | None = None  # shape_signature: -1 where the converter left a dimension free
-    folded_from: "TflTensor | None" = None  # the constant a DEQUANTIZE computed these values from
 
     @property
     def dtype(self) -> str | None:
@@ -243,11 +242,8 @@ def _fold_dequantize(graph: Subgraph, path: str) -> None:
         src, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
         if src.data is None or out.data is not None or tuple(src.shape) != tuple(out.shape) or out.type != 0:
             continue
-        if src.data.dtype == np.float16:
-            out.data = src.data.astype(np.float32)
-        elif src.quantized:
-            out.data = src.dequantized()
-        out.folded_from = src
+        if src.data.dtype == np.float16 or src.quantized:
+            out.data = src.floats()
 
 
 def read(path: str) -> TflFile:

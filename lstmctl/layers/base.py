@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import config as cfg
+from ..budget import Tally
 from ..errors import LstmctlError, Unsupported
 
 # Which family module registers each Keras class name: the registry imports a family the first time
@@ -107,13 +108,16 @@ class Context:
     layer_outputs: bool = False  # record every layer's outputs as `layer/<name>` (`/<i>` for several)
     carry: dict = field(default_factory=dict)  # recurrent layer key -> the states it starts from (a carried State)
     final_states: dict = field(default_factory=dict)  # recurrent layer key -> its final states, to carry on
-    tally: object = None  # a budget.Tally of the elements graph operators compute in this run (lstmctl.oplib)
+    tally: Tally = field(init=False)  # the elements graph operators compute in this run (lstmctl.oplib)
     direct: bool = False  # run_layer: the input goes straight to one layer, (batch, time, features) whatever the file's layout
     # The call being made (set by the runner before each layer call):
     states: list = field(default_factory=list)  # initial_state arrays it was given
     node: int = 0  # which call of the layer (a shared layer's later calls record under L@n)
     kwargs: dict = field(default_factory=dict)  # tensors passed by keyword, name -> list[Tensor]
     call_kwargs: dict = field(default_factory=dict)  # the call's keyword arguments as saved (data, never code)
+
+    def __post_init__(self):
+        self.tally = Tally(self.path)
 
     def compute_dtype(self, layer) -> str:
         if self.dtype:

@@ -167,8 +167,6 @@ class OnnxOp(LayerType):
     """An ONNX operator lstmctl computes (one of OPS)."""
 
     def call(self, layer, args, ctx):
-        if ctx.tally is None:
-            ctx.tally = Tally(ctx.path)
         p = layer.params
         outs = compute(layer.class_name, node_inputs(layer, args), p["attrs"], p["opset"], p["n_outputs"], f"{ctx.path}: node '{layer.name}' ({layer.class_name})", ctx.tally)
         return [Tensor(o) for o in outs]
@@ -215,8 +213,6 @@ class _OnnxRecurrent:
         halves = [layer.forward, layer.backward] if layer.forward is not None else [layer]
         # X may come from an Expand: its steps and the Y it makes count against the run's budget
         budget.check("loop_steps", steps, where)
-        if ctx.tally is None:
-            ctx.tally = Tally(ctx.path)
         ctx.tally.add("graph_elements", batch * steps * halves[0].cell.units * len(halves), where)
         for what, s in (("initial_h", h0), ("initial_c", c0)):
             if s is not None:

@@ -113,7 +113,7 @@ def _state_shape(layer, cell, x, mask) -> tuple:
 
 def _given_states(layer, cell, states, shape, dtype):
     # a projected LSTM's h is narrower than its c
-    shapes = [(*shape[:-1], w) for w in cell.state_widths()] if getattr(cell, "projection", None) is not None else [shape] * len(cell.state_names)
+    shapes = [(*shape[:-1], w) for w in cell.state_widths()] if cell.projection is not None else [shape] * len(cell.state_names)
     if not states:
         return tuple(np.zeros(s, dtype) for s in shapes)
     if len(states) != len(cell.state_names):
@@ -231,7 +231,7 @@ def equations(cell) -> dict:
             "c_t = f_t ⊙ c_{t−1} + i_t ⊙ c̃_t", f"h_t = o_t ⊙ {act}(c_t)",
         ]  # fmt: skip
         states = {"h": u, "c": u}
-        if getattr(cell, "projection", None) is not None:  # torch's proj_size
+        if cell.projection is not None:  # torch's proj_size
             p = cell.projection.shape[1]
             steps[-1] = f"h_t = (o_t ⊙ {act}(c_t)) · P"
             states = {"h": p, "c": u}
@@ -262,7 +262,7 @@ def cell_facts(layer: Layer, major: int) -> dict:
     cell = layer.cell
     facts = {
         "units": cell.units,
-        **({"proj_size": cell.projection.shape[1], "projection_shape": list(cell.projection.shape)} if getattr(cell, "projection", None) is not None else {}),
+        **({"proj_size": cell.projection.shape[1], "projection_shape": list(cell.projection.shape)} if cell.projection is not None else {}),
         "input_dim": cell.input_dim,
         "activation": cell.activation_name,
         "recurrent_activation": cell.recurrent_activation_name,

@@ -40,8 +40,6 @@ class Runtime:
 
 def runtime(layer, ctx) -> Runtime:
     """The run's Runtime for a layer of a .tflite Model (one element tally per run, ctx.tally)."""
-    if ctx.tally is None:
-        ctx.tally = budget.Tally(ctx.path)
     return Runtime(layer.params["file"], ctx.tally)
 
 
