@@ -306,7 +306,7 @@ def scan(cell, x, states, go_backwards=False, keep_sequence=True, progress=None,
     makes BLAS's own threads slow on a busy machine (lstmctl/threads.py chooses). `unpacked`:
     threads.unpacked_macs(), the size of the row blocks an LSTM's recurrent product is cut into
     (0: none)."""
-    options = {"cell_clip": np.array(cell.cell_clip, x.dtype)} if getattr(cell, "cell_clip", 0) else {}
+    options = {"cell_clip": np.array(cell.cell_clip, x.dtype)} if cell.cell_clip else {}
     if cell.kind == "lstm":
         options["unpacked"] = unpacked
     parts = max(1, min(parts, x.shape[0]))

@@ -121,11 +121,10 @@ def lstm_update(cell, z, c):
     c_tilde = cell.activation(z_c)
     o = cell.recurrent_activation(z_o)
     c_new = f * c + i * c_tilde
-    clip = getattr(cell, "cell_clip", 0)
-    if clip:
-        c_new = np.clip(c_new, -clip, clip)
+    if cell.cell_clip:
+        c_new = np.clip(c_new, -cell.cell_clip, cell.cell_clip)
     h_new = o * cell.activation(c_new)
-    if getattr(cell, "projection", None) is not None:  # torch's proj_size: h = (o ⊙ tanh(c))·W_hrᵀ
+    if cell.projection is not None:  # torch's proj_size: h = (o ⊙ tanh(c))·W_hrᵀ
         h_new = h_new @ cell.projection
     return h_new, (h_new, c_new), {"i": (z_i, i), "f": (z_f, f), "c": (z_c, c_tilde), "o": (z_o, o)}
 
@@ -178,7 +177,7 @@ def scan(cell, x, states, mask=None, go_backwards=False, zero_output_for_mask=Fa
     With keep_sequence False the fast path keeps no per-step outputs (returns None for them).
     BLAS threads, or batch slices on threads of their own, as lstmctl/threads.py plans them."""
     with threads.limited(x.shape[0] * math.prod(x.shape[2:-1]) * cell.U.size, x.shape[0]) as parts:
-        if mask is None and trace is None and getattr(cell, "projection", None) is None and fastpath.supported(cell) and (cell.kind == "lstm" or not getattr(cell, "cell_clip", 0)):
+        if mask is None and trace is None and cell.projection is None and fastpath.supported(cell) and (cell.kind == "lstm" or not cell.cell_clip):
             return fastpath.scan(cell, x, states, go_backwards, keep_sequence, parts=parts, unpacked=threads.unpacked_macs())
         return reference_scan(cell, x, states, mask, go_backwards, zero_output_for_mask, trace)
 
@@ -190,7 +189,7 @@ def reference_scan(cell, x, states, mask=None, go_backwards=False, zero_output_f
     With a `trace` list, appends per step (gates, states after the step) in the order produced.
     An LSTM cell's cell_clip (TFLite's) clips c to ±cell_clip at each step.
     """
-    if getattr(cell, "cell_clip", 0) and cell.kind != "lstm":
+    if cell.cell_clip and cell.kind != "lstm":
         raise LstmctlError(f"cell_clip applies to an LSTM cell, not to a {type(cell).__name__} of kind {cell.kind}")
     if hasattr(cell, "step"):  # a cell with its own products (ConvLSTM convolves) brings its own math
         step, xw = cell.step, cell.project(x)

@@ -223,7 +223,7 @@ def _traps(ref_cell, port_cell, where) -> list:
     reshaped = [name for name, x, y in (("W", ref_cell.W, port_cell.W), ("U", ref_cell.U, port_cell.U)) if x.ndim == 2 and x.shape == y.shape and x.shape[0] != x.shape[1] and not np.allclose(x, y) and _reshaped(x, y)]
     if reshaped:
         out.append(f"{where}: the port's {' and '.join(reshaped)} hold the reference's values in reshaped order: a reshape was used where a transpose belongs (Keras's kernel is (in, gates·units), torch's weight_ih (gates·units, in) is its transpose, not its reshape)")
-    if (getattr(ref_cell, "projection", None) is None) != (getattr(port_cell, "projection", None) is None):
+    if (ref_cell.projection is None) != (port_cell.projection is None):
         out.append(f"{where}: one side projects h (nn.LSTM proj_size: h = (o ⊙ tanh(c))·W_hrᵀ) and the other does not")
     if ref_cell.bias is not None and port_cell.bias is not None and ref_cell.bias.shape == port_cell.bias.shape:
         ra, rb = ref_cell.input_bias, port_cell.input_bias

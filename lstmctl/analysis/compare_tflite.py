@@ -54,8 +54,9 @@ class Paired:
         ours = list(tfl.recurrent_layers())
         layers = []
         for k_layer in keras.recurrent_layers():
-            if k_layer.forward is not None and len(ours) >= 2 and _reads_reversed(tfl, ours[0]) != _reads_reversed(tfl, ours[1]):
-                fw, bw = (ours[1], ours[0]) if _reads_reversed(tfl, ours[0]) else (ours[0], ours[1])
+            reversed_ = [_reads_reversed(tfl, layer) for layer in ours[:2]] if k_layer.forward is not None and len(ours) >= 2 else []
+            if reversed_ and reversed_[0] != reversed_[1]:
+                fw, bw = (ours[1], ours[0]) if reversed_[0] else (ours[0], ours[1])
                 both = Layer(f"{fw.name}+{bw.name}", "Bidirectional", {"name": f"{fw.name}+{bw.name}"}, spec=BIDIRECTIONAL, forward=fw, backward=bw)
                 self.pairs.append((both, fw, bw))
                 layers.append(both)
@@ -84,8 +85,9 @@ class Paired:
 def _reads_reversed(model, layer, hops: int = 4) -> bool:
     """Whether the layer's input comes (through reshapes and transposes) from a REVERSE_V2."""
     refs = [r for call in layer.calls for r in call.inputs]
+    inputs = {s.name for s in model.inputs}
     for _ in range(hops):
-        producers = [model.layer(r.layer) for r in refs if r.layer not in {s.name for s in model.inputs}]
+        producers = [model.layer(r.layer) for r in refs if r.layer not in inputs]
         if any(p.class_name == "REVERSE_V2" for p in producers):
             return True
         refs = [r for p in producers if p.class_name in ("RESHAPE", "TRANSPOSE", "EXPAND_DIMS", "SQUEEZE") for call in p.calls for r in call.inputs]
@@ -104,7 +106,7 @@ def _check_batch(tfl, inputs):
 def cell_clip_trap(keras, k_layer, t_layer, inputs) -> tuple:
     """(findings, notes): where the Keras layer's cell state passes the .tflite's cell_clip on this
     input; a note when the clip is there but inactive."""
-    clip = getattr(t_layer.cell, "cell_clip", 0.0) if t_layer.cell is not None else 0.0
+    clip = t_layer.cell.cell_clip if t_layer.cell is not None else 0.0
     if not clip or k_layer.cell is None or k_layer.cell.kind != "lstm":
         return [], []
     steps = runner.run(keras, inputs, watch=(k_layer.name,)).seen[k_layer.name]["traces"][""]

@@ -38,7 +38,7 @@ def returns(layer, in_shape, units: int) -> list:
     def dims(n):  # after batch (and time): (units,), a ConvLSTM's (*spatial, filters) or (filters, *spatial)
         return cell.state_dims(in_shape, n) if hasattr(cell, "state_dims") else [n]
 
-    width = getattr(cell, "output_dim", units)  # a projected LSTM's h: proj_size
+    width = cell.output_dim  # a projected LSTM's h: proj_size
     mode = layer.config.get("merge_mode") if layer.kind == "bidirectional" else None
     if layer.kind == "bidirectional" and mode == "concat":
         width = 2 * width
@@ -56,7 +56,7 @@ def returns(layer, in_shape, units: int) -> list:
             # A stack returns every cell's states, cell by cell.
             for label, sub in [(f"cell_{k} ", c) for k, c in enumerate(half.cells)] or [("", half)]:
                 who, n = prefix + label, sub.cell.units
-                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(getattr(sub.cell, "output_dim", n))]})
+                out.append({"keras": f"{who}final_memory_state", "math": "h_T", "shape": [batch_time[0], *dims(sub.cell.output_dim)]})
                 if sub.cell.kind == "lstm":
                     out.append({"keras": f"{who}final_carry_state", "math": "c_T (cell state)", "shape": [batch_time[0], *dims(n)]})
     return out
