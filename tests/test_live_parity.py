@@ -27,7 +27,7 @@ LSTMCTL_LIVE_CASES (default 24) sets the number of random cases per Keras flavou
 import os
 import sys
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -578,3 +578,37 @@ def test_stateful_pieces_match_keras(flavour, case, tmp_path):
         result = ours.run(x[:, a:b], state=state)
         np.testing.assert_allclose(result["output"], expected, rtol=0, atol=1e-5, err_msg=f"{flavour}-{case} piece {a}:{b} {model.to_json()}")
         state = result.state
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path's product layouts (lstmctl/fastpath.py), each against Keras: a batch of one with
+# its input projection inside each step's product (a small cell) or beside it (a larger one), and
+# a recurrent product cut into row blocks (threads.unpacked_macs; forced here, so that it runs
+# whatever BLAS this machine has) on one thread, in batch slices and whole.
+
+
+@pytest.mark.parametrize("batch, units, features", [(1, 16, 8), (1, 128, 64), (24, 192, 48)])
+def test_fast_path_layouts_match_keras(batch, units, features, tmp_path, monkeypatch):
+    from lstmctl import fastpath, threads
+
+    K = keras_module("k3")
+    rng = np.random.default_rng(units)
+    with quiet_keras():
+        inp = K.Input((13, features))
+        model = K.Model(inp, K.layers.LSTM(units, return_sequences=True, name="lstm")(inp))
+        kernel, recurrent, bias = (w.shape for w in model.get_layer("lstm").get_weights())
+        model.get_layer("lstm").set_weights([(rng.standard_normal(kernel) / np.sqrt(features)).astype(np.float32),
+                                             (rng.standard_normal(recurrent) / np.sqrt(units)).astype(np.float32),
+                                             (0.3 * rng.standard_normal(bias)).astype(np.float32)])  # fmt: skip
+        model.save(str(tmp_path / "m.keras"))
+        x = rng.standard_normal((batch, 13, features)).astype(np.float32)
+        want = to_numpy(model(x))
+    loaded = lstmctl.load(tmp_path / "m.keras")
+    cell = loaded.layer("lstm").cell
+    fused = (fastpath._lstm_vector_product(cell).shape[1] > units) if batch == 1 else None
+    assert fused is (None if batch > 1 else units == 16)  # the small cell takes its inputs into the product
+    monkeypatch.setattr(threads, "unpacked_macs", lambda: threads.UNPACKED_MACS)
+    for n in (1, 2, None):  # one thread; two (slices or BLAS threads, by the plan); the policy
+        with threads.use(n) if n else nullcontext():
+            got = loaded.run(x)["output"]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"threads {n}")
